@@ -1,0 +1,14 @@
+"""The `atlas4d` command line: one Typer app, one sub-module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from atlas4d.cli import federation
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Atlas4D Gateway")
+federation.register(app)
+
+
+def main() -> None:
+    app()
