@@ -1,0 +1,1 @@
+"""Database access: the embedded cluster, the migrator and the connection pool."""

@@ -1,0 +1,106 @@
+"""One error hierarchy with stable `extensions.code` values.
+
+Every error a client can see is an `Atlas4DError`; anything else is masked by the schema's error
+extension (code `INTERNAL`, with a request id for the logs). docs/errors.md lists every code, and a
+test checks that list against this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class Atlas4DError(Exception):
+    code: ClassVar[str] = "BAD_REQUEST"
+    http_status: ClassVar[int] = 400
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions: dict[str, Any] = {"code": self.code, **extensions}
+
+
+class BadInput(Atlas4DError):
+    code = "BAD_USER_INPUT"
+
+
+class BadBBox(BadInput):
+    code = "BAD_BBOX"
+
+
+class BadGeometry(BadInput):
+    code = "BAD_GEOMETRY"
+
+
+class BadTimeRange(BadInput):
+    code = "BAD_TIME_RANGE"
+
+
+class BadDuration(BadInput):
+    code = "BAD_DURATION"
+
+
+class BadCursor(BadInput):
+    code = "BAD_CURSOR"
+
+
+class PageTooLarge(BadInput):
+    code = "PAGE_TOO_LARGE"
+
+
+class BatchTooLarge(BadInput):
+    code = "BATCH_TOO_LARGE"
+
+
+class InvalidItem(BadInput):
+    """One bad item of a batch mutation; `index` and `field` say which."""
+
+    code = "INVALID_ITEM"
+
+
+class Conflict(Atlas4DError):
+    code = "CONFLICT"
+    http_status = 409
+
+
+class NotFound(Atlas4DError):
+    code = "NOT_FOUND"
+    http_status = 404
+
+
+class QueryTooComplex(Atlas4DError):
+    code = "QUERY_TOO_COMPLEX"
+
+
+class RequestTooLarge(Atlas4DError):
+    code = "REQUEST_TOO_LARGE"
+    http_status = 413
+
+
+class QueryTimeout(Atlas4DError):
+    code = "QUERY_TIMEOUT"
+    http_status = 503
+
+
+class DatabaseUnavailable(Atlas4DError):
+    code = "DATABASE_UNAVAILABLE"
+    http_status = 503
+
+
+class MigrationError(Atlas4DError):
+    code = "MIGRATION_ERROR"
+    http_status = 500
+
+
+INTERNAL_CODE = "INTERNAL"
+
+
+def all_codes() -> set[str]:
+    """Every code a client can receive (used by the docs test)."""
+    codes = {INTERNAL_CODE, "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED"}
+    pending: list[type[Atlas4DError]] = [Atlas4DError]
+    while pending:
+        cls = pending.pop()
+        codes.add(cls.code)
+        pending.extend(cls.__subclasses__())
+    return codes

@@ -1,0 +1,57 @@
+"""Every setting of the gateway, read from `ATLAS4D_*` environment variables (or a `.env` file).
+
+Settings are built by `Settings()` at start-up, never at import time; docs/configuration.md lists each one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """Where the embedded cluster lives when `ATLAS4D_DATA_DIR` is unset.
+
+    The user's data dir, except for root: PostgreSQL runs as the `postgres` OS user then, and it cannot
+    enter `/root`, so root's clusters live under `/var/lib/atlas4d`.
+    """
+    if os.geteuid() == 0:
+        return Path("/var/lib/atlas4d")
+    return Path(platformdirs.user_data_dir("atlas4d"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ATLAS4D_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL 15+ with PostGIS. Unset: the embedded cluster is used."
+    )
+    data_dir: Path = Field(default_factory=default_data_dir, description="Home of the embedded cluster.")
+    embedded_port: int = Field(default=54329, description="Loopback port of the embedded cluster.")
+    embedded_database: str = Field(default="atlas4d", description="Database name in the embedded cluster.")
+
+    host: str = Field(default="127.0.0.1", description="Address the HTTP server binds.")
+    port: int = Field(default=4000, description="Port the HTTP server binds.")
+    workers: int = Field(default=1, description="uvicorn worker processes.")
+
+    pool_min_size: int = Field(default=2, description="Connections kept open per process.")
+    pool_max_size: int = Field(default=10, description="Most connections per process.")
+    statement_timeout_ms: int = Field(default=30_000, description="PostgreSQL statement_timeout per query.")
+
+    default_page_size: int = Field(default=100, description="`first` when a list field is not given one.")
+    max_page_size: int = Field(default=10_000, description="Largest `first`; larger is an error.")
+    max_ingest_batch: int = Field(default=10_000, description="Most items per ingest mutation call.")
+    copy_threshold: int = Field(default=200, description="Ingest batches at least this big use COPY.")
+    max_query_depth: int = Field(default=12, description="Deepest selection nesting accepted.")
+    max_aliases: int = Field(default=100, description="Most aliased fields in one operation.")
+    max_tokens: int = Field(default=10_000, description="Most lexical tokens in one document.")
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, description="Largest HTTP request body.")
+    introspection: bool = Field(default=True, description="Allow __schema/__type queries.")
+    graphiql: bool = Field(default=True, description="Serve GraphiQL to browsers on GET /graphql.")
+
+    def embedded(self) -> bool:
+        return self.database_url is None
