@@ -1,0 +1,1 @@
+"""The core subgraph: entities, observations and tracks on PostGIS."""
