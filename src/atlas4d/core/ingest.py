@@ -1,0 +1,253 @@
+"""Validated writes: entities, observation batches, anomalies.
+
+A whole batch is validated before anything is written, then written in one transaction, so a bad item
+never leaves half a batch behind. Large observation batches go through binary COPY with the geometry
+built client-side as EWKB (no per-row geometry construction on the server).
+
+Entity rule: an observation naming an unknown `entity_id` creates that entity (kind `entity_kind`,
+default 'unknown', and the observation's source type) unless `auto_create_entities` is false, in which
+case the batch is refused with the index of the first such item.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from atlas4d.errors import BatchTooLarge, Conflict, InvalidItem
+
+MAX_REPORTED_ERRORS = 100
+OBSERVATION_COPY_COLUMNS = (
+    "t", "geom", "source_type", "track_id", "entity_id", "lat", "lon", "altitude_m", "speed_ms", "heading_deg",
+    "metadata",
+)
+_EWKB_POINT_HEADER = struct.pack("<BII", 1, 0x20000001, 4326)
+
+
+def ewkb_point(lon: float, lat: float) -> bytes:
+    """EWKB of POINT(lon lat) with SRID 4326, as PostGIS' binary input expects."""
+    return _EWKB_POINT_HEADER + struct.pack("<dd", lon, lat)
+
+
+@dataclass(frozen=True)
+class ItemError:
+    index: int
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ObservationItem:
+    time: datetime
+    lon: float
+    lat: float
+    altitude: float | None = None
+    speed: float | None = None
+    heading: float | None = None
+    source_type: str | None = None
+    entity_id: str | None = None
+    entity_kind: str | None = None
+    track_id: str | None = None
+    metadata: Any = None
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    accepted: int
+    entities_created: int
+    tracks_updated: int
+
+
+def batch_error(kind: str, errors: list[ItemError], total: int) -> InvalidItem:
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return InvalidItem(
+        f"{kind}[{first.index}].{first.field}: {first.message}{more}; nothing was stored",
+        index=first.index,
+        field=first.field,
+        invalidItems=[{"index": e.index, "field": e.field, "message": e.message} for e in errors],
+        invalidCount=len(errors),
+        total=total,
+    )
+
+
+def _check_number(errors: list[ItemError], i: int, name: str, value: float | None, lo: float, hi: float) -> None:
+    if value is None:
+        return
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        errors.append(ItemError(i, name, f"must be a finite number, got {value!r}"))
+    elif not lo <= value <= hi:
+        errors.append(ItemError(i, name, f"must be within {lo:g}..{hi:g}, got {value}"))
+
+
+def _uuid(errors: list[ItemError], i: int, name: str, value: str | None) -> uuid.UUID | None:
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        errors.append(ItemError(i, name, f"is not a UUID: {str(value)[:60]!r}"))
+        return None
+
+
+def validate_observations(
+    items: Sequence[ObservationItem], max_batch: int
+) -> tuple[list[tuple[Any, ...]], dict[uuid.UUID, tuple[str, str | None]]]:
+    """Rows ready for COPY and the entities they name (id → kind, source type); raises on any bad item."""
+    if len(items) > max_batch:
+        raise BatchTooLarge(f"{len(items)} items in one call; the most is {max_batch}", maximum=max_batch)
+    errors: list[ItemError] = []
+    rows: list[tuple[Any, ...]] = []
+    entities: dict[uuid.UUID, tuple[str, str | None]] = {}
+    for i, it in enumerate(items):
+        before = len(errors)
+        if not isinstance(it.time, datetime):
+            errors.append(ItemError(i, "time", "is required"))
+        elif it.time.tzinfo is None or it.time.utcoffset() is None:
+            errors.append(ItemError(i, "time", "must carry a time zone (e.g. 2026-01-01T00:00:00Z)"))
+        _check_number(errors, i, "lon", it.lon, -180, 180)
+        _check_number(errors, i, "lat", it.lat, -90, 90)
+        if it.lon is None:
+            errors.append(ItemError(i, "lon", "is required"))
+        if it.lat is None:
+            errors.append(ItemError(i, "lat", "is required"))
+        _check_number(errors, i, "altitude", it.altitude, -12_000, 1_000_000)
+        _check_number(errors, i, "speed", it.speed, 0, 1e5)
+        _check_number(errors, i, "heading", it.heading, 0, 360)
+        if it.metadata is not None and not isinstance(it.metadata, Mapping):
+            errors.append(ItemError(i, "metadata", "must be a JSON object"))
+        entity_id = _uuid(errors, i, "entityId", it.entity_id)
+        track_id = _uuid(errors, i, "trackId", it.track_id)
+        if it.entity_kind is not None and not it.entity_kind.strip():
+            errors.append(ItemError(i, "entityKind", "must not be blank"))
+        if len(errors) > before:
+            if len(errors) >= MAX_REPORTED_ERRORS:
+                break
+            continue
+        if entity_id is not None and entity_id not in entities:
+            entities[entity_id] = (it.entity_kind or "unknown", it.source_type)
+        rows.append(
+            (it.time, ewkb_point(it.lon, it.lat), it.source_type, track_id, entity_id, it.lat, it.lon,
+             it.altitude, it.speed, it.heading, it.metadata)
+        )
+    if errors:
+        raise batch_error("observations", errors[:MAX_REPORTED_ERRORS], len(items))
+    return rows, entities
+
+
+async def ingest_observations(
+    pool: asyncpg.Pool,
+    items: Sequence[ObservationItem],
+    *,
+    max_batch: int,
+    copy_threshold: int,
+    auto_create_entities: bool = True,
+) -> IngestSummary:
+    rows, entities = validate_observations(items, max_batch)
+    if not rows:
+        return IngestSummary(0, 0, 0)
+    async with pool.acquire() as conn, conn.transaction():
+        created = 0
+        if entities:
+            ids = list(entities)
+            if auto_create_entities:
+                result = await conn.execute(
+                    "INSERT INTO atlas4d.entities (id, kind, source_type) "
+                    "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) ON CONFLICT (id) DO NOTHING",
+                    ids, [entities[k][0] for k in ids], [entities[k][1] for k in ids],
+                )
+                created = int(result.split()[-1])
+            else:
+                known = {r["id"] for r in await conn.fetch(
+                    "SELECT id FROM atlas4d.entities WHERE id = ANY($1::uuid[])", ids)}
+                missing = [e for e in ids if e not in known]
+                if missing:
+                    index = next(i for i, it in enumerate(items) if it.entity_id and uuid.UUID(it.entity_id) in missing)
+                    raise batch_error(
+                        "observations",
+                        [ItemError(index, "entityId", f"entity {missing[0]} does not exist "
+                                   "(autoCreateEntities is false)")],
+                        len(items),
+                    )
+        if len(rows) >= copy_threshold:
+            await conn.copy_records_to_table(
+                "observations_core", schema_name="atlas4d", columns=OBSERVATION_COPY_COLUMNS, records=rows
+            )
+        else:
+            columns = list(zip(*rows, strict=True))
+            await conn.execute(
+                f"INSERT INTO atlas4d.observations_core ({', '.join(OBSERVATION_COPY_COLUMNS)}) "
+                "SELECT * FROM unnest($1::timestamptz[], $2::geometry[], $3::text[], $4::uuid[], $5::uuid[], "
+                "$6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::jsonb[])",
+                *[list(c) for c in columns],
+            )
+        track_ids = sorted({r[3] for r in rows if r[3] is not None})
+        updated = 0
+        if track_ids:
+            updated = await conn.fetchval("SELECT atlas4d.refresh_tracks($1::uuid[])", track_ids)
+        return IngestSummary(len(rows), created, int(updated))
+
+
+@dataclass(frozen=True)
+class EntityItem:
+    kind: str
+    id: str | None = None
+    name: str | None = None
+    source_type: str | None = None
+    properties: Any = None
+
+
+async def create_entities(
+    pool: asyncpg.Pool, items: Sequence[EntityItem], *, max_batch: int, on_conflict: str = "error"
+) -> list[asyncpg.Record]:
+    if len(items) > max_batch:
+        raise BatchTooLarge(f"{len(items)} items in one call; the most is {max_batch}", maximum=max_batch)
+    errors: list[ItemError] = []
+    ids: list[uuid.UUID] = []
+    seen: dict[uuid.UUID, int] = {}
+    for i, it in enumerate(items):
+        if not it.kind or not it.kind.strip():
+            errors.append(ItemError(i, "kind", "must not be blank"))
+        if it.properties is not None and not isinstance(it.properties, Mapping):
+            errors.append(ItemError(i, "properties", "must be a JSON object"))
+        ident = _uuid(errors, i, "id", it.id) if it.id is not None else uuid.uuid4()
+        if ident is not None:
+            if ident in seen:
+                errors.append(ItemError(i, "id", f"repeats item {seen[ident]}"))
+            seen[ident] = i
+            ids.append(ident)
+    if errors:
+        raise batch_error("entities", errors[:MAX_REPORTED_ERRORS], len(items))
+    conflict = {
+        "error": "",
+        "skip": "ON CONFLICT (id) DO NOTHING",
+        "update": "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, "
+        "source_type = excluded.source_type, properties = excluded.properties",
+    }[on_conflict]
+    async with pool.acquire() as conn, conn.transaction():
+        try:
+            await conn.execute(
+                "INSERT INTO atlas4d.entities (id, kind, name, source_type, properties) "
+                "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) " + conflict,
+                ids, [it.kind for it in items], [it.name for it in items], [it.source_type for it in items],
+                [it.properties if it.properties is not None else {} for it in items],
+            )
+        except asyncpg.UniqueViolationError as exc:
+            existing = {r["id"] for r in await pool.fetch(
+                "SELECT id FROM atlas4d.entities WHERE id = ANY($1::uuid[])", ids)}
+            index = next((i for i, e in enumerate(ids) if e in existing), 0)
+            raise Conflict(
+                f"entities[{index}].id: entity {ids[index]} already exists; nothing was stored "
+                "(use onConflict: SKIP or UPDATE)", index=index, field="id",
+            ) from exc
+        return list(await conn.fetch(
+            "SELECT id, kind, name, source_type, properties, created_at FROM atlas4d.entities "
+            "WHERE id = ANY($1::uuid[]) ORDER BY array_position($1::uuid[], id)", ids,
+        ))

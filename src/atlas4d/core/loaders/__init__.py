@@ -1,0 +1,201 @@
+"""Per-request DataLoaders: every nested field is one SQL statement per batch, whatever the list size.
+
+Loaders that take arguments (a time window, a page size) are cached per distinct argument set, so
+`entities { observations(first: 10) }` over 100 entities is still one statement.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import asyncpg
+from aiodataloader import DataLoader
+
+from atlas4d.core.filters import TimeRange
+from atlas4d.core.queries import ANOMALY_COLUMNS, ENTITY_COLUMNS, OBSERVATION_COLUMNS, TRACK_COLUMNS
+from atlas4d.core.sql import Params
+
+K = TypeVar("K", bound=Hashable)
+Row = asyncpg.Record
+
+
+@dataclass(frozen=True)
+class ListArgs:
+    """Arguments of a nested list field; part of the loader's cache key."""
+
+    time: TimeRange | None
+    first: int
+    descending: bool
+
+
+def _by_key(rows: Sequence[Row], keys: Sequence[Any], column: str) -> list[Row | None]:
+    found = {r[column]: r for r in rows}
+    return [found.get(k) for k in keys]
+
+
+def _grouped(rows: Sequence[Row], keys: Sequence[Any], column: str) -> list[list[Row]]:
+    groups: dict[Any, list[Row]] = defaultdict(list)
+    for r in rows:
+        groups[r[column]].append(r)
+    return [groups.get(k, []) for k in keys]
+
+
+class Loaders:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._loaders: dict[Hashable, DataLoader[Any, Any]] = {}
+
+    def _get(self, key: Hashable, batch: Callable[[list[Any]], Awaitable[list[Any]]]) -> DataLoader[Any, Any]:
+        loader = self._loaders.get(key)
+        if loader is None:
+            loader = DataLoader(batch, max_batch_size=10_000)
+            self._loaders[key] = loader
+        return loader
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Row]:
+        return await self._pool.fetch(sql, *args)
+
+    # --- by id ---------------------------------------------------------------------------------
+
+    def entity(self) -> DataLoader[uuid.UUID, Row | None]:
+        async def batch(keys: list[uuid.UUID]) -> list[Row | None]:
+            rows = await self._fetch(
+                f"SELECT {ENTITY_COLUMNS} FROM atlas4d.entities e WHERE e.id = ANY($1::uuid[])", keys
+            )
+            return _by_key(rows, keys, "id")
+
+        return self._get("entity", batch)
+
+    def observation(self) -> DataLoader[int, Row | None]:
+        async def batch(keys: list[int]) -> list[Row | None]:
+            rows = await self._fetch(
+                f"SELECT {OBSERVATION_COLUMNS} FROM atlas4d.observations_core o WHERE o.id = ANY($1::bigint[])",
+                keys,
+            )
+            return _by_key(rows, keys, "id")
+
+        return self._get("observation", batch)
+
+    def track(self) -> DataLoader[uuid.UUID, Row | None]:
+        async def batch(keys: list[uuid.UUID]) -> list[Row | None]:
+            rows = await self._fetch(
+                f"SELECT {TRACK_COLUMNS} FROM atlas4d.tracks tr WHERE tr.id = ANY($1::uuid[])", keys
+            )
+            return _by_key(rows, keys, "id")
+
+        return self._get("track", batch)
+
+    # --- nested ----------------------------------------------------------------------------------
+
+    def latest_observation(self) -> DataLoader[uuid.UUID, Row | None]:
+        async def batch(keys: list[uuid.UUID]) -> list[Row | None]:
+            rows = await self._fetch(
+                "SELECT k.key AS entity_key, x.* FROM unnest($1::uuid[]) AS k(key) "
+                f"CROSS JOIN LATERAL (SELECT {OBSERVATION_COLUMNS} FROM atlas4d.observations_core o "
+                "WHERE o.entity_id = k.key ORDER BY o.t DESC, o.id DESC LIMIT 1) x",
+                keys,
+            )
+            return _by_key(rows, keys, "entity_key")
+
+        return self._get("latest_observation", batch)
+
+    def _observations_of(self, column: str, args: ListArgs) -> DataLoader[uuid.UUID, list[Row]]:
+        async def batch(keys: list[uuid.UUID]) -> list[list[Row]]:
+            params = Params()
+            keys_ph = params.add(keys, "uuid[]")
+            clauses = [f"o.{column} = k.key", *(args.time.sql("o.t", params) if args.time else [])]
+            direction = "DESC" if args.descending else "ASC"
+            rows = await self._fetch(
+                f"SELECT k.key AS parent_key, x.* FROM unnest({keys_ph}) AS k(key) "
+                f"CROSS JOIN LATERAL (SELECT {OBSERVATION_COLUMNS} FROM atlas4d.observations_core o "
+                f"WHERE {' AND '.join(clauses)} ORDER BY o.t {direction}, o.id {direction} "
+                f"LIMIT {params.add(args.first)}) x",
+                *params.values,
+            )
+            return _grouped(rows, keys, "parent_key")
+
+        return self._get((f"observations_of_{column}", args), batch)
+
+    def entity_observations(self, args: ListArgs) -> DataLoader[uuid.UUID, list[Row]]:
+        return self._observations_of("entity_id", args)
+
+    def track_observations(self, args: ListArgs) -> DataLoader[uuid.UUID, list[Row]]:
+        return self._observations_of("track_id", args)
+
+    def entity_tracks(self, args: ListArgs) -> DataLoader[uuid.UUID, list[Row]]:
+        async def batch(keys: list[uuid.UUID]) -> list[list[Row]]:
+            params = Params()
+            keys_ph = params.add(keys, "uuid[]")
+            clauses = ["tr.entity_id = k.key"]
+            if args.time is not None:
+                if args.time.start is not None:
+                    clauses.append(f"tr.end_time >= {params.add(args.time.start)}")
+                if args.time.end is not None:
+                    clauses.append(f"tr.start_time < {params.add(args.time.end)}")
+            direction = "DESC" if args.descending else "ASC"
+            rows = await self._fetch(
+                f"SELECT k.key AS parent_key, x.* FROM unnest({keys_ph}) AS k(key) "
+                f"CROSS JOIN LATERAL (SELECT {TRACK_COLUMNS} FROM atlas4d.tracks tr "
+                f"WHERE {' AND '.join(clauses)} ORDER BY tr.start_time {direction}, tr.id "
+                f"LIMIT {params.add(args.first)}) x",
+                *params.values,
+            )
+            return _grouped(rows, keys, "parent_key")
+
+        return self._get(("entity_tracks", args), batch)
+
+    def observation_anomalies(self) -> DataLoader[int, list[Row]]:
+        async def batch(keys: list[int]) -> list[list[Row]]:
+            rows = await self._fetch(
+                f"SELECT {ANOMALY_COLUMNS} FROM atlas4d.anomalies a WHERE a.observation_id = ANY($1::bigint[]) "
+                "ORDER BY a.detected_at DESC, a.id",
+                keys,
+            )
+            return _grouped(rows, keys, "observation_id")
+
+        return self._get("observation_anomalies", batch)
+
+    def track_geometry(self, tolerance_m: float | None) -> DataLoader[uuid.UUID, Any]:
+        async def batch(keys: list[uuid.UUID]) -> list[Any]:
+            if tolerance_m:
+                geom = "ST_Simplify(tr.geom, $2::float8 / 111320.0, true)"
+                args: tuple[Any, ...] = (keys, tolerance_m)
+            else:
+                geom = "tr.geom"
+                args = (keys,)
+            rows = await self._fetch(
+                f"SELECT tr.id, ST_AsGeoJSON({geom}, 7)::json AS geojson FROM atlas4d.tracks tr "
+                "WHERE tr.id = ANY($1::uuid[])",
+                *args,
+            )
+            found = {r["id"]: r["geojson"] for r in rows}
+            return [found.get(k) for k in keys]
+
+        return self._get(("track_geometry", tolerance_m), batch)
+
+    def track_position(self) -> DataLoader[tuple[uuid.UUID, datetime], Row | None]:
+        """The observations just before and just after `t` on each track (for interpolation)."""
+
+        async def batch(keys: list[tuple[uuid.UUID, datetime]]) -> list[Row | None]:
+            rows = await self._fetch(
+                "SELECT k.ord, p.t AS t0, p.lon AS lon0, p.lat AS lat0, p.alt AS alt0, "
+                "n.t AS t1, n.lon AS lon1, n.lat AS lat1, n.alt AS alt1 "
+                "FROM unnest($1::uuid[], $2::timestamptz[]) WITH ORDINALITY AS k(track, at, ord) "
+                "LEFT JOIN LATERAL (SELECT o.t, ST_X(o.geom) AS lon, ST_Y(o.geom) AS lat, o.altitude_m AS alt "
+                "  FROM atlas4d.observations_core o WHERE o.track_id = k.track AND o.t <= k.at "
+                "  ORDER BY o.t DESC, o.id DESC LIMIT 1) p ON true "
+                "LEFT JOIN LATERAL (SELECT o.t, ST_X(o.geom) AS lon, ST_Y(o.geom) AS lat, o.altitude_m AS alt "
+                "  FROM atlas4d.observations_core o WHERE o.track_id = k.track AND o.t >= k.at "
+                "  ORDER BY o.t ASC, o.id ASC LIMIT 1) n ON true",
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+            )
+            by_ord = {r["ord"]: r for r in rows}
+            return [by_ord.get(i + 1) for i in range(len(keys))]
+
+        return self._get("track_position", batch)

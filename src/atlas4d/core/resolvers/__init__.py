@@ -1,0 +1,1 @@
+"""Root query and mutation resolvers of the core subgraph."""

@@ -1,0 +1,143 @@
+"""Root query fields: lookups by id and filtered, paginated lists."""
+
+from __future__ import annotations
+
+import strawberry
+
+from atlas4d.core import filters as f
+from atlas4d.core.context import Info
+from atlas4d.core.queries import (
+    ANOMALY_COLUMNS,
+    ENTITY_COLUMNS,
+    TRACK_COLUMNS,
+    entity_filter_sql,
+    keyset_page,
+    observations_page,
+    page_size,
+    track_filter_sql,
+)
+from atlas4d.core.schema.connection import Connection, connection
+from atlas4d.core.schema.inputs import (
+    AnomalyFilter,
+    EntityFilter,
+    ObservationFilter,
+    TimeOrder,
+    TrackFilter,
+    observation_filter,
+)
+from atlas4d.core.schema.types import Anomaly, Entity, Observation, Track, parse_uuid, require_uuid
+from atlas4d.core.sql import Params
+
+
+def _first(info: Info, first: int | None) -> int:
+    s = info.context.settings
+    return page_size(first, s.default_page_size, s.max_page_size)
+
+
+async def entity(info: Info, id: strawberry.ID) -> Entity | None:
+    row = await info.context.loaders.entity().load(require_uuid(id))
+    return Entity.from_row(row) if row else None
+
+
+async def observation(info: Info, id: strawberry.ID) -> Observation | None:
+    try:
+        key = int(id)
+    except ValueError:
+        return None
+    row = await info.context.loaders.observation().load(key)
+    return Observation.from_row(row) if row else None
+
+
+async def track(info: Info, id: strawberry.ID) -> Track | None:
+    row = await info.context.loaders.track().load(require_uuid(id))
+    return Track.from_row(row) if row else None
+
+
+async def observations(
+    info: Info,
+    filter: ObservationFilter | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    order_by: TimeOrder = TimeOrder.TIME_DESC,
+) -> Connection[Observation]:
+    page = await observations_page(
+        info.context.pool, observation_filter(filter), _first(info, first), after,
+        order_by is TimeOrder.TIME_DESC,
+    )
+    return connection(page, Observation.from_row)
+
+
+async def entities(
+    info: Info, filter: EntityFilter | None = None, first: int | None = None, after: str | None = None
+) -> Connection[Entity]:
+    flt = filter or EntityFilter()
+    params = Params()
+    clauses = entity_filter_sql(
+        params, f.parse_uuids(flt.ids, "ids"), flt.kinds, flt.source_types, flt.name_contains,
+        flt.observations.to_domain() if flt.observations else None,
+    )
+    page = await keyset_page(
+        info.context.pool, kind="e", table="atlas4d.entities e", columns=ENTITY_COLUMNS, clauses=clauses,
+        params=params, first=_first(info, first), after=after, key="e.id", key_type="uuid",
+    )
+    return connection(page, Entity.from_row)
+
+
+async def tracks(
+    info: Info, filter: TrackFilter | None = None, first: int | None = None, after: str | None = None
+) -> Connection[Track]:
+    flt = filter or TrackFilter()
+    params = Params()
+    spatial = f.ObservationFilter(
+        bbox=flt.bbox.to_domain() if flt.bbox else None,
+        within=f.parse_area(flt.within) if flt.within is not None else None,
+        near=flt.near.to_domain() if flt.near else None,
+    )
+    if flt.min_length_meters is not None:
+        f.NumberRange(flt.min_length_meters, None, "minLengthMeters")
+    clauses = track_filter_sql(
+        params, ids=f.parse_uuids(flt.ids, "ids"), entity_ids=f.parse_uuids(flt.entity_ids, "entityIds"),
+        source_types=flt.source_types, kinds=flt.kinds, spatial=spatial,
+        time=flt.time.to_domain() if flt.time else None, min_length=flt.min_length_meters,
+    )
+    page = await keyset_page(
+        info.context.pool, kind="t", table="atlas4d.tracks tr", columns=TRACK_COLUMNS, clauses=clauses,
+        params=params, first=_first(info, first), after=after, key="tr.id", key_type="uuid",
+    )
+    return connection(page, Track.from_row)
+
+
+async def anomalies(
+    info: Info, filter: AnomalyFilter | None = None, first: int | None = None, after: str | None = None
+) -> Connection[Anomaly]:
+    flt = filter or AnomalyFilter()
+    params = Params()
+    clauses: list[str] = []
+    if flt.types is not None:
+        clauses.append(f"a.anomaly_type = ANY({params.add(flt.types, 'text[]')})")
+    if flt.min_severity is not None:
+        clauses.append(f"a.severity >= {params.add(flt.min_severity)}")
+    if flt.min_score is not None:
+        f.NumberRange(flt.min_score, None, "minScore")
+        clauses.append(f"a.score >= {params.add(flt.min_score)}")
+    if flt.time is not None:
+        clauses.extend(flt.time.to_domain().sql("a.detected_at", params))
+    if flt.observation_ids is not None:
+        try:
+            ids = [int(i) for i in flt.observation_ids]
+        except ValueError as exc:
+            raise f.BadInput("observationIds must be observation ids", field="observationIds") from exc
+        clauses.append(f"a.observation_id = ANY({params.add(ids, 'bigint[]')})")
+    if flt.observations is not None:
+        inner = flt.observations.to_domain().sql(params)
+        clauses.append(
+            f"a.observation_id IN (SELECT o.id FROM atlas4d.observations_core o {f.where(inner)})"
+        )
+    page = await keyset_page(
+        info.context.pool, kind="a", table="atlas4d.anomalies a", columns=ANOMALY_COLUMNS, clauses=clauses,
+        params=params, first=_first(info, first), after=after, key="a.id", key_type="int",
+    )
+    return connection(page, Anomaly.from_row)
+
+
+__all__ = ["anomalies", "entities", "entity", "observation", "observations", "parse_uuid", "track", "tracks"]

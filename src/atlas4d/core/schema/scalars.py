@@ -1,0 +1,40 @@
+"""Custom scalars: GeoJSON, Duration (ISO-8601), JSON (Strawberry's), DateTime (Strawberry's, zone-aware)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, NewType
+
+import strawberry
+from strawberry.scalars import JSON
+
+from atlas4d.core.filters import format_duration, parse_duration
+
+GeoJSON = strawberry.scalar(
+    NewType("GeoJSON", object),
+    description="A GeoJSON object (RFC 7946): geometry, Feature or FeatureCollection, lon/lat in WGS 84.",
+    specified_by_url="https://www.rfc-editor.org/rfc/rfc7946",
+    serialize=lambda v: v,
+    parse_value=lambda v: v,
+)
+
+
+def _serialize_duration(value: Any) -> str:
+    return format_duration(value) if isinstance(value, timedelta) else str(value)
+
+
+def _parse_duration(value: Any) -> timedelta:
+    if not isinstance(value, str):
+        raise ValueError("a Duration is an ISO-8601 string such as PT1H")
+    return parse_duration(value)
+
+
+Duration = strawberry.scalar(
+    NewType("Duration", timedelta),
+    description="An ISO-8601 duration such as PT15M, PT1H or P1DT12H (no years or months).",
+    specified_by_url="https://en.wikipedia.org/wiki/ISO_8601#Durations",
+    serialize=_serialize_duration,
+    parse_value=_parse_duration,
+)
+
+__all__ = ["JSON", "Duration", "GeoJSON"]

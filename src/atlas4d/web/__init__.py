@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the servers: GraphQL over HTTP, limits, error formatting."""

@@ -1,0 +1,68 @@
+"""One place that turns exceptions into what a client may see.
+
+Known errors keep their message and `extensions.code`; database timeouts and outages get their own
+codes; everything else is masked as `INTERNAL` with a request id, and logged with its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+from graphql import GraphQLError
+
+from atlas4d.errors import INTERNAL_CODE, Atlas4DError, DatabaseUnavailable, QueryTimeout
+
+log = logging.getLogger("atlas4d.errors")
+
+
+def domain_error(exc: BaseException) -> Atlas4DError | None:
+    """The client-safe error for an exception, or None when it must be masked."""
+    if isinstance(exc, Atlas4DError):
+        return exc
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        return QueryTimeout("the query took longer than the statement timeout; narrow the filter")
+    if isinstance(exc, asyncpg.TooManyConnectionsError | asyncpg.CannotConnectNowError | ConnectionError | OSError):
+        return DatabaseUnavailable("the database is unavailable; try again shortly")
+    if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
+        return DatabaseUnavailable("the database is unavailable; try again shortly")
+    return None
+
+
+def internal_message(request_id: str) -> str:
+    return f"Internal server error (request id {request_id})"
+
+
+def format_graphql_error(error: GraphQLError, request_id: str, phase: str = "execute") -> dict[str, Any]:
+    out: dict[str, Any] = {"message": error.message}
+    if error.locations:
+        out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+    if error.path is not None:
+        out["path"] = list(error.path)
+    original = error.original_error
+    if original is None:
+        code = (error.extensions or {}).get("code") or (
+            "GRAPHQL_PARSE_FAILED" if phase == "parse" else
+            "GRAPHQL_VALIDATION_FAILED" if phase == "validate" else "BAD_USER_INPUT"
+        )
+        out["extensions"] = {**(error.extensions or {}), "code": code}
+        return out
+    known = domain_error(original)
+    if known is not None:
+        if known is not original:
+            out["message"] = known.message
+        elif error.path is None and phase == "execute":
+            out["message"] = error.message  # variable coercion: graphql-core's message names the variable
+        else:
+            out["message"] = known.message
+        out["extensions"] = dict(known.extensions)
+        return out
+    if error.path is None and phase == "execute" and isinstance(original, ValueError | TypeError):
+        # a scalar's parse_value refused a variable: graphql-core's message names the variable
+        out["extensions"] = {"code": "BAD_USER_INPUT"}
+        return out
+    log.error("request %s: unexpected error at %s", request_id, error.path, exc_info=original)
+    out["message"] = internal_message(request_id)
+    out["extensions"] = {"code": INTERNAL_CODE, "requestId": request_id}
+    return out
