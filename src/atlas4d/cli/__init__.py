@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from atlas4d.cli import federation
+from atlas4d.cli import federation, serve
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Atlas4D Gateway")
+serve.register(app)
 federation.register(app)
 
 

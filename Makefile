@@ -1,0 +1,36 @@
+# The two commands of the README: `make demo` and `make test`. Both set up what is missing first.
+VENV := .venv/bin
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+
+.PHONY: setup demo test check lint typecheck format snapshot bench
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/atlas4d db start
+	$(VENV)/atlas4d db migrate
+	$(VENV)/atlas4d db demo
+	$(VENV)/atlas4d serve
+
+test: setup
+	$(VENV)/python -m pytest -q -p no:cacheprovider
+
+lint: setup
+	$(VENV)/ruff check src tests bench
+	$(VENV)/ruff format --check src tests bench
+
+typecheck: setup
+	$(VENV)/mypy
+
+check: lint typecheck test
+
+format: setup
+	$(VENV)/ruff format src tests bench
+	$(VENV)/ruff check --fix src tests bench
+
+snapshot: setup
+	$(VENV)/atlas4d schema print core > graphql/core.graphql
+
+bench: setup
+	$(VENV)/python -m bench

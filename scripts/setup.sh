@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what is missing on a Debian/Ubuntu machine, and nothing that is already there:
+# PostgreSQL + PostGIS server packages, a .venv with the project, and the npm peers used by tests.
+# Run by `make demo` and `make test` (and so by .ci/run). Safe to run again: second runs take seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+APT_UPDATED=0
+apt_install() {
+  if [ "$APT_UPDATED" -eq 0 ]; then $SUDO apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+
+# 1. PostgreSQL server binaries and PostGIS (the embedded cluster runs them)
+if ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then
+  echo "setup: installing PostgreSQL and PostGIS from the OS packages"
+  PGV="$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)"
+  if [ -z "$PGV" ]; then
+    PGV="$(apt-cache search --names-only '^postgresql-[0-9]+-postgis-3$' | sed -E 's/^postgresql-([0-9]+).*/\1/' | sort -n | tail -1)"
+    if [ -z "$PGV" ]; then apt_install postgresql-common; PGV=15; fi
+  fi
+  apt_install "postgresql-$PGV" "postgresql-$PGV-postgis-3"
+fi
+
+# 2. Python virtualenv with the project (reinstalled only when pyproject.toml changes)
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PY" -m venv .venv || { apt_install python3-venv; "$PY" -m venv .venv; }
+fi
+STAMP=".venv/.atlas4d-installed"
+HASH="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
+  echo "setup: installing the project into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[dev]"
+  echo "$HASH" > "$STAMP"
+fi
+
+# 3. npm peers (Apollo composition/gateway) used by the compatibility tests
+if [ -f tests/js/package-lock.json ] && [ "${ATLAS4D_SKIP_NPM:-0}" != "1" ]; then
+  if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
+  LOCK_HASH="$(sha256sum tests/js/package-lock.json | cut -d' ' -f1)"
+  if [ ! -f tests/js/node_modules/.atlas4d-lock ] || [ "$(cat tests/js/node_modules/.atlas4d-lock)" != "$LOCK_HASH" ]; then
+    echo "setup: installing npm peers in tests/js"
+    npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+    echo "$LOCK_HASH" > tests/js/node_modules/.atlas4d-lock
+  fi
+fi

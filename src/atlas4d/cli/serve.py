@@ -1,0 +1,70 @@
+"""`atlas4d serve` and `atlas4d schema print`."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from atlas4d.settings import Settings
+
+FIRST_QUERY = """{
+  entities(filter: {kinds: ["vehicle"]}, first: 5) {
+    nodes {
+      name
+      kind
+      latestObservation { time lon lat speed }
+    }
+  }
+}"""
+
+
+def register(app: typer.Typer) -> None:
+    schema_app = typer.Typer(no_args_is_help=True, help="Schema artifacts.")
+    app.add_typer(schema_app, name="schema")
+
+    @app.command()
+    def serve(
+        host: str | None = typer.Option(None, help="Bind address (default ATLAS4D_HOST, 127.0.0.1)."),
+        port: int | None = typer.Option(None, help="Port (default ATLAS4D_PORT, 4000)."),
+        workers: int | None = typer.Option(None, help="uvicorn worker processes."),
+    ) -> None:
+        """Serve GraphQL (GraphiQL in a browser), the Core Spec REST endpoints and /health."""
+        import uvicorn
+
+        from atlas4d.db.embedded import database_url
+
+        settings = Settings()
+        updates = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None}
+        settings = settings.model_copy(update=updates)
+        database_url(settings)  # start the embedded cluster once, before workers fork
+        console = Console(stderr=True)
+        console.print(f"[bold green]Atlas4D Gateway[/] on http://{settings.host}:{settings.port}/graphql")
+        console.print("Open it in a browser for GraphiQL, and try:\n")
+        console.print(FIRST_QUERY, highlight=False)
+        uvicorn.run(
+            "atlas4d.cli.serve:app_from_env", factory=True, host=settings.host, port=settings.port,
+            workers=settings.workers, log_level="info", access_log=False,
+        )
+
+    @schema_app.command("print")
+    def print_schema(subgraph: str = typer.Argument("core", help="Which subgraph's SDL to print.")) -> None:
+        """Print a subgraph's SDL (the snapshot in graphql/ is this output)."""
+        if subgraph != "core":
+            typer.echo(f"unknown subgraph {subgraph!r}; known: core", err=True)
+            raise typer.Exit(2)
+        sys.stdout.write(core_sdl())
+
+
+def core_sdl() -> str:
+    from atlas4d.core.schema import build_core_schema
+
+    return build_core_schema().as_str() + "\n"
+
+
+def app_from_env():  # type: ignore[no-untyped-def]
+    """uvicorn factory: each worker builds its own app from the environment."""
+    from atlas4d.app import create_app
+
+    return create_app(Settings())
