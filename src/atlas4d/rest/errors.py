@@ -1,0 +1,109 @@
+"""Error responses of the REST endpoints: one shape, statuses from one table, internals never shown.
+
+The body keeps the Core Spec v0.3 keys (`detail`, `status_code`) and adds the gateway's stable code:
+`{"error": {"code", "message", ...}, "detail", "status_code"}`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from atlas4d.errors import INTERNAL_CODE, Atlas4DError, DatabaseUnavailable, QueryTimeout
+
+logger = logging.getLogger("atlas4d.rest")
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+# Database failures a client may be told about, mapped to the domain error it sees. Order matters:
+# the first matching class wins. Anything else is an internal error.
+DATABASE_ERRORS: tuple[tuple[type[BaseException], type[Atlas4DError], str], ...] = (
+    (asyncpg.QueryCanceledError, QueryTimeout, "the query took longer than the statement timeout"),
+    (asyncpg.CannotConnectNowError, DatabaseUnavailable, "the database is starting up or shutting down"),
+    (asyncpg.TooManyConnectionsError, DatabaseUnavailable, "the database has no free connections"),
+    (asyncpg.PostgresConnectionError, DatabaseUnavailable, "the database connection failed"),
+    (asyncpg.InterfaceError, DatabaseUnavailable, "the database connection is not usable"),
+    (OSError, DatabaseUnavailable, "the database cannot be reached"),
+    (TimeoutError, DatabaseUnavailable, "no database connection became free in time"),
+)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def http_status(error: Atlas4DError) -> int:
+    """The status of a domain error: the class's `http_status` (400 unless the class says otherwise)."""
+    return error.http_status
+
+
+def database_error(exc: BaseException) -> Atlas4DError | None:
+    for cls, error, message in DATABASE_ERRORS:
+        if isinstance(exc, cls):
+            return error(message)
+    return None
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    return Response(
+        orjson.dumps(content, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS),
+        status_code=status_code,
+        media_type="application/json",
+    )
+
+
+def error_response(error: Atlas4DError) -> Response:
+    status = http_status(error)
+    body = {
+        "error": {"message": error.message, **error.extensions},
+        "detail": error.message,
+        "status_code": status,
+    }
+    return json_response(body, status)
+
+
+def internal_error_response(request_id: str) -> Response:
+    message = f"internal error (request id {request_id})"
+    body = {
+        "error": {"code": INTERNAL_CODE, "message": message, "request_id": request_id},
+        "detail": message,
+        "status_code": 500,
+    }
+    return json_response(body, 500)
+
+
+def request_id_of(request: Request) -> str:
+    """The caller's `X-Request-ID` when it is a plain token, else a new one."""
+    given = request.headers.get("x-request-id", "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def rest_endpoint(handler: Handler) -> Handler:
+    """Run a handler, turning domain and database errors into their responses and masking the rest."""
+
+    @functools.wraps(handler)
+    async def run(request: Request) -> Response:
+        request_id = request_id_of(request)
+        try:
+            response = await handler(request)
+        except Atlas4DError as exc:
+            response = error_response(exc)
+        except Exception as exc:
+            mapped = database_error(exc)
+            if mapped is not None:
+                logger.warning("%s %s: %s (request id %s)", request.method, request.url.path, exc, request_id)
+                response = error_response(mapped)
+            else:
+                logger.exception("%s %s failed (request id %s)", request.method, request.url.path, request_id)
+                response = internal_error_response(request_id)
+        response.headers["X-Request-ID"] = request_id
+        return response
+
+    return run
