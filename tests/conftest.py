@@ -1,7 +1,8 @@
 """Shared fixtures: a fresh, migrated PostGIS database for the test session (never a mock).
 
-The database is `atlas4d_test` in the embedded cluster (started if needed), or the one named by
-`ATLAS4D_TEST_DATABASE_URL`. A missing database is an error, not a skip.
+The database is `atlas4d_test_<pid>` in the embedded cluster (started if needed), dropped at the end, so
+concurrent runs never share tables; or the one named by `ATLAS4D_TEST_DATABASE_URL`. A missing database
+is an error, not a skip.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from atlas4d.db.migrate import core_migrations, migrate
 from atlas4d.db.pool import create_pool
 from atlas4d.settings import Settings
 
-TEST_DB = "atlas4d_test"
+TEST_DB = f"atlas4d_test_{os.getpid()}"
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +32,7 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 async def database_url(settings: Settings) -> AsyncIterator[str]:
     url = os.environ.get("ATLAS4D_TEST_DATABASE_URL")
+    cluster: EmbeddedCluster | None = None
     if url is None:
         cluster = EmbeddedCluster.from_settings(settings)
         cluster.start()
@@ -47,6 +49,12 @@ async def database_url(settings: Settings) -> AsyncIterator[str]:
     finally:
         await conn.close()
     yield url
+    if cluster is not None:
+        admin = await asyncpg.connect(cluster.admin_url())
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
+        finally:
+            await admin.close()
 
 
 @pytest.fixture(scope="session")

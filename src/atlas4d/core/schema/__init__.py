@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.schema.config import StrawberryConfig
 
 from atlas4d.core.resolvers import aggregates, mutation, query
+from atlas4d.core.schema.scalars import SCALAR_MAP
 from atlas4d.core.schema.types import Anomaly, Entity, Observation, Position, Track
 
 FEDERATION_VERSION = "2.7"
@@ -50,4 +52,5 @@ def build_core_schema() -> strawberry.federation.Schema:
         mutation=Mutation,
         types=[Position, Anomaly],
         federation_version=FEDERATION_VERSION,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )

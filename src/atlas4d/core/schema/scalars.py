@@ -1,4 +1,8 @@
-"""Custom scalars: GeoJSON, Duration (ISO-8601), JSON (Strawberry's), DateTime (Strawberry's, zone-aware)."""
+"""Custom scalars: GeoJSON, Duration (ISO-8601), JSON (Strawberry's), DateTime (Strawberry's, zone-aware).
+
+The Python types are NewTypes; their GraphQL definitions are registered through `SCALAR_MAP`
+(Strawberry's `StrawberryConfig.scalar_map`).
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,12 @@ from typing import Any, NewType
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types.scalar import ScalarDefinition
 
 from atlas4d.core.filters import format_duration, parse_duration
 
-GeoJSON = strawberry.scalar(
-    NewType("GeoJSON", object),
-    description="A GeoJSON object (RFC 7946): geometry, Feature or FeatureCollection, lon/lat in WGS 84.",
-    specified_by_url="https://www.rfc-editor.org/rfc/rfc7946",
-    serialize=lambda v: v,
-    parse_value=lambda v: v,
-)
+GeoJSON = NewType("GeoJSON", object)
+Duration = NewType("Duration", timedelta)
 
 
 def _serialize_duration(value: Any) -> str:
@@ -29,12 +29,21 @@ def _parse_duration(value: Any) -> timedelta:
     return parse_duration(value)
 
 
-Duration = strawberry.scalar(
-    NewType("Duration", timedelta),
-    description="An ISO-8601 duration such as PT15M, PT1H or P1DT12H (no years or months).",
-    specified_by_url="https://en.wikipedia.org/wiki/ISO_8601#Durations",
-    serialize=_serialize_duration,
-    parse_value=_parse_duration,
-)
+SCALAR_MAP: dict[object, ScalarDefinition] = {
+    GeoJSON: strawberry.scalar(
+        name="GeoJSON",
+        description="A GeoJSON object (RFC 7946): geometry, Feature or FeatureCollection, lon/lat in WGS 84.",
+        specified_by_url="https://www.rfc-editor.org/rfc/rfc7946",
+        serialize=lambda v: v,
+        parse_value=lambda v: v,
+    ),
+    Duration: strawberry.scalar(
+        name="Duration",
+        description="An ISO-8601 duration such as PT15M, PT1H or P1DT12H (no years or months).",
+        specified_by_url="https://en.wikipedia.org/wiki/ISO_8601#Durations",
+        serialize=_serialize_duration,
+        parse_value=_parse_duration,
+    ),
+}
 
-__all__ = ["JSON", "Duration", "GeoJSON"]
+__all__ = ["JSON", "SCALAR_MAP", "Duration", "GeoJSON"]
