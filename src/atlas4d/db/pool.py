@@ -45,12 +45,19 @@ def log_statements() -> Iterator[StatementLog]:
         _statement_log.reset(token)
 
 
-_POOL_RESET_PREFIX = "SELECT pg_advisory_unlock_all();"
+# asyncpg's own statements: the pool's reset on release, and type introspection on a connection's
+# first use of a type (with its JIT guard). They are not ours, and not per batch.
+_DRIVER_STATEMENTS = ("SELECT pg_advisory_unlock_all();", "WITH RECURSIVE typeinfo_tree")
+
+
+def _is_driver_statement(query: str) -> bool:
+    text = query.lstrip()
+    return text.startswith(_DRIVER_STATEMENTS) or "current_setting('jit') AS cur" in text
 
 
 def _on_query(record: Any) -> None:
     log = _statement_log.get()
-    if log is not None and not record.query.startswith(_POOL_RESET_PREFIX):
+    if log is not None and not _is_driver_statement(record.query):
         log.statements.append(record.query)
 
 
