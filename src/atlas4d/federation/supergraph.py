@@ -106,6 +106,7 @@ class Supergraph:
     features: list[LinkedFeature] = field(default_factory=list)
     # Full supergraph field types (including @inaccessible ones the planner may still need, e.g. keys).
     field_types: dict[tuple[str, str], str] = field(default_factory=dict)
+    field_list_depths: dict[tuple[str, str], int] = field(default_factory=dict)
     type_kinds: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -309,6 +310,7 @@ def _read_type(sg: Supergraph, definition: Node, prefix: str, by_enum: dict[str,
     for field_node in getattr(definition, "fields", None) or ():
         field_name = field_node.name.value
         sg.field_types[(name, field_name)] = get_named_type_name(field_node.type)
+        sg.field_list_depths[(name, field_name)] = _list_depth(field_node.type)
         joins = [d for d in field_node.directives or () if d.name.value == f"{prefix}__field"]
         if not joins:
             continue
@@ -330,6 +332,14 @@ def get_named_type_name(type_node: ast.TypeNode) -> str:
     while not isinstance(type_node, ast.NamedTypeNode):
         type_node = type_node.type  # type: ignore[attr-defined]
     return type_node.name.value
+
+
+def _list_depth(type_node: ast.TypeNode) -> int:
+    depth = 0
+    while not isinstance(type_node, ast.NamedTypeNode):
+        depth += isinstance(type_node, ast.ListTypeNode)
+        type_node = type_node.type  # type: ignore[attr-defined]
+    return depth
 
 
 # --- API schema -----------------------------------------------------------------------------------------------

@@ -1,0 +1,203 @@
+"""Run a query plan: fetches in plan order (parallel where the plan says so), results merged in place.
+
+Entity fetches collect the objects at their `Flatten` path, build one representation per object (de-duplicated),
+send a single `_entities` request and merge each answer back into every object it stands for. Subgraph errors
+keep their message, get the subgraph's name and a response path; a subgraph that cannot be reached becomes one
+masked error naming it. The response is then shaped to the operation (see `response.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from graphql import ExecutionResult, GraphQLSchema, execute, is_abstract_type
+
+from atlas4d.federation.planner import FetchNode, FlattenNode, ParallelNode, QueryPlan, SequenceNode
+from atlas4d.federation.planner.nodes import PlanNode
+from atlas4d.federation.planner.selection import Field, Selection
+from atlas4d.federation.response import shape_response
+from atlas4d.federation.transport import JSON, Subgraph, SubgraphFailure
+
+Path = list[str | int]
+
+
+@dataclass
+class _State:
+    variables: JSON
+    context: Any
+    data: JSON = field(default_factory=dict)
+    errors: list[JSON] = field(default_factory=list)
+
+
+class PlanExecutor:
+    def __init__(self, api_schema: GraphQLSchema, subgraphs: Mapping[str, Subgraph]) -> None:
+        self.api_schema = api_schema
+        self.subgraphs = dict(subgraphs)
+
+    async def execute(
+        self, plan: QueryPlan, variables: JSON, coerced_variables: JSON, context: Any = None
+    ) -> JSON:
+        state = _State(variables=variables, context=context)
+        if plan.node is not None:
+            await self._run(plan.node, state)
+        if plan.introspection is not None:
+            result = execute(self.api_schema, plan.introspection, variable_values=variables)
+            assert isinstance(result, ExecutionResult)
+            state.data.update(result.data or {})
+            state.errors.extend(dict(e.formatted) for e in result.errors or ())
+        data, errors = shape_response(self.api_schema, plan.operation, state.data, coerced_variables, state.errors)
+        response: JSON = {}
+        if errors:
+            response["errors"] = errors
+        response["data"] = data
+        return response
+
+    async def _run(self, node: PlanNode, state: _State) -> None:
+        if isinstance(node, SequenceNode):
+            for child in node.nodes:
+                await self._run(child, state)
+        elif isinstance(node, ParallelNode):
+            await asyncio.gather(*(self._run(child, state) for child in node.nodes))
+        elif isinstance(node, FlattenNode):
+            await self._entities(node.node, state)
+        else:
+            await self._root(node, state)
+
+    def _variables(self, fetch: FetchNode, state: _State) -> JSON:
+        return {name: state.variables[name] for name in fetch.variable_usages if name in state.variables}
+
+    async def _call(self, fetch: FetchNode, variables: JSON, state: _State) -> tuple[JSON | None, list[JSON]]:
+        subgraph = self.subgraphs.get(fetch.service)
+        if subgraph is None:
+            return None, [_failure(fetch.service, "SUBGRAPH_UNAVAILABLE")]
+        name = fetch.document.definitions[0].name  # type: ignore[attr-defined]
+        try:
+            response = await subgraph.fetch(
+                fetch.document, fetch.operation, variables, name.value if name else None, state.context
+            )
+        except SubgraphFailure as exc:
+            return None, [_failure(fetch.service, exc.code)]
+        except Exception:
+            return None, [_failure(fetch.service, "SUBGRAPH_UNAVAILABLE")]
+        return response.data, response.errors
+
+    async def _root(self, fetch: FetchNode, state: _State) -> None:
+        data, errors = await self._call(fetch, self._variables(fetch, state), state)
+        for error in errors:
+            state.errors.append(_tag(error, fetch.service, error.get("path")))
+        if data:
+            _merge(state.data, data, self.api_schema)
+
+    async def _entities(self, fetch: FetchNode, state: _State) -> None:
+        targets: list[tuple[JSON, Path]] = []
+        representations: list[JSON] = []
+        index_of: dict[bytes, int] = {}
+        slots: list[int] = []
+        for obj, path in _collect(state.data, fetch.merge_at, []):
+            spec = fetch.representations.get(str(obj.get("__typename")))
+            if spec is None:
+                continue
+            representation = {"__typename": spec.typename, **_select(obj, spec.selections)}
+            key = orjson.dumps(representation, option=orjson.OPT_SORT_KEYS)
+            if key not in index_of:
+                index_of[key] = len(representations)
+                representations.append(representation)
+            targets.append((obj, path))
+            slots.append(index_of[key])
+        if not representations:
+            return
+        variables = self._variables(fetch, state)
+        variables["representations"] = representations
+        data, errors = await self._call(fetch, variables, state)
+        first_path: dict[int, Path] = {}
+        for (_, path), slot in zip(targets, slots, strict=True):
+            first_path.setdefault(slot, path)
+        for error in errors:
+            path = error.get("path")
+            mapped = None
+            if isinstance(path, list) and len(path) >= 2 and path[0] == "_entities" and isinstance(path[1], int):
+                base = first_path.get(path[1])
+                mapped = [*base, *path[2:]] if base is not None else None
+            elif data is None and targets:
+                mapped = None
+            state.errors.append(_tag(error, fetch.service, mapped))
+        results = (data or {}).get("_entities")
+        if not isinstance(results, list):
+            return
+        for (obj, _), slot in zip(targets, slots, strict=True):
+            result = results[slot] if slot < len(results) else None
+            if isinstance(result, dict):
+                _merge(obj, result, self.api_schema)
+
+
+def _failure(service: str, code: str) -> JSON:
+    return {
+        "message": f'Subgraph "{service}" could not be reached.'
+        if code != "SUBGRAPH_TIMEOUT"
+        else f'Subgraph "{service}" timed out.',
+        "extensions": {"code": code, "serviceName": service},
+    }
+
+
+def _tag(error: JSON, service: str, path: Any) -> JSON:
+    out: JSON = {"message": str(error.get("message", "Subgraph error"))}
+    if path:
+        out["path"] = path
+    extensions = dict(error.get("extensions") or {})
+    extensions.setdefault("code", "DOWNSTREAM_SERVICE_ERROR")
+    extensions["serviceName"] = service
+    out["extensions"] = extensions
+    return out
+
+
+def _collect(value: Any, segments: tuple[str, ...], path: Path) -> Iterator[tuple[JSON, Path]]:
+    if not segments:
+        if isinstance(value, dict):
+            yield value, path
+        return
+    head, rest = segments[0], segments[1:]
+    if head == "@":
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                yield from _collect(item, rest, [*path, index])
+    elif isinstance(value, dict):
+        yield from _collect(value.get(head), rest, [*path, head])
+
+
+def _select(value: Any, selections: list[Selection]) -> Any:
+    if isinstance(value, list):
+        return [_select(item, selections) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out: JSON = {}
+    for selection in selections:
+        if isinstance(selection, Field):
+            key = selection.response_key
+            if key in value:
+                out[key] = _select(value[key], selection.selections) if selection.selections else value[key]
+        elif selection.type_condition is None or value.get("__typename") in (selection.type_condition, None):
+            out.update(_select(value, selection.selections))
+    return out
+
+
+def _merge(target: JSON, source: JSON, schema: GraphQLSchema) -> None:
+    for key, value in source.items():
+        existing = target.get(key)
+        if key == "__typename" and existing is not None:
+            current = schema.get_type(str(existing))
+            if current is not None and not is_abstract_type(current):
+                continue  # an @interfaceObject subgraph answers with the interface name; keep the real type
+        if isinstance(existing, dict) and isinstance(value, dict):
+            _merge(existing, value, schema)
+        elif isinstance(existing, list) and isinstance(value, list) and len(existing) == len(value):
+            for index, item in enumerate(value):
+                if isinstance(existing[index], dict) and isinstance(item, dict):
+                    _merge(existing[index], item, schema)
+                else:
+                    existing[index] = item
+        else:
+            target[key] = value

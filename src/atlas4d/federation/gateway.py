@@ -1,0 +1,186 @@
+"""The gateway: a supergraph, its planner, and a way to reach every subgraph.
+
+    gateway = Gateway.from_supergraph(sdl, local={"core": core_schema})  # others over HTTP from the file
+    response = await gateway.execute("{ entity(id: 1) { name } }")
+    ...
+    await gateway.aclose()
+
+Local subgraphs (a Strawberry schema or a graphql-core GraphQLSchema) run in-process; every other subgraph is
+called at the URL the supergraph gives for it, through one pooled HTTP client.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    get_operation_ast,
+    parse,
+    specified_rules,
+    validate,
+)
+from graphql.execution.values import get_variable_values
+from graphql.validation import NoSchemaIntrospectionCustomRule
+
+from atlas4d.federation.errors import FederationError
+from atlas4d.federation.executor import PlanExecutor
+from atlas4d.federation.planner import QueryPlan, QueryPlanner
+from atlas4d.federation.supergraph import Supergraph
+from atlas4d.federation.transport import JSON, LocalSubgraph, RemoteSubgraph, Subgraph
+
+DEFAULT_TIMEOUT_S = 30.0
+
+
+def as_graphql_schema(schema: object) -> GraphQLSchema:
+    """Accept a graphql-core schema or a Strawberry schema (its `_schema`)."""
+    if isinstance(schema, GraphQLSchema):
+        return schema
+    inner = getattr(schema, "_schema", None)
+    if isinstance(inner, GraphQLSchema):
+        return inner
+    raise TypeError(f"not a GraphQL schema: {type(schema).__name__}")
+
+
+class Gateway:
+    def __init__(
+        self,
+        supergraph: Supergraph,
+        subgraphs: Mapping[str, Subgraph],
+        *,
+        introspection: bool = True,
+        http_client: httpx.AsyncClient | None = None,
+        document_cache_size: int = 1024,
+    ) -> None:
+        self.supergraph = supergraph
+        self.subgraphs = dict(subgraphs)
+        self.introspection = introspection
+        self.planner = QueryPlanner(supergraph)
+        self.executor = PlanExecutor(supergraph.api_schema, self.subgraphs)
+        self._http_client = http_client
+        self._documents: OrderedDict[str, tuple[DocumentNode | None, list[GraphQLError]]] = OrderedDict()
+        self._document_cache_size = document_cache_size
+        rules = list(specified_rules)
+        if not introspection:
+            rules.append(NoSchemaIntrospectionCustomRule)
+        self._rules = rules
+
+    @classmethod
+    def from_supergraph(
+        cls,
+        sdl: str | Supergraph,
+        *,
+        local: Mapping[str, object] | None = None,
+        context_factories: Mapping[str, Callable[[Any], Any]] | None = None,
+        urls: Mapping[str, str] | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        introspection: bool = True,
+        max_connections: int = 100,
+    ) -> Gateway:
+        """A gateway over a supergraph: `local` subgraphs in-process, the rest over HTTP.
+
+        `urls` overrides the URL the supergraph names for a subgraph; `context_factories` builds the context a
+        local subgraph's resolvers get from the gateway request's context.
+        """
+        supergraph = sdl if isinstance(sdl, Supergraph) else Supergraph.parse(sdl)
+        local = dict(local or {})
+        factories = dict(context_factories or {})
+        urls = dict(urls or {})
+        unknown = set(local) - set(supergraph.graphs)
+        if unknown:
+            raise FederationError(f"local subgraphs not in the supergraph: {', '.join(sorted(unknown))}")
+        client: httpx.AsyncClient | None = None
+        subgraphs: dict[str, Subgraph] = {}
+        for name, info in supergraph.graphs.items():
+            if name in local:
+                subgraphs[name] = LocalSubgraph(name, as_graphql_schema(local[name]), factories.get(name))
+                continue
+            if client is None:
+                client = httpx.AsyncClient(
+                    timeout=httpx.Timeout(timeout),
+                    limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+                )
+            subgraphs[name] = RemoteSubgraph(name, urls.get(name, info.url), client)
+        return cls(supergraph, subgraphs, introspection=introspection, http_client=client)
+
+    async def aclose(self) -> None:
+        if self._http_client is not None:
+            await self._http_client.aclose()
+
+    # --- requests -----------------------------------------------------------------------------------------
+    def document(self, query: str) -> tuple[DocumentNode | None, list[GraphQLError]]:
+        """Parse and validate against the API schema, cached by query text."""
+        cached = self._documents.get(query)
+        if cached is not None:
+            return cached
+        try:
+            document = parse(query)
+        except GraphQLError as error:
+            return None, [error]
+        errors = validate(self.supergraph.api_schema, document, self._rules)
+        result = (document if not errors else None, list(errors))
+        self._documents[query] = result
+        if len(self._documents) > self._document_cache_size:
+            self._documents.popitem(last=False)
+        return result
+
+    def plan(self, query: str, operation_name: str | None = None) -> QueryPlan:
+        document, errors = self.document(query)
+        if document is None:
+            raise FederationError("; ".join(e.message for e in errors))
+        return self.planner.plan(document, operation_name)
+
+    async def execute(
+        self,
+        query: str,
+        variables: JSON | None = None,
+        operation_name: str | None = None,
+        context: Any = None,
+        *,
+        allow_mutations: bool = True,
+    ) -> JSON:
+        document, errors = self.document(query)
+        if document is None:
+            return {"errors": [_format(e, "GRAPHQL_VALIDATION_FAILED") for e in errors]}
+        operation = get_operation_ast(document, operation_name)
+        if operation is None:
+            message = (
+                f'Unknown operation named "{operation_name}".'
+                if operation_name
+                else "Must provide operation name if query contains multiple operations."
+            )
+            return {"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]}
+        if operation.operation == OperationType.SUBSCRIPTION:
+            return {"errors": [{"message": "Subscriptions are not supported.", "extensions": {"code": "BAD_REQUEST"}}]}
+        if operation.operation == OperationType.MUTATION and not allow_mutations:
+            return {"errors": [{"message": "Mutations need a POST request.", "extensions": {"code": "BAD_REQUEST"}}]}
+        coerced = _coerce(self.supergraph.api_schema, operation, variables or {})
+        if isinstance(coerced, list):
+            return {"errors": [_format(e, "BAD_USER_INPUT") for e in coerced]}
+        try:
+            plan = self.planner.plan(document, operation_name)
+        except FederationError as exc:
+            return {"errors": [{"message": str(exc), "extensions": {"code": exc.code}}]}
+        return await self.executor.execute(plan, variables or {}, coerced, context)
+
+
+def _coerce(
+    schema: GraphQLSchema, operation: OperationDefinitionNode, variables: JSON
+) -> JSON | list[GraphQLError]:
+    result = get_variable_values(schema, operation.variable_definitions or (), variables)
+    if isinstance(result, list):
+        return result
+    return dict(result.coerced)
+
+
+def _format(error: GraphQLError, code: str) -> JSON:
+    formatted = dict(error.formatted)
+    formatted["extensions"] = {**(formatted.get("extensions") or {}), "code": code}
+    return formatted

@@ -1,0 +1,398 @@
+"""Build a query plan for one operation over a supergraph's join metadata.
+
+The walk follows the operation's selections. A field the current subgraph resolves stays in the current fetch;
+any other field becomes an `_entities` fetch to a subgraph that resolves it, keyed by a key of the type that the
+current fetch can supply (a key it resolves itself, or one fetched first through another subgraph). Fields with
+`@requires` always go through `_entities`, after the fetches that supply the required fields. Abstract types are
+expanded into one inline fragment per concrete type the subgraph can return, so each concrete type is planned
+like an object. Fetches that share subgraph, response path and dependencies are merged, which is what keeps
+`_entities` calls to one per subgraph per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from atlas4d.federation.errors import PlanningError
+from atlas4d.federation.planner.nodes import Representation
+from atlas4d.federation.planner.operation import INTROSPECTION_ROOTS, Operation, parse_field_set
+from atlas4d.federation.planner.selection import Field, Fragment, Selection, add_selection, merge_selections
+from atlas4d.federation.supergraph import Supergraph
+
+MAX_KEY_HOPS = 4
+
+
+@dataclass
+class Group:
+    """A fetch under construction."""
+
+    id: int
+    graph: str
+    entity: bool
+    merge_at: tuple[str, ...]
+    depends: frozenset[int]
+    selections: list[Selection] = field(default_factory=list)
+    representations: dict[str, Representation] = field(default_factory=dict)
+
+
+Provided = dict[str, list[Selection]]
+
+
+class PlanBuilder:
+    def __init__(self, supergraph: Supergraph, operation: Operation) -> None:
+        self.sg = supergraph
+        self.operation = operation
+        self.groups: list[Group] = []
+        self._entity_groups: dict[tuple[str, tuple[str, ...], frozenset[int]], Group] = {}
+        self._field_sets: dict[str, list[Selection]] = {}
+
+    # --- entry point --------------------------------------------------------------------------------------
+    def build(self) -> list[Group]:
+        root_type = self._root_type(self.operation.kind)
+        items = self.object_selections(root_type, self.operation.selections)
+        if self.operation.kind == "mutation":
+            for item in items:
+                previous = frozenset(g.id for g in self.groups)
+                self._plan_root_item(root_type, item, (), previous, sequential=True)
+        else:
+            for item in items:
+                self._plan_root_item(root_type, item, (), frozenset(), sequential=False)
+        return self.groups
+
+    def _root_type(self, kind: str) -> str:
+        schema = self.sg.api_schema
+        root = {"query": schema.query_type, "mutation": schema.mutation_type}.get(kind)
+        if root is None:
+            raise PlanningError(f"The schema has no {kind} type (subscriptions are not supported).")
+        return root.name
+
+    def _plan_root_item(
+        self,
+        root_type: str,
+        item: Selection,
+        wrappers: tuple[Fragment, ...],
+        after: frozenset[int],
+        *,
+        sequential: bool,
+    ) -> None:
+        if isinstance(item, Fragment):
+            for inner in item.selections:
+                self._plan_root_item(root_type, inner, (*wrappers, item), after, sequential=sequential)
+            return
+        if item.name == "__typename" or item.name in INTROSPECTION_ROOTS:
+            return
+        candidates = self.sg.resolving_graphs(root_type, item.name)
+        if not candidates:
+            raise PlanningError(f'No subgraph resolves "{root_type}.{item.name}".')
+        graph = max(candidates, key=lambda g: self._coverage(g, root_type, [item]))
+        group = self._root_group(graph, after, sequential=sequential)
+        target = group.selections
+        for wrapper in wrappers:
+            kept = add_selection(target, Fragment(None, wrapper.directives))
+            target = kept.selections
+        self._add_local_field(group, graph, root_type, item, (), target, None)
+
+    def _root_group(self, graph: str, after: frozenset[int], *, sequential: bool) -> Group:
+        if sequential:
+            last = self.groups[-1] if self.groups else None
+            # Consecutive mutation fields of one subgraph share a fetch only when nothing ran in between.
+            if last is not None and not last.entity and last.graph == graph and last.depends == after - {last.id}:
+                return last
+        else:
+            for group in self.groups:
+                if not group.entity and group.graph == graph:
+                    return group
+        group = Group(len(self.groups), graph, False, (), after)
+        self.groups.append(group)
+        return group
+
+    # --- type helpers -------------------------------------------------------------------------------------
+    def _satisfies(self, object_type: str, condition: str | None) -> bool:
+        if condition is None or condition == object_type:
+            return True
+        kind = self.sg.type_kinds.get(condition)
+        if kind == "union":
+            return any(m == object_type for _, m in self.sg.union_members.get(condition, []))
+        if kind == "interface":
+            return any(i == condition for _, i in self.sg.implements.get(object_type, []))
+        return False
+
+    def object_selections(self, object_type: str, selections: list[Selection]) -> list[Selection]:
+        """Selections that apply to an object type: matching fragments inlined, directive-only ones kept."""
+        out: list[Selection] = []
+        for selection in selections:
+            if isinstance(selection, Field):
+                add_selection(out, selection)
+            elif self._satisfies(object_type, selection.type_condition):
+                inner = self.object_selections(object_type, selection.selections)
+                if selection.directives:
+                    add_selection(out, Fragment(None, selection.directives, inner))
+                else:
+                    merge_selections(out, inner)
+        return out
+
+    def _is_abstract(self, type_name: str) -> bool:
+        return self.sg.type_kinds.get(type_name) in ("interface", "union")
+
+    def _field_set(self, field_set: str) -> list[Selection]:
+        if field_set not in self._field_sets:
+            self._field_sets[field_set] = parse_field_set(field_set)
+        return self._field_sets[field_set]
+
+    def _coverage(self, graph: str, type_name: str, selections: list[Selection]) -> int:
+        """How many selected fields the subgraph resolves without leaving it (a cost proxy)."""
+        score = 0
+        for selection in selections:
+            if isinstance(selection, Fragment):
+                condition = selection.type_condition or type_name
+                score += self._coverage(graph, condition, selection.selections)
+                continue
+            if (type_name, selection.name) not in self.sg.field_types:
+                continue
+            if self.sg.can_resolve(type_name, selection.name, graph):
+                score += 1
+                child = self.sg.field_type(type_name, selection.name)
+                score += self._coverage(graph, child, selection.selections)
+        return score
+
+    # --- walking selections -------------------------------------------------------------------------------
+    def _child_path(self, type_name: str, field: Field, path: tuple[str, ...]) -> tuple[str, ...]:
+        depth = self.sg.field_list_depths.get((type_name, field.name), 0)
+        return (*path, field.response_key, *(["@"] * depth))
+
+    def _add_local_field(
+        self,
+        group: Group,
+        graph: str,
+        type_name: str,
+        item: Field,
+        path: tuple[str, ...],
+        out: list[Selection],
+        provided: Provided | None,
+    ) -> None:
+        kept = add_selection(out, item.shallow())
+        if item.leaf:
+            return
+        assert isinstance(kept, Field)
+        child_type = self.sg.field_type(type_name, item.name)
+        child_provided: Provided | None = None
+        if provided is not None and item.name in provided:
+            child_provided = self._provided_map(provided[item.name])
+        join = self.sg.field_join(type_name, item.name, graph)
+        if join is not None and join.provides:
+            child_provided = self._provided_map(self._field_set(join.provides))
+        self.plan_selections(
+            group, graph, child_type, item.selections, self._child_path(type_name, item, path), kept.selections,
+            child_provided,
+        )
+
+    def _provided_map(self, selections: list[Selection]) -> Provided:
+        provided: Provided = {}
+        for selection in selections:
+            if isinstance(selection, Field):
+                provided.setdefault(selection.name, []).extend(selection.selections)
+            else:
+                for name, children in self._provided_map(selection.selections).items():
+                    provided.setdefault(name, []).extend(children)
+        return provided
+
+    def plan_selections(
+        self,
+        group: Group,
+        graph: str,
+        type_name: str,
+        selections: list[Selection],
+        path: tuple[str, ...],
+        out: list[Selection],
+        provided: Provided | None,
+    ) -> set[int]:
+        """Plan selections on a value of `type_name` fetched by `group`; returns the groups that got fields."""
+        if not self._is_abstract(type_name):
+            return self.plan_object(group, graph, type_name, self.object_selections(type_name, selections), path,
+                                    out, provided)
+        if self.sg.is_interface_object(type_name, graph):
+            return self._plan_interface_object(group, graph, type_name, selections, path, out)
+        add_selection(out, Field("__typename"))
+        touched: set[int] = {group.id}
+        for object_type in self.sg.possible_types_in_graph(type_name, graph):
+            applied = self.object_selections(object_type, selections)
+            if not applied:
+                continue
+            fragment = add_selection(out, Fragment(object_type))
+            touched |= self.plan_object(group, graph, object_type, applied, path, fragment.selections, provided)
+        return touched
+
+    def plan_object(
+        self,
+        group: Group,
+        graph: str,
+        type_name: str,
+        selections: list[Selection],
+        path: tuple[str, ...],
+        out: list[Selection],
+        provided: Provided | None,
+    ) -> set[int]:
+        touched: set[int] = {group.id}
+        for item in selections:
+            if isinstance(item, Fragment):
+                wrapper = Fragment(None, item.directives)
+                touched |= self.plan_object(group, graph, type_name, item.selections, path, wrapper.selections,
+                                            provided)
+                if wrapper.selections:
+                    add_selection(out, wrapper)
+                continue
+            if item.name == "__typename":
+                add_selection(out, Field("__typename"))
+                continue
+            if self._local(graph, type_name, item.name, provided):
+                self._add_local_field(group, graph, type_name, item, path, out, provided)
+            else:
+                touched.add(self._jump(group, graph, type_name, item, path, out, provided))
+        return touched
+
+    def _local(self, graph: str, type_name: str, field_name: str, provided: Provided | None) -> bool:
+        if provided is not None and field_name in provided:
+            return True
+        if not self.sg.can_resolve(type_name, field_name, graph):
+            return False
+        join = self.sg.field_join(type_name, field_name, graph)
+        return join is None or not join.requires
+
+    def _fields_local(self, graph: str, type_name: str, selections: list[Selection],
+                      provided: Provided | None) -> bool:
+        for item in selections:
+            if isinstance(item, Fragment):
+                if not self._fields_local(graph, item.type_condition or type_name, item.selections, None):
+                    return False
+                continue
+            if item.name == "__typename":
+                continue
+            if not self._local(graph, type_name, item.name, provided) and not self._is_key_field_of(
+                graph, type_name, item.name
+            ):
+                return False
+            if item.selections:
+                child = self.sg.field_type(type_name, item.name)
+                sub = self._provided_map(provided[item.name]) if provided and item.name in provided else None
+                if not self._fields_local(graph, child, item.selections, sub):
+                    return False
+        return True
+
+    def _is_key_field_of(self, graph: str, type_name: str, field_name: str) -> bool:
+        """Fields of a key the subgraph declares (even `resolvable: false`) are fields it can return."""
+        for key in self.sg.keys(type_name, graph, resolvable_only=False):
+            if any(isinstance(s, Field) and s.name == field_name for s in self._field_set(key)):
+                return self.sg.knows_field(type_name, field_name, graph)
+        return False
+
+    # --- entity jumps -------------------------------------------------------------------------------------
+    def _jump_targets(self, type_name: str, field_name: str) -> list[tuple[str, str]]:
+        """(subgraph, type it knows the entity as) pairs that can resolve the field."""
+        targets = [(g, type_name) for g in self.sg.resolving_graphs(type_name, field_name)]
+        if targets:
+            return targets
+        for _, interface in self.sg.implements.get(type_name, []):
+            for graph in self.sg.resolving_graphs(interface, field_name):
+                if self.sg.is_interface_object(interface, graph) and (graph, interface) not in targets:
+                    targets.append((graph, interface))
+        return targets
+
+    def _jump(
+        self,
+        group: Group,
+        graph: str,
+        type_name: str,
+        item: Field,
+        path: tuple[str, ...],
+        out: list[Selection],
+        provided: Provided | None,
+        hops: int = 0,
+    ) -> int:
+        targets = [
+            (g, known_as) for g, known_as in self._jump_targets(type_name, item.name)
+            if self.sg.keys(known_as, g)
+        ]
+        if not targets or hops > MAX_KEY_HOPS:
+            raise PlanningError(
+                f'Cannot plan "{type_name}.{item.name}": no subgraph reachable from "{graph}" resolves it by key.'
+            )
+
+        def rank(target: tuple[str, str]) -> tuple[int, int]:
+            g, known_as = target
+            direct = any(self._fields_local(graph, type_name, self._field_set(k), provided)
+                         for k in self.sg.keys(known_as, g))
+            return (int(direct), self._coverage(g, known_as, [item]))
+
+        target_graph, known_as = max(targets, key=rank)
+        keys = self.sg.keys(known_as, target_graph)
+        direct_keys = [k for k in keys if self._fields_local(graph, type_name, self._field_set(k), provided)]
+        key = direct_keys[0] if direct_keys else keys[0]
+        key_selections = self._field_set(key)
+        add_selection(out, Field("__typename"))
+        depends = self.plan_object(group, graph, type_name, key_selections, path, out, provided)
+        join = self.sg.field_join(known_as, item.name, target_graph)
+        required: list[Selection] = []
+        if join is not None and join.requires:
+            required = self._field_set(join.requires)
+            depends |= self.plan_object(group, graph, type_name, required, path, out, provided)
+        target = self._entity_group(target_graph, path, frozenset(depends))
+        representation = target.representations.setdefault(type_name, Representation(known_as))
+        merge_selections(representation.selections, key_selections)
+        merge_selections(representation.selections, required)
+        fragment = add_selection(target.selections, Fragment(known_as))
+        self._add_local_field(target, target_graph, known_as, item, path, fragment.selections, None)
+        return target.id
+
+    def _entity_group(self, graph: str, path: tuple[str, ...], depends: frozenset[int]) -> Group:
+        key = (graph, path, depends)
+        group = self._entity_groups.get(key)
+        if group is None:
+            group = Group(len(self.groups), graph, True, path, depends)
+            self.groups.append(group)
+            self._entity_groups[key] = group
+        return group
+
+    def _plan_interface_object(
+        self,
+        group: Group,
+        graph: str,
+        interface: str,
+        selections: list[Selection],
+        path: tuple[str, ...],
+        out: list[Selection],
+    ) -> set[int]:
+        """An interface the subgraph only knows as an @interfaceObject: what it lacks comes from a subgraph
+        that has the real interface (and so knows the concrete types)."""
+        local: list[Selection] = []
+        remote: list[Selection] = []
+        for selection in selections:
+            if isinstance(selection, Field) and selection.name != "__typename" and self._local(
+                graph, interface, selection.name, None
+            ):
+                local.append(selection)
+            elif isinstance(selection, Fragment) and selection.type_condition in (None, interface):
+                sub_local = self._fields_local(graph, interface, selection.selections, None)
+                (local if sub_local and not selection.directives else remote).append(selection)
+            else:
+                remote.append(selection)
+        add_selection(out, Field("__typename"))
+        touched = self.plan_object(group, graph, interface, self.object_selections(interface, local), path,
+                                   out, None)
+        if not remote:
+            return touched
+        owners = [
+            g for g in self.sg.graphs_of_type(interface)
+            if not self.sg.is_interface_object(interface, g) and self.sg.keys(interface, g)
+        ]
+        if not owners:
+            raise PlanningError(f'No subgraph resolves interface "{interface}" by key.')
+        owner = owners[0]
+        key = self._field_set(self.sg.keys(interface, owner)[0])
+        depends = self.plan_object(group, graph, interface, key, path, out, None)
+        target = self._entity_group(owner, path, frozenset(depends))
+        representation = target.representations.setdefault(interface, Representation(interface))
+        merge_selections(representation.selections, key)
+        fragment = add_selection(target.selections, Fragment(interface))
+        touched.add(target.id)
+        touched |= self.plan_selections(target, owner, interface, remote, path, fragment.selections, None)
+        return touched

@@ -1,0 +1,149 @@
+"""Shape merged subgraph data to the client's operation, per the GraphQL spec.
+
+Fields the planner added (keys, `@requires` inputs, `__typename`) are dropped, `@skip`/`@include` and fragment
+type conditions are applied, `__typename` is answered from the runtime type, and a null in a non-null position
+propagates to the nearest nullable parent, with an error at that path unless a subgraph error already explains it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import (
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    is_abstract_type,
+    is_leaf_type,
+    is_list_type,
+    is_non_null_type,
+    is_object_type,
+)
+from graphql.language import ast
+
+from atlas4d.federation.planner.operation import Operation
+from atlas4d.federation.planner.selection import Field, Selection
+
+JSON = dict[str, Any]
+_BUBBLE = object()
+
+
+def shape_response(
+    schema: GraphQLSchema, operation: Operation, data: JSON, variables: JSON, errors: list[JSON]
+) -> tuple[JSON | None, list[JSON]]:
+    root = schema.mutation_type if operation.kind == "mutation" else schema.query_type
+    assert root is not None
+    shaper = _Shaper(schema, variables, errors)
+    result = shaper.object(root, root, operation.selections, data, [])
+    return (None if result is _BUBBLE else result), shaper.errors
+
+
+class _Shaper:
+    def __init__(self, schema: GraphQLSchema, variables: JSON, errors: list[JSON]) -> None:
+        self.schema = schema
+        self.variables = variables
+        self.errors = list(errors)
+
+    def _included(self, directives: tuple[ast.DirectiveNode, ...]) -> bool:
+        for directive in directives:
+            name = directive.name.value
+            if name not in ("skip", "include"):
+                continue
+            value: Any = True
+            for argument in directive.arguments or ():
+                if argument.name.value == "if":
+                    node = argument.value
+                    if isinstance(node, ast.VariableNode):
+                        value = bool(self.variables.get(node.name.value))
+                    elif isinstance(node, ast.BooleanValueNode):
+                        value = node.value
+            if (name == "skip" and value) or (name == "include" and not value):
+                return False
+        return True
+
+    def _applies(self, condition: str | None, runtime: GraphQLOutputType) -> bool:
+        if condition is None or condition == getattr(runtime, "name", None):
+            return True
+        cond = self.schema.get_type(condition)
+        if cond is None or not is_abstract_type(cond) or not is_object_type(runtime):
+            return False
+        return self.schema.is_sub_type(cond, runtime)  # type: ignore[arg-type]
+
+    def _collect(self, runtime: GraphQLOutputType, selections: list[Selection], out: dict[str, list[Field]]) -> None:
+        for selection in selections:
+            if not self._included(selection.directives):
+                continue
+            if isinstance(selection, Field):
+                out.setdefault(selection.response_key, []).append(selection)
+            elif self._applies(selection.type_condition, runtime):
+                self._collect(runtime, selection.selections, out)
+
+    def _null_error(self, path: list[str | int], parent: str, field: str) -> None:
+        for error in self.errors:
+            other = error.get("path")
+            if not other or other[: len(path)] == path or path[: len(other)] == other:
+                return  # a subgraph error already covers this null
+        self.errors.append(
+            {"message": f"Cannot return null for non-nullable field {parent}.{field}.", "path": list(path)}
+        )
+
+    def object(
+        self,
+        declared: GraphQLOutputType,
+        runtime: GraphQLOutputType,
+        selections: list[Selection],
+        value: JSON,
+        path: list[str | int],
+    ) -> Any:
+        fields: dict[str, list[Field]] = {}
+        self._collect(runtime, selections, fields)
+        out: JSON = {}
+        for key, nodes in fields.items():
+            first = nodes[0]
+            if first.name == "__typename":
+                out[key] = getattr(runtime, "name", None)
+                continue
+            definition = getattr(runtime, "fields", {}).get(first.name)
+            if definition is None:
+                continue
+            children = [s for node in nodes for s in node.selections]
+            field_type = definition.type
+            result = self.value(field_type, children, value.get(key), [*path, key])
+            if result is _BUBBLE:
+                self._null_error([*path, key], getattr(runtime, "name", ""), first.name)
+                return _BUBBLE
+            out[key] = result
+        return out
+
+    def value(self, field_type: GraphQLOutputType, selections: list[Selection], value: Any, path: list[str | int]
+              ) -> Any:
+        if is_non_null_type(field_type):
+            assert isinstance(field_type, GraphQLNonNull)
+            inner = self.value(field_type.of_type, selections, value, path)
+            return _BUBBLE if inner is None or inner is _BUBBLE else inner
+        if value is None:
+            return None
+        if is_list_type(field_type):
+            assert isinstance(field_type, GraphQLList)
+            if not isinstance(value, list):
+                return None
+            items = []
+            for index, item in enumerate(value):
+                result = self.value(field_type.of_type, selections, item, [*path, index])
+                if result is _BUBBLE:
+                    return None
+                items.append(result)
+            return items
+        if is_leaf_type(field_type):
+            return value
+        if not isinstance(value, dict):
+            return None
+        runtime: GraphQLOutputType = field_type
+        if is_abstract_type(field_type):
+            found = self.schema.get_type(str(value.get("__typename")))
+            if isinstance(found, GraphQLObjectType):
+                runtime = found
+        result = self.object(field_type, runtime, selections, value, path)
+        return None if result is _BUBBLE else result

@@ -1,0 +1,127 @@
+"""Fixtures of the federation tests: the test subgraphs served in-process and over HTTP, a JS subgraph and
+@apollo/gateway run by node, and our gateway over the supergraph @apollo/composition makes of them."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+import strawberry
+from fed_servers import CountingApp, NodeProcess, ThreadedServer, node_json
+from fed_subgraphs import inventory, products, ratings, reviews
+from fed_subgraphs.state import MUTATIONS, RATINGS
+from starlette.responses import PlainTextResponse
+
+from atlas4d.federation.gateway import Gateway
+from atlas4d.federation.subgraph import subgraph_app, subgraph_sdl
+from atlas4d.federation.transport import LocalSubgraph, RemoteSubgraph
+
+PYTHON_SUBGRAPHS = {"products": products, "reviews": reviews, "inventory": inventory, "ratings": ratings}
+# ratings always stays remote: its failures are HTTP failures.
+IN_PROCESS = ("products", "reviews", "inventory")
+
+
+class FlakyApp:
+    """Wraps the ratings subgraph: healthy, down (HTTP 503, not JSON) or slow, as RATINGS.mode says."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        import asyncio
+
+        if scope["type"] == "http" and RATINGS.mode == "down":
+            await PlainTextResponse("service unavailable", status_code=503)(scope, receive, send)
+            return
+        if scope["type"] == "http" and RATINGS.mode == "slow":
+            await asyncio.sleep(RATINGS.delay_s)
+        await self.app(scope, receive, send)
+
+
+@dataclass
+class Stack:
+    schemas: dict[str, strawberry.Schema]
+    sdls: dict[str, str]
+    urls: dict[str, str]
+    supergraph_sdl: str
+    apollo_url: str
+    counters: dict[str, CountingApp]
+    accounts: NodeProcess
+    gateways: dict[str, Gateway] = field(default_factory=dict)
+
+    def reset_counts(self) -> None:
+        for counter in self.counters.values():
+            counter.requests = 0
+        for gateway in self.gateways.values():
+            for subgraph in gateway.subgraphs.values():
+                subgraph.requests = 0
+        self.accounts.command("reset")
+
+    def http_counts(self) -> dict[str, int]:
+        counts = {name: c.requests for name, c in self.counters.items()}
+        counts["accounts"] = int(self.accounts.command("count")["requests"])
+        return counts
+
+    def gateway_counts(self, mode: str) -> dict[str, int]:
+        return {name: s.requests for name, s in self.gateways[mode].subgraphs.items()}
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def stack() -> AsyncIterator[Stack]:
+    schemas = {name: module.schema() for name, module in PYTHON_SUBGRAPHS.items()}
+    counters: dict[str, CountingApp] = {}
+    servers: list[ThreadedServer] = []
+    accounts: NodeProcess | None = None
+    apollo: NodeProcess | None = None
+    try:
+        for name, schema in schemas.items():
+            app: Any = subgraph_app(schema)
+            if name == "ratings":
+                app = FlakyApp(app)
+            counters[name] = CountingApp(app)
+            servers.append(ThreadedServer(counters[name]).start())
+        urls = {name: server.url for name, server in zip(schemas, servers, strict=True)}
+        accounts = NodeProcess("accounts-subgraph.js")
+        urls["accounts"] = accounts.url
+        sdls = {name: subgraph_sdl(schema) for name, schema in schemas.items()}
+        sdls["accounts"] = httpx.post(accounts.url, json={"query": "{ _service { sdl } }"}).json()["data"][
+            "_service"
+        ]["sdl"]
+        composed = node_json("compose.js", [{"name": n, "url": urls[n], "sdl": sdls[n]} for n in sdls])
+        assert "supergraphSdl" in composed, composed
+        supergraph_sdl = composed["supergraphSdl"]
+        with tempfile.NamedTemporaryFile("w", suffix=".graphql", delete=False) as handle:
+            handle.write(supergraph_sdl)
+        apollo = NodeProcess("gateway.js", handle.name)
+        Path(handle.name).unlink()
+        stack = Stack(schemas, sdls, urls, supergraph_sdl, apollo.url, counters, accounts)
+        stack.gateways["local"] = Gateway.from_supergraph(
+            supergraph_sdl, local={n: schemas[n] for n in IN_PROCESS}, timeout=1.0
+        )
+        stack.gateways["remote"] = Gateway.from_supergraph(supergraph_sdl, timeout=1.0)
+        yield stack
+        for gateway in stack.gateways.values():
+            await gateway.aclose()
+    finally:
+        for process in (apollo, accounts):
+            if process is not None:
+                process.stop()
+        for server in servers:
+            server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _reset_state() -> Iterator[None]:
+    MUTATIONS.reset()
+    RATINGS.mode = "ok"
+    yield
+    RATINGS.mode = "ok"
+
+
+__all__ = ["LocalSubgraph", "RemoteSubgraph", "Stack"]

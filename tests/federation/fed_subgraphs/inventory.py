@@ -1,0 +1,59 @@
+"""`inventory`: knows Product only by its compound key and needs nested dimensions (@requires)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+from atlas4d.federation.subgraph import federation_schema
+
+
+@strawberry.federation.type(shareable=True)
+class Package:
+    id: strawberry.ID
+
+
+@strawberry.federation.type(shareable=True)
+class ProductDimension:
+    size: str | None
+    weight: float | None
+
+
+@strawberry.federation.type(keys=["sku pkg { id }"])
+class Product:
+    sku: str
+    pkg: Package
+    dimensions: ProductDimension = strawberry.federation.field(
+        external=True, default_factory=lambda: ProductDimension(size=None, weight=None)
+    )
+
+    @strawberry.field
+    def in_stock(self) -> bool:
+        return not self.sku.endswith(("3", "5"))
+
+    @strawberry.federation.field(requires=["dimensions { size weight }"])
+    def delivery(self) -> str:
+        assert self.dimensions.size is not None, "requires fields missing"
+        days = 2 if self.dimensions.size == "small" else 5
+        return f"{days} days, {self.dimensions.weight} kg"
+
+    @classmethod
+    def resolve_reference(cls, **representation: Any) -> Product:
+        dims = representation.get("dimensions")
+        return Product(
+            sku=representation["sku"],
+            pkg=Package(id=representation["pkg"]["id"]),
+            dimensions=ProductDimension(size=(dims or {}).get("size"), weight=(dims or {}).get("weight")),
+        )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def warehouse_name(self) -> str:
+        return "Central"
+
+
+def schema() -> strawberry.federation.Schema:
+    return federation_schema(query=Query, types=[Product])

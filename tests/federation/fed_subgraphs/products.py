@@ -1,0 +1,121 @@
+"""`products`: owns Product (two keys, one compound), Book, the Publication interface and SearchResult union."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import strawberry
+
+from atlas4d.federation.subgraph import federation_schema
+from fed_subgraphs.state import MUTATIONS
+
+
+@strawberry.federation.type(shareable=True)
+class Package:
+    id: strawberry.ID
+
+
+@strawberry.federation.type(shareable=True)
+class ProductDimension:
+    size: str | None
+    weight: float | None
+
+
+@strawberry.federation.type(shareable=True)
+class Receipt:
+    seq: int
+    subgraph: str
+
+
+@strawberry.federation.type(keys=["upc", "sku pkg { id }"])
+class Product:
+    upc: strawberry.ID
+    sku: str
+    pkg: Package
+    name: str
+    price: int
+    weight: int
+    dimensions: ProductDimension
+    internal_code: str = strawberry.federation.field(inaccessible=True)
+    top_review_score: int = -1  # overridden by `reviews`: a gateway asking products for it is wrong
+
+    @classmethod
+    def resolve_reference(cls, **representation: Any) -> Product | None:
+        for product in PRODUCTS:
+            if representation.get("upc") == product.upc:
+                return product
+            pkg = representation.get("pkg") or {}
+            if representation.get("sku") == product.sku and pkg.get("id") == product.pkg.id:
+                return product
+        return None
+
+
+def _product(n: int) -> Product:
+    return Product(
+        upc=strawberry.ID(str(n)),
+        sku=f"SKU-{n}",
+        pkg=Package(id=strawberry.ID(f"pkg-{n % 2}")),
+        name=f"Product {n}",
+        price=100 * n,
+        weight=3 * n,
+        dimensions=ProductDimension(size="large" if n % 2 else "small", weight=1.5 * n),
+        internal_code=f"internal-{n}",
+    )
+
+
+PRODUCTS = [_product(n) for n in range(1, 7)]
+
+
+@strawberry.federation.interface
+class Publication:
+    id: strawberry.ID
+    title: str
+
+
+@strawberry.federation.type(keys=["id"])
+class Book(Publication):
+    year: int
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> Book | None:
+        return next((b for b in BOOKS if b.id == id), None)
+
+
+BOOKS = [
+    Book(id=strawberry.ID("b1"), title="Dune", year=1965),
+    Book(id=strawberry.ID("b2"), title="Solaris", year=1961),
+]
+
+SearchResult = Annotated[Product | Book, strawberry.union("SearchResult")]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def top_products(self, first: int = 5) -> list[Product]:
+        return PRODUCTS[:first]
+
+    @strawberry.federation.field(shareable=True)
+    def product(self, upc: strawberry.ID) -> Product | None:
+        return next((p for p in PRODUCTS if p.upc == upc), None)
+
+    @strawberry.field
+    def publications(self) -> list[Publication]:
+        return list(BOOKS)
+
+    @strawberry.field
+    def search(self, term: str) -> list[SearchResult]:
+        found: list[Product | Book] = [p for p in PRODUCTS if term.lower() in p.name.lower()]
+        found += [b for b in BOOKS if term.lower() in b.title.lower()]
+        return found
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    def add_product(self, name: str) -> Receipt:
+        return Receipt(seq=MUTATIONS.record(f"products:{name}"), subgraph="products")
+
+
+def schema() -> strawberry.federation.Schema:
+    return federation_schema(query=Query, mutation=Mutation, types=[Book, Product])
