@@ -64,9 +64,7 @@ async def pool(settings: Settings, database_url: str) -> AsyncIterator[asyncpg.P
     await pool.close()
 
 
-CORE_TABLES = (
-    "atlas4d.observations_core, atlas4d.entities, atlas4d.anomalies, atlas4d.tracks, atlas4d.trajectory_embeddings"
-)
+CORE_TABLES = "atlas4d.observations_core, atlas4d.entities, atlas4d.anomalies, atlas4d.tracks, atlas4d.trajectory_embeddings"
 
 
 @pytest.fixture

@@ -40,8 +40,13 @@ async def load(pool: Any, n_entities: int) -> list[uuid.UUID]:
         for k in range(8):
             items.append(
                 ObservationItem(
-                    time=T0 + timedelta(minutes=k), lon=27.4 + 0.001 * k, lat=42.5 + 0.0001 * i, speed=10.0,
-                    entity_id=str(ent), entity_kind="vehicle", track_id=str(track),
+                    time=T0 + timedelta(minutes=k),
+                    lon=27.4 + 0.001 * k,
+                    lat=42.5 + 0.0001 * i,
+                    speed=10.0,
+                    entity_id=str(ent),
+                    entity_kind="vehicle",
+                    track_id=str(track),
                 )
             )
     await ingest_observations(pool, items, max_batch=10_000, copy_threshold=200)

@@ -56,8 +56,12 @@ async def points(pool: Any) -> AsyncIterator[list[Point]]:
         items.append(
             ObservationItem(
                 time=T0 + timedelta(seconds=rng.randrange(0, 86_400)),
-                lon=lon, lat=lat, altitude=None if i % 7 == 0 else rng.uniform(0, 3000),
-                source_type=SOURCE_TYPES[i % 3], entity_id=str(ent), entity_kind=kind,
+                lon=lon,
+                lat=lat,
+                altitude=None if i % 7 == 0 else rng.uniform(0, 3000),
+                source_type=SOURCE_TYPES[i % 3],
+                entity_id=str(ent),
+                entity_kind=kind,
             )
         )
     await ingest_observations(pool, items, max_batch=10_000, copy_threshold=200)
@@ -66,8 +70,12 @@ async def points(pool: Any) -> AsyncIterator[list[Point]]:
         "FROM atlas4d.observations_core o JOIN atlas4d.entities e ON e.id = o.entity_id"
     )
     assert len(rows) == N_POINTS
-    yield [Point(r["id"], r["lon"], r["lat"], r["altitude_m"], r["t"], r["source_type"], r["entity_id"], r["kind"])
-           for r in rows]
+    yield [
+        Point(
+            r["id"], r["lon"], r["lat"], r["altitude_m"], r["t"], r["source_type"], r["entity_id"], r["kind"]
+        )
+        for r in rows
+    ]
 
 
 QUERY = """query($f: ObservationFilter) {
@@ -162,7 +170,8 @@ async def test_altitude(
     if lo is not None and hi is not None and lo > hi:
         lo, hi = hi, lo
     expected = {
-        p.id for p in points
+        p.id
+        for p in points
         if (lo is None and hi is None)
         or (p.alt is not None and (lo is None or p.alt >= lo) and (hi is None or p.alt <= hi))
     }
@@ -196,8 +205,14 @@ async def test_time_is_half_open(client: httpx.AsyncClient, points: list[Point],
     hours=st.one_of(st.none(), st.integers(0, 23)),
 )
 async def test_combinations(
-    client: httpx.AsyncClient, points: list[Point], bbox: dict[str, float] | None, area: shapely.Geometry | None,
-    alt_max: float | None, sources: list[str] | None, kinds: list[str] | None, hours: int | None,
+    client: httpx.AsyncClient,
+    points: list[Point],
+    bbox: dict[str, float] | None,
+    area: shapely.Geometry | None,
+    alt_max: float | None,
+    sources: list[str] | None,
+    kinds: list[str] | None,
+    hours: int | None,
 ) -> None:
     flt: dict[str, Any] = {}
     keep = list(points)

@@ -44,8 +44,13 @@ def register(app: typer.Typer) -> None:
         console.print("Open it in a browser for GraphiQL, and try:\n")
         console.print(FIRST_QUERY, highlight=False)
         uvicorn.run(
-            "atlas4d.cli.serve:app_from_env", factory=True, host=settings.host, port=settings.port,
-            workers=settings.workers, log_level="info", access_log=False,
+            "atlas4d.cli.serve:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level="info",
+            access_log=False,
         )
 
     @schema_app.command("print")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,7 +48,9 @@ def format_duration(delta: timedelta) -> str:
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     time = "".join(
-        f"{int(v) if float(v).is_integer() else v}{u}" for v, u in ((hours, "H"), (minutes, "M"), (secs, "S")) if v
+        f"{int(v) if float(v).is_integer() else v}{u}"
+        for v, u in ((hours, "H"), (minutes, "M"), (secs, "S"))
+        if v
     )
     return "P" + (f"{int(days)}D" if days else "") + (f"T{time}" if time else "") if seconds else "PT0S"
 
@@ -83,7 +86,10 @@ class BBox:
 
     def envelopes(self) -> list[tuple[float, float, float, float]]:
         if self.crosses_antimeridian:
-            return [(self.min_lon, self.min_lat, 180.0, self.max_lat), (-180.0, self.min_lat, self.max_lon, self.max_lat)]
+            return [
+                (self.min_lon, self.min_lat, 180.0, self.max_lat),
+                (-180.0, self.min_lat, self.max_lon, self.max_lat),
+            ]
         return [(self.min_lon, self.min_lat, self.max_lon, self.max_lat)]
 
 
@@ -133,14 +139,18 @@ class TimeRange:
     def build(cls, start: datetime | None, end: datetime | None, last: str | timedelta | None) -> TimeRange:
         for name, value in (("from", start), ("to", end)):
             if value is not None and value.tzinfo is None:
-                raise BadTimeRange(f"time {name} must carry a time zone (e.g. 2026-01-01T00:00:00Z)", field=name)
+                raise BadTimeRange(
+                    f"time {name} must carry a time zone (e.g. 2026-01-01T00:00:00Z)", field=name
+                )
         if last is not None:
             if start is not None or end is not None:
                 raise BadTimeRange("give either `last` or `from`/`to`, not both", field="last")
             delta = parse_duration(last) if isinstance(last, str) else last
             return cls(datetime.now(UTC) - delta, None)
         if start is not None and end is not None and start >= end:
-            raise BadTimeRange(f"time range is empty: from {start.isoformat()} is not before to {end.isoformat()}")
+            raise BadTimeRange(
+                f"time range is empty: from {start.isoformat()} is not before to {end.isoformat()}"
+            )
         return cls(start, end)
 
     def sql(self, column: str, params: Params) -> list[str]:
@@ -163,7 +173,7 @@ def parse_area(geojson: Any) -> BaseGeometry:
     if geom.is_empty:
         raise BadGeometry("`within` is empty", field="within")
     minx, miny, maxx, maxy = geom.bounds
-    if not (-180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90) or not all(
+    if not (minx >= -180 and maxx <= 180 and miny >= -90 and maxy <= 90) or not all(
         map(math.isfinite, geom.bounds)
     ):
         raise BadGeometry("`within` coordinates must be lon -180..180 and lat -90..90", field="within")
@@ -181,7 +191,7 @@ def _dumps(value: Any) -> str:
         raise BadGeometry("`within` is not a GeoJSON object", field="within") from exc
 
 
-def parse_uuids(values: list[str] | None, name: str) -> list[uuid.UUID] | None:
+def parse_uuids(values: Sequence[str] | None, name: str) -> list[uuid.UUID] | None:
     if values is None:
         return None
     out = []

@@ -25,7 +25,16 @@ from atlas4d.errors import BatchTooLarge, Conflict, InvalidItem
 
 MAX_REPORTED_ERRORS = 100
 OBSERVATION_COPY_COLUMNS = (
-    "t", "geom", "source_type", "track_id", "entity_id", "lat", "lon", "altitude_m", "speed_ms", "heading_deg",
+    "t",
+    "geom",
+    "source_type",
+    "track_id",
+    "entity_id",
+    "lat",
+    "lon",
+    "altitude_m",
+    "speed_ms",
+    "heading_deg",
     "metadata",
 )
 _EWKB_POINT_HEADER = struct.pack("<BII", 1, 0x20000001, 4326)
@@ -78,7 +87,9 @@ def batch_error(kind: str, errors: list[ItemError], total: int) -> InvalidItem:
     )
 
 
-def _check_number(errors: list[ItemError], i: int, name: str, value: float | None, lo: float, hi: float) -> None:
+def _check_number(
+    errors: list[ItemError], i: int, name: str, value: float | None, lo: float, hi: float
+) -> None:
     if value is None:
         return
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
@@ -134,8 +145,19 @@ def validate_observations(
         if entity_id is not None and entity_id not in entities:
             entities[entity_id] = (it.entity_kind or "unknown", it.source_type)
         rows.append(
-            (it.time, ewkb_point(it.lon, it.lat), it.source_type, track_id, entity_id, it.lat, it.lon,
-             it.altitude, it.speed, it.heading, it.metadata)
+            (
+                it.time,
+                ewkb_point(it.lon, it.lat),
+                it.source_type,
+                track_id,
+                entity_id,
+                it.lat,
+                it.lon,
+                it.altitude,
+                it.speed,
+                it.heading,
+                it.metadata,
+            )
         )
     if errors:
         raise batch_error("observations", errors[:MAX_REPORTED_ERRORS], len(items))
@@ -161,19 +183,32 @@ async def ingest_observations(
                 result = await conn.execute(
                     "INSERT INTO atlas4d.entities (id, kind, source_type) "
                     "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) ON CONFLICT (id) DO NOTHING",
-                    ids, [entities[k][0] for k in ids], [entities[k][1] for k in ids],
+                    ids,
+                    [entities[k][0] for k in ids],
+                    [entities[k][1] for k in ids],
                 )
                 created = int(result.split()[-1])
             else:
-                known = {r["id"] for r in await conn.fetch(
-                    "SELECT id FROM atlas4d.entities WHERE id = ANY($1::uuid[])", ids)}
+                known = {
+                    r["id"]
+                    for r in await conn.fetch(
+                        "SELECT id FROM atlas4d.entities WHERE id = ANY($1::uuid[])", ids
+                    )
+                }
                 missing = [e for e in ids if e not in known]
                 if missing:
-                    index = next(i for i, it in enumerate(items) if it.entity_id and uuid.UUID(it.entity_id) in missing)
+                    index = next(
+                        i for i, it in enumerate(items) if it.entity_id and uuid.UUID(it.entity_id) in missing
+                    )
                     raise batch_error(
                         "observations",
-                        [ItemError(index, "entityId", f"entity {missing[0]} does not exist "
-                                   "(autoCreateEntities is false)")],
+                        [
+                            ItemError(
+                                index,
+                                "entityId",
+                                f"entity {missing[0]} does not exist (autoCreateEntities is false)",
+                            )
+                        ],
                         len(items),
                     )
         if len(rows) >= copy_threshold:
@@ -235,19 +270,30 @@ async def create_entities(
         try:
             await conn.execute(
                 "INSERT INTO atlas4d.entities (id, kind, name, source_type, properties) "
-                "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) " + conflict,
-                ids, [it.kind for it in items], [it.name for it in items], [it.source_type for it in items],
+                "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) "
+                + conflict,
+                ids,
+                [it.kind for it in items],
+                [it.name for it in items],
+                [it.source_type for it in items],
                 [it.properties if it.properties is not None else {} for it in items],
             )
         except asyncpg.UniqueViolationError as exc:
-            existing = {r["id"] for r in await pool.fetch(
-                "SELECT id FROM atlas4d.entities WHERE id = ANY($1::uuid[])", ids)}
+            existing = {
+                r["id"]
+                for r in await pool.fetch("SELECT id FROM atlas4d.entities WHERE id = ANY($1::uuid[])", ids)
+            }
             index = next((i for i, e in enumerate(ids) if e in existing), 0)
             raise Conflict(
                 f"entities[{index}].id: entity {ids[index]} already exists; nothing was stored "
-                "(use onConflict: SKIP or UPDATE)", index=index, field="id",
+                "(use onConflict: SKIP or UPDATE)",
+                index=index,
+                field="id",
             ) from exc
-        return list(await conn.fetch(
-            "SELECT id, kind, name, source_type, properties, created_at FROM atlas4d.entities "
-            "WHERE id = ANY($1::uuid[]) ORDER BY array_position($1::uuid[], id)", ids,
-        ))
+        return list(
+            await conn.fetch(
+                "SELECT id, kind, name, source_type, properties, created_at FROM atlas4d.entities "
+                "WHERE id = ANY($1::uuid[]) ORDER BY array_position($1::uuid[], id)",
+                ids,
+            )
+        )

@@ -22,9 +22,7 @@ OBSERVATION_COLUMNS = (
     "o.source_type, o.entity_id, o.track_id, o.metadata"
 )
 ENTITY_COLUMNS = "e.id, e.kind, e.name, e.source_type, e.properties, e.created_at"
-TRACK_COLUMNS = (
-    "tr.id, tr.entity_id, tr.source_type, tr.start_time, tr.end_time, tr.point_count, tr.length_m"
-)
+TRACK_COLUMNS = "tr.id, tr.entity_id, tr.source_type, tr.start_time, tr.end_time, tr.point_count, tr.length_m"
 ANOMALY_COLUMNS = "a.id, a.observation_id, a.anomaly_type, a.severity, a.score, a.detected_at, a.metadata"
 
 
@@ -165,7 +163,9 @@ async def keyset_page(
     has_next = len(rows) > first
     rows = rows[:first]
     key_name = key.split(".")[-1]
-    return Page(rows, has_next, [encode_cursor(kind, str(r[key_name])) for r in rows], count_sql, count_params)
+    return Page(
+        rows, has_next, [encode_cursor(kind, str(r[key_name])) for r in rows], count_sql, count_params
+    )
 
 
 def track_filter_sql(

@@ -102,8 +102,16 @@ class EmbeddedCluster:
         self._prepare_dirs()
         bindir = find_bindir()
         self._run(
-            [str(bindir / "initdb"), "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
-             "--encoding=UTF8", "--locale=C.UTF-8"]
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ]
         )
 
     def start(self) -> None:
@@ -117,8 +125,19 @@ class EmbeddedCluster:
         options = " ".join(f"-c {k}={v}" for k, v in SERVER_SETTINGS.items())
         options += f" -p {self.port} -k {self.socket_dir}"
         result = self._run(
-            [str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file), "-w",
-             "-t", "60", "-o", options, "start"],
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                options,
+                "start",
+            ],
             check=False,
         )
         if result.returncode != 0:
@@ -130,12 +149,33 @@ class EmbeddedCluster:
         bindir = find_bindir()
         psql = str(bindir / "psql")
         exists = self._run(
-            [psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "postgres", "-tAc",
-             f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"]
+            [
+                psql,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-tAc",
+                f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'",
+            ]
         )
         if exists.stdout.strip() != "1":
-            self._run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-                       "-U", "postgres", self.database])
+            self._run(
+                [
+                    str(bindir / "createdb"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "postgres",
+                    self.database,
+                ]
+            )
 
     def stop(self) -> None:
         if not self.initialised() or not self.running():

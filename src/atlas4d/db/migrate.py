@@ -15,9 +15,11 @@ from importlib.abc import Traversable
 from pathlib import Path
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from atlas4d.errors import MigrationError
 
+Conn = asyncpg.Connection | PoolConnectionProxy
 ADVISORY_LOCK_KEY = 0x41544C34  # "ATL4"
 
 BOOTSTRAP_SQL = """
@@ -59,18 +61,18 @@ class MigrationState:
     applied: bool
 
 
-async def migration_states(conn: asyncpg.Connection, migrations: list[Migration]) -> list[MigrationState]:
+async def migration_states(conn: Conn, migrations: list[Migration]) -> list[MigrationState]:
     await conn.execute(BOOTSTRAP_SQL)
     applied = await _applied(conn)
     return [MigrationState(m.module, m.version, (m.module, m.version) in applied) for m in migrations]
 
 
-async def _applied(conn: asyncpg.Connection) -> dict[tuple[str, str], str]:
+async def _applied(conn: Conn) -> dict[tuple[str, str], str]:
     rows = await conn.fetch("SELECT module, version, checksum FROM atlas4d.schema_migrations")
     return {(r["module"], r["version"]): r["checksum"] for r in rows}
 
 
-async def migrate(conn: asyncpg.Connection, migrations: list[Migration]) -> list[Migration]:
+async def migrate(conn: Conn, migrations: list[Migration]) -> list[Migration]:
     """Apply what is missing, in order; returns the migrations applied now."""
     await conn.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_KEY)
     try:
@@ -93,7 +95,9 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration]) -> list
                     await conn.execute(m.sql)
                     await conn.execute(
                         "INSERT INTO atlas4d.schema_migrations (module, version, checksum) VALUES ($1, $2, $3)",
-                        m.module, m.version, m.checksum,
+                        m.module,
+                        m.version,
+                        m.checksum,
                     )
             except asyncpg.PostgresError as exc:
                 raise MigrationError(f"migration {m.module}/{m.version} failed: {exc}") from exc

@@ -70,16 +70,23 @@ def _encode_geometry(geom: BaseGeometry | bytes) -> bytes:
 
 
 def _decode_geometry(data: bytes) -> BaseGeometry:
-    return shapely.from_wkb(data)  # type: ignore[no-any-return]
+    return shapely.from_wkb(data)
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec(
-        "jsonb", schema="pg_catalog", encoder=lambda v: b"\x01" + orjson.dumps(v),
-        decoder=lambda b: orjson.loads(b[1:]), format="binary",
+        "jsonb",
+        schema="pg_catalog",
+        encoder=lambda v: b"\x01" + orjson.dumps(v),
+        decoder=lambda b: orjson.loads(b[1:]),
+        format="binary",
     )
     await conn.set_type_codec(
-        "json", schema="pg_catalog", encoder=orjson.dumps, decoder=orjson.loads, format="binary",
+        "json",
+        schema="pg_catalog",
+        encoder=orjson.dumps,
+        decoder=orjson.loads,
+        format="binary",
     )
     schema = await conn.fetchval(
         "SELECT n.nspname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typname = 'geometry'"

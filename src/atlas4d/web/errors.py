@@ -23,7 +23,9 @@ def domain_error(exc: BaseException) -> Atlas4DError | None:
         return exc
     if isinstance(exc, asyncpg.QueryCanceledError):
         return QueryTimeout("the query took longer than the statement timeout; narrow the filter")
-    if isinstance(exc, asyncpg.TooManyConnectionsError | asyncpg.CannotConnectNowError | ConnectionError | OSError):
+    if isinstance(
+        exc, asyncpg.TooManyConnectionsError | asyncpg.CannotConnectNowError | ConnectionError | OSError
+    ):
         return DatabaseUnavailable("the database is unavailable; try again shortly")
     if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
         return DatabaseUnavailable("the database is unavailable; try again shortly")
@@ -43,8 +45,11 @@ def format_graphql_error(error: GraphQLError, request_id: str, phase: str = "exe
     original = error.original_error
     if original is None:
         code = (error.extensions or {}).get("code") or (
-            "GRAPHQL_PARSE_FAILED" if phase == "parse" else
-            "GRAPHQL_VALIDATION_FAILED" if phase == "validate" else "BAD_USER_INPUT"
+            "GRAPHQL_PARSE_FAILED"
+            if phase == "parse"
+            else "GRAPHQL_VALIDATION_FAILED"
+            if phase == "validate"
+            else "BAD_USER_INPUT"
         )
         out["extensions"] = {**(error.extensions or {}), "code": code}
         return out

@@ -152,7 +152,11 @@ class GraphQLEndpoint:
         return out
 
     async def run(
-        self, request: Request, query: str, variables: dict[str, Any] | None, operation_name: str | None,
+        self,
+        request: Request,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
         request_id: str,
     ) -> dict[str, Any] | Response:
         document, failure = self.prepare(query)
@@ -161,8 +165,13 @@ class GraphQLEndpoint:
         if request.method == "GET" and _operation_type(document, operation_name) is not OperationType.QUERY:
             return error_response("METHOD_NOT_ALLOWED", "only queries may be sent with GET", 405)
         context = await self.context(request, request_id)
-        result = execute(self.schema, document, context_value=context, variable_values=variables,
-                         operation_name=operation_name)
+        result = execute(
+            self.schema,
+            document,
+            context_value=context,
+            variable_values=variables,
+            operation_name=operation_name,
+        )
         if not isinstance(result, ExecutionResult):
             result = await result
         return format_result(result, request_id)

@@ -16,13 +16,14 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
-    ValidationContext,
 )
 
 from atlas4d.errors import QueryTooComplex
 
 
-def _depth(node: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode], seen: frozenset[str]) -> int:
+def _depth(
+    node: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode], seen: frozenset[str]
+) -> int:
     if node is None:
         return 0
     deepest = 0
@@ -41,7 +42,9 @@ def _depth(node: SelectionSetNode | None, fragments: dict[str, FragmentDefinitio
     return deepest
 
 
-def _aliases(node: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode], seen: frozenset[str]) -> int:
+def _aliases(
+    node: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode], seen: frozenset[str]
+) -> int:
     if node is None:
         return 0
     total = 0
@@ -61,8 +64,8 @@ def _aliases(node: SelectionSetNode | None, fragments: dict[str, FragmentDefinit
 def limit_rules(max_depth: int, max_aliases: int) -> list[type[ASTValidationRule]]:
     class CostLimits(ASTValidationRule):
         def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> None:
-            ctx: ValidationContext = self.context
-            fragments = {f.name.value: f for f in ctx.document.definitions if isinstance(f, FragmentDefinitionNode)}
+            definitions = self.context.document.definitions
+            fragments = {f.name.value: f for f in definitions if isinstance(f, FragmentDefinitionNode)}
             depth = _depth(node.selection_set, fragments, frozenset())
             if depth > max_depth:
                 self.report_error(_error(f"selection depth is {depth}; the limit is {max_depth}", node))

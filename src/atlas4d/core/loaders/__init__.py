@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -50,7 +50,9 @@ class Loaders:
         self._pool = pool
         self._loaders: dict[Hashable, DataLoader[Any, Any]] = {}
 
-    def _get(self, key: Hashable, batch: Callable[[list[Any]], Awaitable[list[Any]]]) -> DataLoader[Any, Any]:
+    def _get(
+        self, key: Hashable, batch: Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
+    ) -> DataLoader[Any, Any]:
         loader = self._loaders.get(key)
         if loader is None:
             loader = DataLoader(batch, max_batch_size=10_000)

@@ -58,8 +58,13 @@ async def observation_buckets(
         raise PageTooLarge(f"more than {limit} buckets; use a longer interval or a shorter time range")
     return [
         ObservationBucket(
-            start=r["start"], end=r["start"] + interval, count=r["n"], avg_speed=r["avg_speed"],
-            min_altitude=r["min_alt"], max_altitude=r["max_alt"], entity_count=r["entities"],
+            start=r["start"],
+            end=r["start"] + interval,
+            count=r["n"],
+            avg_speed=r["avg_speed"],
+            min_altitude=r["min_alt"],
+            max_altitude=r["max_alt"],
+            entity_count=r["entities"],
         )
         for r in rows
     ]
@@ -100,7 +105,9 @@ async def observation_grid(
         ring = [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
         out.append(
             GridCell(
-                cell=f"g:{cell_size}:{r['ix']}:{r['iy']}", count=r["n"], avg_speed=r["avg_speed"],
+                cell=f"g:{cell_size}:{r['ix']}:{r['iy']}",
+                count=r["n"],
+                avg_speed=r["avg_speed"],
                 center=Position(lon=(x0 + x1) / 2, lat=(y0 + y1) / 2),
                 geometry=GeoJSON({"type": "Polygon", "coordinates": [ring]}),
             )
@@ -108,7 +115,9 @@ async def observation_grid(
     return out
 
 
-async def _h3_grid(info: Info, clauses: list[str], params: Params, resolution: int, limit: int) -> list[GridCell]:
+async def _h3_grid(
+    info: Info, clauses: list[str], params: Params, resolution: int, limit: int
+) -> list[GridCell]:
     """H3 cells: aggregated in SQL by the h3 extension when installed, else by the h3 library per point."""
     import h3
 
@@ -146,8 +155,11 @@ async def _h3_grid(info: Info, clauses: list[str], params: Params, resolution: i
         ring.append(ring[0])
         out.append(
             GridCell(
-                cell=cell, count=n, avg_speed=speed_sum / speed_n if speed_n else None,
-                center=Position(lon=lon, lat=lat), geometry=GeoJSON({"type": "Polygon", "coordinates": [ring]}),
+                cell=cell,
+                count=n,
+                avg_speed=speed_sum / speed_n if speed_n else None,
+                center=Position(lon=lon, lat=lat),
+                geometry=GeoJSON({"type": "Polygon", "coordinates": [ring]}),
             )
         )
     return out

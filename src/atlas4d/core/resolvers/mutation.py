@@ -23,11 +23,16 @@ async def create_entities(
     info: Info, entities: list[EntityInput], on_conflict: ConflictPolicy = ConflictPolicy.ERROR
 ) -> list[Entity]:
     items = [
-        ingest.EntityItem(kind=e.kind, id=e.id, name=e.name, source_type=e.source_type, properties=e.properties)
+        ingest.EntityItem(
+            kind=e.kind, id=e.id, name=e.name, source_type=e.source_type, properties=e.properties
+        )
         for e in entities
     ]
     rows = await ingest.create_entities(
-        info.context.pool, items, max_batch=info.context.settings.max_ingest_batch, on_conflict=on_conflict.value
+        info.context.pool,
+        items,
+        max_batch=info.context.settings.max_ingest_batch,
+        on_conflict=on_conflict.value,
     )
     return [Entity.from_row(r) for r in rows]
 
@@ -38,18 +43,31 @@ async def ingest_observations(
     s = info.context.settings
     items = [
         ingest.ObservationItem(
-            time=o.time, lon=o.lon, lat=o.lat, altitude=o.altitude, speed=o.speed, heading=o.heading,
-            source_type=o.source_type, entity_id=o.entity_id, entity_kind=o.entity_kind, track_id=o.track_id,
+            time=o.time,
+            lon=o.lon,
+            lat=o.lat,
+            altitude=o.altitude,
+            speed=o.speed,
+            heading=o.heading,
+            source_type=o.source_type,
+            entity_id=o.entity_id,
+            entity_kind=o.entity_kind,
+            track_id=o.track_id,
             metadata=o.metadata,
         )
         for o in observations
     ]
     summary = await ingest.ingest_observations(
-        info.context.pool, items, max_batch=s.max_ingest_batch, copy_threshold=s.copy_threshold,
+        info.context.pool,
+        items,
+        max_batch=s.max_ingest_batch,
+        copy_threshold=s.copy_threshold,
         auto_create_entities=auto_create_entities,
     )
     return IngestResult(
-        accepted=summary.accepted, entities_created=summary.entities_created, tracks_updated=summary.tracks_updated
+        accepted=summary.accepted,
+        entities_created=summary.entities_created,
+        tracks_updated=summary.tracks_updated,
     )
 
 
@@ -73,17 +91,28 @@ async def record_anomalies(info: Info, anomalies: list[AnomalyInput]) -> list[An
         if a.detected_at is not None and a.detected_at.tzinfo is None:
             errors.append(ingest.ItemError(i, "detectedAt", "must carry a time zone"))
     if not errors:
-        known = {r["id"] for r in await info.context.pool.fetch(
-            "SELECT id FROM atlas4d.observations_core WHERE id = ANY($1::bigint[])", ids)}
-        errors = [ingest.ItemError(i, "observationId", f"observation {o} does not exist")
-                  for i, o in enumerate(ids) if o not in known]
+        known = {
+            r["id"]
+            for r in await info.context.pool.fetch(
+                "SELECT id FROM atlas4d.observations_core WHERE id = ANY($1::bigint[])", ids
+            )
+        }
+        errors = [
+            ingest.ItemError(i, "observationId", f"observation {o} does not exist")
+            for i, o in enumerate(ids)
+            if o not in known
+        ]
     if errors:
         raise ingest.batch_error("anomalies", errors[: ingest.MAX_REPORTED_ERRORS], len(anomalies))
     rows = await info.context.pool.fetch(
         "INSERT INTO atlas4d.anomalies AS a (observation_id, anomaly_type, severity, score, detected_at, metadata) "
         "SELECT o, t, s, sc, coalesce(d, now()), m FROM unnest($1::bigint[], $2::text[], $3::int[], $4::float8[], "
         f"$5::timestamptz[], $6::jsonb[]) AS u(o, t, s, sc, d, m) RETURNING {ANOMALY_COLUMNS}",
-        ids, [a.anomaly_type for a in anomalies], [a.severity for a in anomalies], [a.score for a in anomalies],
-        [a.detected_at for a in anomalies], [a.metadata for a in anomalies],
+        ids,
+        [a.anomaly_type for a in anomalies],
+        [a.severity for a in anomalies],
+        [a.score for a in anomalies],
+        [a.detected_at for a in anomalies],
+        [a.metadata for a in anomalies],
     )
     return [Anomaly.from_row(r) for r in rows]

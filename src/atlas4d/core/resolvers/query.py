@@ -27,6 +27,7 @@ from atlas4d.core.schema.inputs import (
 )
 from atlas4d.core.schema.types import Anomaly, Entity, Observation, Track, parse_uuid, require_uuid
 from atlas4d.core.sql import Params
+from atlas4d.errors import BadInput
 
 
 def _first(info: Info, first: int | None) -> int:
@@ -61,7 +62,10 @@ async def observations(
     order_by: TimeOrder = TimeOrder.TIME_DESC,
 ) -> Connection[Observation]:
     page = await observations_page(
-        info.context.pool, observation_filter(filter), _first(info, first), after,
+        info.context.pool,
+        observation_filter(filter),
+        _first(info, first),
+        after,
         order_by is TimeOrder.TIME_DESC,
     )
     return connection(page, Observation.from_row)
@@ -73,12 +77,24 @@ async def entities(
     flt = filter or EntityFilter()
     params = Params()
     clauses = entity_filter_sql(
-        params, f.parse_uuids(flt.ids, "ids"), flt.kinds, flt.source_types, flt.name_contains,
+        params,
+        f.parse_uuids(flt.ids, "ids"),
+        flt.kinds,
+        flt.source_types,
+        flt.name_contains,
         flt.observations.to_domain() if flt.observations else None,
     )
     page = await keyset_page(
-        info.context.pool, kind="e", table="atlas4d.entities e", columns=ENTITY_COLUMNS, clauses=clauses,
-        params=params, first=_first(info, first), after=after, key="e.id", key_type="uuid",
+        info.context.pool,
+        kind="e",
+        table="atlas4d.entities e",
+        columns=ENTITY_COLUMNS,
+        clauses=clauses,
+        params=params,
+        first=_first(info, first),
+        after=after,
+        key="e.id",
+        key_type="uuid",
     )
     return connection(page, Entity.from_row)
 
@@ -96,13 +112,26 @@ async def tracks(
     if flt.min_length_meters is not None:
         f.NumberRange(flt.min_length_meters, None, "minLengthMeters")
     clauses = track_filter_sql(
-        params, ids=f.parse_uuids(flt.ids, "ids"), entity_ids=f.parse_uuids(flt.entity_ids, "entityIds"),
-        source_types=flt.source_types, kinds=flt.kinds, spatial=spatial,
-        time=flt.time.to_domain() if flt.time else None, min_length=flt.min_length_meters,
+        params,
+        ids=f.parse_uuids(flt.ids, "ids"),
+        entity_ids=f.parse_uuids(flt.entity_ids, "entityIds"),
+        source_types=flt.source_types,
+        kinds=flt.kinds,
+        spatial=spatial,
+        time=flt.time.to_domain() if flt.time else None,
+        min_length=flt.min_length_meters,
     )
     page = await keyset_page(
-        info.context.pool, kind="t", table="atlas4d.tracks tr", columns=TRACK_COLUMNS, clauses=clauses,
-        params=params, first=_first(info, first), after=after, key="tr.id", key_type="uuid",
+        info.context.pool,
+        kind="t",
+        table="atlas4d.tracks tr",
+        columns=TRACK_COLUMNS,
+        clauses=clauses,
+        params=params,
+        first=_first(info, first),
+        after=after,
+        key="tr.id",
+        key_type="uuid",
     )
     return connection(page, Track.from_row)
 
@@ -126,16 +155,22 @@ async def anomalies(
         try:
             ids = [int(i) for i in flt.observation_ids]
         except ValueError as exc:
-            raise f.BadInput("observationIds must be observation ids", field="observationIds") from exc
+            raise BadInput("observationIds must be observation ids", field="observationIds") from exc
         clauses.append(f"a.observation_id = ANY({params.add(ids, 'bigint[]')})")
     if flt.observations is not None:
         inner = flt.observations.to_domain().sql(params)
-        clauses.append(
-            f"a.observation_id IN (SELECT o.id FROM atlas4d.observations_core o {f.where(inner)})"
-        )
+        clauses.append(f"a.observation_id IN (SELECT o.id FROM atlas4d.observations_core o {f.where(inner)})")
     page = await keyset_page(
-        info.context.pool, kind="a", table="atlas4d.anomalies a", columns=ANOMALY_COLUMNS, clauses=clauses,
-        params=params, first=_first(info, first), after=after, key="a.id", key_type="int",
+        info.context.pool,
+        kind="a",
+        table="atlas4d.anomalies a",
+        columns=ANOMALY_COLUMNS,
+        clauses=clauses,
+        params=params,
+        first=_first(info, first),
+        after=after,
+        key="a.id",
+        key_type="int",
     )
     return connection(page, Anomaly.from_row)
 

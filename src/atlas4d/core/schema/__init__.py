@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
@@ -9,7 +11,7 @@ from atlas4d.core.resolvers import aggregates, mutation, query
 from atlas4d.core.schema.scalars import SCALAR_MAP
 from atlas4d.core.schema.types import Anomaly, Entity, Observation, Position, Track
 
-FEDERATION_VERSION = "2.7"
+FEDERATION_VERSION: Final = "2.7"
 
 
 @strawberry.type
@@ -31,7 +33,8 @@ class Query:
         description="Counts of matching observations per square cell (`cellSize`, degrees) or H3 cell.",
     )
     observations_geo_json = strawberry.field(
-        resolver=aggregates.observations_geojson, name="observationsGeoJSON",
+        resolver=aggregates.observations_geojson,
+        name="observationsGeoJSON",
         description="Matching observations as a GeoJSON FeatureCollection built by PostGIS, newest first.",
     )
 

@@ -18,7 +18,9 @@ class TimeOrder(Enum):
     TIME_DESC = "desc"
 
 
-@strawberry.input(description="A lon/lat box in WGS 84. minLon > maxLon means the box crosses the antimeridian.")
+@strawberry.input(
+    description="A lon/lat box in WGS 84. minLon > maxLon means the box crosses the antimeridian."
+)
 class BBoxInput:
     min_lon: float
     min_lat: float
@@ -154,7 +156,9 @@ class ObservationInput:
     lat: float
     altitude: float | None = None
     speed: float | None = strawberry.field(default=None, description="Metres per second, >= 0.")
-    heading: float | None = strawberry.field(default=None, description="Degrees clockwise from north, 0..360.")
+    heading: float | None = strawberry.field(
+        default=None, description="Degrees clockwise from north, 0..360."
+    )
     source_type: str | None = None
     entity_id: strawberry.ID | None = None
     entity_kind: str | None = None

@@ -59,8 +59,12 @@ class Entity:
     @classmethod
     def from_row(cls, r: asyncpg.Record) -> Entity:
         return cls(
-            id=strawberry.ID(str(r["id"])), kind=r["kind"], name=r["name"], source_type=r["source_type"],
-            properties=r["properties"] if r["properties"] is not None else {}, created_at=r["created_at"],
+            id=strawberry.ID(str(r["id"])),
+            kind=r["kind"],
+            name=r["name"],
+            source_type=r["source_type"],
+            properties=r["properties"] if r["properties"] is not None else {},
+            created_at=r["created_at"],
         )
 
     @classmethod
@@ -71,7 +75,10 @@ class Entity:
 
     @strawberry.field(description="This entity's observations, newest first unless orderBy says otherwise.")
     async def observations(
-        self, info: Info, time: TimeFilter | None = None, first: int | None = None,
+        self,
+        info: Info,
+        time: TimeFilter | None = None,
+        first: int | None = None,
         order_by: TimeOrder = TimeOrder.TIME_DESC,
     ) -> list[Observation]:
         rows = await info.context.loaders.entity_observations(list_args(info, time, first, order_by)).load(
@@ -86,7 +93,10 @@ class Entity:
 
     @strawberry.field(description="This entity's tracks, newest first unless orderBy says otherwise.")
     async def tracks(
-        self, info: Info, time: TimeFilter | None = None, first: int | None = None,
+        self,
+        info: Info,
+        time: TimeFilter | None = None,
+        first: int | None = None,
         order_by: TimeOrder = TimeOrder.TIME_DESC,
     ) -> list[Track]:
         rows = await info.context.loaders.entity_tracks(list_args(info, time, first, order_by)).load(
@@ -95,7 +105,9 @@ class Entity:
         return [Track.from_row(r) for r in rows]
 
 
-@strawberry.federation.type(keys=["id"], description="A time-stamped position of an entity, with what was measured.")
+@strawberry.federation.type(
+    keys=["id"], description="A time-stamped position of an entity, with what was measured."
+)
 class Observation:
     id: strawberry.ID
     time: datetime
@@ -114,10 +126,17 @@ class Observation:
         entity_id = r["entity_id"]
         track_id = r["track_id"]
         return cls(
-            id=strawberry.ID(str(r["id"])), time=r["t"], lon=r["lon"], lat=r["lat"], altitude=r["altitude_m"],
-            speed=r["speed_ms"], heading=r["heading_deg"], source_type=r["source_type"],
+            id=strawberry.ID(str(r["id"])),
+            time=r["t"],
+            lon=r["lon"],
+            lat=r["lat"],
+            altitude=r["altitude_m"],
+            speed=r["speed_ms"],
+            heading=r["heading_deg"],
+            source_type=r["source_type"],
             entity_id=strawberry.ID(str(entity_id)) if entity_id else None,
-            track_id=strawberry.ID(str(track_id)) if track_id else None, metadata=r["metadata"],
+            track_id=strawberry.ID(str(track_id)) if track_id else None,
+            metadata=r["metadata"],
         )
 
     @classmethod
@@ -172,9 +191,13 @@ class Track:
     def from_row(cls, r: asyncpg.Record) -> Track:
         entity_id = r["entity_id"]
         return cls(
-            id=strawberry.ID(str(r["id"])), entity_id=strawberry.ID(str(entity_id)) if entity_id else None,
-            source_type=r["source_type"], start_time=r["start_time"], end_time=r["end_time"],
-            point_count=r["point_count"], length_meters=r["length_m"],
+            id=strawberry.ID(str(r["id"])),
+            entity_id=strawberry.ID(str(entity_id)) if entity_id else None,
+            source_type=r["source_type"],
+            start_time=r["start_time"],
+            end_time=r["end_time"],
+            point_count=r["point_count"],
+            length_meters=r["length_m"],
         )
 
     @classmethod
@@ -203,7 +226,10 @@ class Track:
 
     @strawberry.field(description="This track's observations, oldest first unless orderBy says otherwise.")
     async def observations(
-        self, info: Info, time: TimeFilter | None = None, first: int | None = None,
+        self,
+        info: Info,
+        time: TimeFilter | None = None,
+        first: int | None = None,
         order_by: TimeOrder = TimeOrder.TIME_ASC,
     ) -> list[Observation]:
         rows = await info.context.loaders.track_observations(list_args(info, time, first, order_by)).load(
@@ -226,8 +252,11 @@ class Track:
         alt = None
         if r["alt0"] is not None and r["alt1"] is not None:
             alt = r["alt0"] + (r["alt1"] - r["alt0"]) * k
-        return Position(lon=r["lon0"] + (r["lon1"] - r["lon0"]) * k, lat=r["lat0"] + (r["lat1"] - r["lat0"]) * k,
-                        altitude=alt)
+        return Position(
+            lon=r["lon0"] + (r["lon1"] - r["lon0"]) * k,
+            lat=r["lat0"] + (r["lat1"] - r["lat0"]) * k,
+            altitude=alt,
+        )
 
 
 @strawberry.type(description="Something unusual detected on an observation.")
@@ -244,9 +273,13 @@ class Anomaly:
     def from_row(cls, r: asyncpg.Record) -> Anomaly:
         oid = r["observation_id"]
         return cls(
-            id=strawberry.ID(str(r["id"])), observation_id=strawberry.ID(str(oid)) if oid is not None else None,
-            anomaly_type=r["anomaly_type"], severity=r["severity"], score=r["score"],
-            detected_at=r["detected_at"], metadata=r["metadata"],
+            id=strawberry.ID(str(r["id"])),
+            observation_id=strawberry.ID(str(oid)) if oid is not None else None,
+            anomaly_type=r["anomaly_type"],
+            severity=r["severity"],
+            score=r["score"],
+            detected_at=r["detected_at"],
+            metadata=r["metadata"],
         )
 
     @strawberry.field
