@@ -16,6 +16,7 @@ async function main() {
   const server = new ApolloServer({
     gateway,
     includeStacktraceInErrorResponses: false,
+    introspection: true,
     plugins: [ApolloServerPluginInlineTraceDisabled()],
   });
   const { url } = await startStandaloneServer(server, { listen: { host: "127.0.0.1", port } });

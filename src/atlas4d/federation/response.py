@@ -105,6 +105,9 @@ class _Shaper:
             if first.name == "__typename":
                 out[key] = getattr(runtime, "name", None)
                 continue
+            if first.name in ("__schema", "__type") and not path:
+                out[key] = value.get(key)  # answered by graphql-core on the API schema, already shaped
+                continue
             definition = getattr(runtime, "fields", {}).get(first.name)
             if definition is None:
                 continue

@@ -36,7 +36,8 @@ class Product:
     def delivery(self) -> str:
         assert self.dimensions.size is not None, "requires fields missing"
         days = 2 if self.dimensions.size == "small" else 5
-        return f"{days} days, {self.dimensions.weight} kg"
+        # float(): over JSON a whole Float may arrive as an int (JavaScript numbers).
+        return f"{days} days, {float(self.dimensions.weight or 0):.1f} kg"
 
     @classmethod
     def resolve_reference(cls, **representation: Any) -> Product:

@@ -1,0 +1,260 @@
+"""Scenario matrix: our gateway against @apollo/gateway on the same subgraphs and the same operations.
+
+For every scenario our gateway runs twice, with the Python subgraphs in-process ("local") and over HTTP
+("remote"); @apollo/gateway always calls them over HTTP. `data` must be identical and `errors` equivalent (same
+paths, same subgraph messages). Request counts are compared with Apollo's and pinned where batching matters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from conftest import Stack
+from fed_subgraphs.state import MUTATIONS, RATINGS
+
+MODES = ("local", "remote")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    query: str
+    variables: dict[str, Any] = field(default_factory=dict)
+    ratings_mode: str = "ok"
+    # Subgraph requests our gateway makes for the operation, when pinned (batching proven, not assumed).
+    requests: dict[str, int] | None = None
+
+
+SCENARIOS = [
+    Scenario(
+        "simple entity call",
+        "{ topProducts { upc name reviews { id body } } }",
+        requests={"products": 1, "reviews": 1},
+    ),
+    Scenario(
+        "multiple keys (upc from reviews, compound key to inventory)",
+        "{ topReviews { body product { upc inStock } } }",
+        requests={"reviews": 1, "products": 1, "inventory": 1},
+    ),
+    Scenario(
+        "compound key",
+        "{ topProducts(first: 4) { sku pkg { id } inStock } }",
+        requests={"products": 1, "inventory": 1},
+    ),
+    Scenario(
+        "chain A -> B -> C",
+        "{ topProducts { name reviews { body author { id name email account { id } } } } }",
+        requests={"products": 1, "reviews": 1, "accounts": 1},
+    ),
+    Scenario(
+        "@requires with a nested selection",
+        "{ topProducts(first: 3) { upc delivery shippingEstimate } }",
+        requests={"products": 1, "inventory": 1, "reviews": 1},
+    ),
+    Scenario(
+        "@provides",
+        "{ topReviews { body author { username } } }",
+        requests={"reviews": 1},
+    ),
+    Scenario(
+        "@provides not covering the selection",
+        "{ topReviews { author { username name } } }",
+        requests={"reviews": 1, "accounts": 1},
+    ),
+    Scenario(
+        "shareable root field served by the subgraph with most of the selection",
+        "{ product(upc: \"1\") { reviews { body } topReviewScore } }",
+        requests={"reviews": 1},
+    ),
+    Scenario(
+        "shareable root field, other subgraph",
+        "{ product(upc: \"2\") { name price } }",
+        requests={"products": 1},
+    ),
+    Scenario(
+        "@override",
+        "{ topProducts(first: 2) { upc topReviewScore } }",
+        requests={"products": 1, "reviews": 1},
+    ),
+    Scenario(
+        "interface implemented across subgraphs",
+        "{ publications { __typename id title ... on Book { year reviewCount } } "
+        "latestPublications { __typename title ... on Magazine { issue } } }",
+        requests={"products": 1, "reviews": 2},
+    ),
+    Scenario(
+        "union across subgraphs",
+        "{ search(term: \"o\") { __typename ... on Product { upc reviews { body } } "
+        "... on Book { title reviewCount } } }",
+        requests={"products": 1, "reviews": 1},
+    ),
+    Scenario(
+        "@interfaceObject: fields from the interface-object subgraph",
+        "{ accounts { __typename id owner balance ... on BusinessAccount { company } } }",
+        requests={"accounts": 1, "reviews": 1},
+    ),
+    Scenario(
+        "@interfaceObject: concrete types from the interface's subgraph",
+        "{ richestAccount { id balance __typename ... on BusinessAccount { company } "
+        "... on PersonalAccount { nickname } } }",
+        requests={"reviews": 1, "accounts": 1},
+    ),
+    Scenario(
+        "@inaccessible field is not queryable",
+        "{ topProducts { upc internalCode } }",
+        requests={},
+    ),
+    Scenario(
+        "@inaccessible hidden from introspection",
+        '{ __type(name: "Product") { fields { name } } }',
+        requests={},
+    ),
+    Scenario(
+        "aliases, fragments, variables, @skip/@include",
+        """
+        query Shop($first: Int!, $withReviews: Boolean!, $noName: Boolean!) {
+          best: topProducts(first: $first) {
+            ...Basics
+            code: upc
+            name @skip(if: $noName)
+            ... @include(if: $withReviews) { reviews { text: body } }
+            ... on Product { stock: inStock }
+          }
+          again: topProducts(first: 1) { upc }
+        }
+        fragment Basics on Product { upc price }
+        """,
+        {"first": 3, "withReviews": True, "noName": True},
+        requests={"products": 1, "reviews": 1, "inventory": 1},
+    ),
+    Scenario(
+        "@skip/@include the other way",
+        """
+        query Shop($first: Int!, $withReviews: Boolean!, $noName: Boolean!) {
+          best: topProducts(first: $first) { upc name @skip(if: $noName)
+            ... @include(if: $withReviews) { reviews { body } } }
+        }
+        """,
+        {"first": 2, "withReviews": False, "noName": False},
+    ),
+    Scenario(
+        "__typename at the root",
+        "{ __typename }",
+        requests={},
+    ),
+    Scenario(
+        "subgraph field errors, nullable and non-null",
+        "{ topProducts { upc stars ratingLabel } }",
+        requests={"products": 1, "ratings": 1},
+    ),
+    Scenario(
+        "subgraph field error on a nullable field keeps the rest",
+        "{ topProducts { upc name stars } }",
+        requests={"products": 1, "ratings": 1},
+    ),
+    Scenario(
+        "subgraph down: rest of the data returned",
+        "{ topProducts { upc name stars } }",
+        ratings_mode="down",
+        requests={"products": 1, "ratings": 1},
+    ),
+    Scenario(
+        "subgraph down under a non-null field",
+        "{ topProducts { upc ratingLabel } ratingsVersion warehouseName }",
+        ratings_mode="down",
+    ),
+    Scenario(
+        "mutations run in order",
+        'mutation { a: addProduct(name: "x") { seq subgraph } b: addReview(body: "y") { seq subgraph } '
+        'c: addProduct(name: "z") { seq subgraph } }',
+        requests={"products": 2, "reviews": 1},
+    ),
+]
+
+
+def _error_key(error: dict[str, Any], downstream: bool) -> tuple[Any, ...]:
+    path = tuple(error.get("path") or ())
+    code = (error.get("extensions") or {}).get("code")
+    message = error["message"] if downstream and code == "DOWNSTREAM_SERVICE_ERROR" else None
+    return (path, message)
+
+
+def assert_equivalent(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
+    assert ours.get("data") == theirs.get("data")
+    assert ("errors" in ours) == ("errors" in theirs), (ours, theirs)
+    ours_errors = sorted(map(repr, (_error_key(e, True) for e in ours.get("errors", []))))
+    theirs_errors = sorted(map(repr, (_error_key(e, True) for e in theirs.get("errors", []))))
+    if theirs.get("data") is None and "data" in theirs and "data" not in ours:
+        return  # a request error (validation): Apollo also answers without executing
+    assert len(ours_errors) == len(theirs_errors), (ours, theirs)
+    assert ours_errors == theirs_errors, (ours, theirs)
+
+
+async def apollo(stack: Stack, scenario: Scenario) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(
+            stack.apollo_url, json={"query": scenario.query, "variables": scenario.variables}
+        )
+        return dict(response.json())
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+async def test_same_answer_as_apollo_gateway(stack: Stack, scenario: Scenario, mode: str) -> None:
+    RATINGS.mode = scenario.ratings_mode
+    stack.reset_counts()
+    theirs = await apollo(stack, scenario)
+    apollo_counts = stack.http_counts()
+    mutation_log = list(MUTATIONS.entries)
+    MUTATIONS.reset()
+    stack.reset_counts()
+    ours = await stack.gateways[mode].execute(scenario.query, scenario.variables)
+    assert_equivalent(ours, theirs)
+    assert MUTATIONS.entries == mutation_log
+    our_counts = stack.gateway_counts(mode)
+    http_counts = stack.http_counts()
+    if mode == "remote":
+        # Every request we report was really made, and never more of them than Apollo makes.
+        assert {k: v for k, v in our_counts.items() if v} == {k: v for k, v in http_counts.items() if v}
+    for name, count in our_counts.items():
+        assert count <= apollo_counts.get(name, 0), (name, our_counts, apollo_counts)
+    if scenario.requests is not None:
+        assert {k: v for k, v in our_counts.items() if v} == scenario.requests
+
+
+async def test_mutations_in_order(stack: Stack) -> None:
+    query = (
+        'mutation { a: addProduct(name: "1") { seq } b: addReview(body: "2") { seq } '
+        'c: addProduct(name: "3") { seq } d: addReview(body: "4") { seq } }'
+    )
+    for mode in MODES:
+        MUTATIONS.reset()
+        result = await stack.gateways[mode].execute(query)
+        assert MUTATIONS.entries == ["products:1", "reviews:2", "products:3", "reviews:4"]
+        assert [result["data"][k]["seq"] for k in "abcd"] == [1, 2, 3, 4]
+
+
+async def test_slow_subgraph_times_out_and_rest_is_returned(stack: Stack) -> None:
+    RATINGS.mode = "slow"
+    RATINGS.delay_s = 2.0  # our gateways use a 1 s subgraph timeout
+    for mode in MODES:
+        result = await stack.gateways[mode].execute("{ topProducts(first: 2) { upc name stars } }")
+        assert result["data"] == {
+            "topProducts": [
+                {"upc": "1", "name": "Product 1", "stars": None},
+                {"upc": "2", "name": "Product 2", "stars": None},
+            ]
+        }
+        [error] = result["errors"]
+        assert error["extensions"] == {"code": "SUBGRAPH_TIMEOUT", "serviceName": "ratings"}
+        assert "ratings" in error["message"]
+
+
+async def test_failures_are_masked(stack: Stack) -> None:
+    RATINGS.mode = "down"
+    result = await stack.gateways["local"].execute("{ topProducts(first: 1) { stars } }")
+    text = repr(result)
+    assert stack.urls["ratings"] not in text and "503" not in text and "service unavailable" not in text
