@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import uuid4
 
 import asyncpg
@@ -18,13 +20,29 @@ class Context:
     settings: Settings
     loaders: Loaders
     request_id: str = field(default_factory=lambda: uuid4().hex[:16])
+    loader_factories: Mapping[str, Callable[[asyncpg.Pool], Any]] = field(default_factory=dict)
+    _module_loaders: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, pool: asyncpg.Pool, settings: Settings, request_id: str | None = None) -> Context:
-        ctx = cls(pool, settings, Loaders(pool))
+    def create(
+        cls,
+        pool: asyncpg.Pool,
+        settings: Settings,
+        request_id: str | None = None,
+        loader_factories: Mapping[str, Callable[[asyncpg.Pool], Any]] | None = None,
+    ) -> Context:
+        ctx = cls(pool, settings, Loaders(pool), loader_factories=loader_factories or {})
         if request_id:
             ctx.request_id = request_id
         return ctx
+
+    def module_loaders(self, name: str) -> Any:
+        """The per-request loaders of module `name` (built on first use, shared by its resolvers)."""
+        loaders = self._module_loaders.get(name)
+        if loaders is None:
+            loaders = self.loader_factories[name](self.pool)
+            self._module_loaders[name] = loaders
+        return loaders
 
 
 Info = strawberry.Info[Context, None]
