@@ -77,7 +77,7 @@ async def clean_db(pool: asyncpg.Pool) -> asyncpg.Pool:
 
 @pytest.fixture(scope="session")
 async def app(settings: Settings, database_url: str) -> AsyncIterator[Starlette]:
-    application = create_app(settings, dsn=database_url)
+    application = create_app(settings, dsn=database_url, modules=[])
     async with application.router.lifespan_context(application):
         yield application
 

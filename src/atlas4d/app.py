@@ -1,8 +1,8 @@
-"""The ASGI application: GraphQL, the Core Spec REST endpoints and health, built by `create_app`."""
+"""The ASGI application: GraphQL, subgraphs, the Core Spec REST endpoints and health, built by `create_app`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -10,49 +10,69 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from atlas4d.db.embedded import database_url
-from atlas4d.db.migrate import core_migrations, migrate
+from atlas4d.db.migrate import Migration, core_migrations, load_migrations, migrate
 from atlas4d.db.pool import create_pool
+from atlas4d.modules.contract import Module
 from atlas4d.settings import Settings
 
 
-def create_app(settings: Settings, *, dsn: str | None = None, run_migrations: bool = True) -> Starlette:
-    """The whole server. The pool is opened in the lifespan, so nothing connects at import or build time."""
+def all_migrations(modules: Sequence[Module]) -> list[Migration]:
+    """Core first, then each module's, in module name order."""
+    out = core_migrations()
+    for m in sorted(modules, key=lambda m: m.name):
+        if m.migrations is not None:
+            out.extend(load_migrations(m.name, m.migrations))
+    return out
+
+
+def create_app(
+    settings: Settings,
+    *,
+    dsn: str | None = None,
+    run_migrations: bool = True,
+    modules: Sequence[Module] | None = None,
+) -> Starlette:
+    """The whole server. `modules=None` means the enabled installed modules. The pool is opened in the
+    lifespan, so nothing connects at import or build time."""
+    if modules is None:
+        from atlas4d.modules.registry import enabled_modules
+
+        modules = enabled_modules(settings)
+    mods = list(modules)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         url = dsn or database_url(settings)
         pool = await create_pool(settings, url)
-        if run_migrations:
-            async with pool.acquire() as conn:
-                await migrate(conn, core_migrations())
-        app.state.pool = pool
         try:
+            if run_migrations:
+                async with pool.acquire() as conn:
+                    await migrate(conn, all_migrations(mods))
+            app.state.pool = pool
             yield
         finally:
             await pool.close()
 
     routes: list[BaseRoute] = []
     routes.extend(_rest_routes())
-    routes.extend(_graphql_routes(settings))
+    routes.extend(_graphql_routes(settings, mods))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
+    app.state.modules = mods
     return app
 
 
 def _rest_routes() -> list[BaseRoute]:
-    try:
-        from atlas4d.rest import routes
-    except ImportError:  # pragma: no cover - during bring-up only
-        return []
+    from atlas4d.rest import routes
+
     return routes()
 
 
-def _graphql_routes(settings: Settings) -> list[BaseRoute]:
-    try:
-        from atlas4d.core.http import graphql_routes
-    except ImportError:  # pragma: no cover - during bring-up only
-        return []
-    return graphql_routes(settings)
+def _graphql_routes(settings: Settings, modules: Sequence[Module]) -> list[BaseRoute]:
+    from atlas4d.core.http import graphql_routes
+    from atlas4d.modules.serving import module_routes
+
+    return [*graphql_routes(settings, modules), *module_routes(modules, settings)]
 
 
 def pool_of(app: Starlette) -> asyncpg.Pool:

@@ -3,23 +3,18 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from collections.abc import Sequence
+
 from starlette.routing import BaseRoute, Route
 
-from atlas4d.core.context import Context
 from atlas4d.core.schema import build_core_schema
+from atlas4d.modules.contract import Module
+from atlas4d.modules.serving import graphql_schema_of, loader_factories, subgraph_route
 from atlas4d.settings import Settings
-from atlas4d.web.graphql_http import GraphQLEndpoint
 
 
-def graphql_routes(settings: Settings) -> list[BaseRoute]:
-    schema = build_core_schema()
-
-    async def context(request: Request, request_id: str) -> Context:
-        return Context.create(request.app.state.pool, settings, request_id)
-
-    endpoint = GraphQLEndpoint(schema._schema, settings, context)
-    return [
-        Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
-        Route("/subgraphs/core/graphql", endpoint.handle, methods=["GET", "POST"]),
-    ]
+def graphql_routes(settings: Settings, modules: Sequence[Module] = ()) -> list[BaseRoute]:
+    schema = graphql_schema_of(build_core_schema())
+    route = subgraph_route("core", schema, settings, loader_factories(modules))
+    assert isinstance(route, Route)
+    return [Route("/graphql", route.endpoint, methods=["GET", "POST"]), route]

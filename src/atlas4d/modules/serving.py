@@ -1,0 +1,44 @@
+"""Serving a module's subgraph alone at /subgraphs/<name>/graphql, with the shared request context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import asyncpg
+from graphql import GraphQLSchema
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
+
+from atlas4d.core.context import Context
+from atlas4d.modules.contract import Module
+from atlas4d.settings import Settings
+from atlas4d.web.graphql_http import GraphQLEndpoint
+
+
+def loader_factories(modules: Sequence[Module]) -> dict[str, Callable[[asyncpg.Pool], Any]]:
+    return {m.name: m.loaders for m in modules if m.loaders is not None}
+
+
+def graphql_schema_of(strawberry_schema: Any) -> GraphQLSchema:
+    schema = strawberry_schema._schema
+    assert isinstance(schema, GraphQLSchema)
+    return schema
+
+
+def subgraph_route(
+    name: str,
+    schema: GraphQLSchema,
+    settings: Settings,
+    factories: Mapping[str, Callable[[asyncpg.Pool], Any]],
+) -> BaseRoute:
+    async def context(request: Request, request_id: str) -> Context:
+        return Context.create(request.app.state.pool, settings, request_id, factories)
+
+    endpoint = GraphQLEndpoint(schema, settings, context)
+    return Route(f"/subgraphs/{name}/graphql", endpoint.handle, methods=["GET", "POST"])
+
+
+def module_routes(modules: Sequence[Module], settings: Settings) -> list[BaseRoute]:
+    factories = loader_factories(modules)
+    return [subgraph_route(m.name, graphql_schema_of(m.subgraph()), settings, factories) for m in modules]

@@ -1,0 +1,31 @@
+"""Fixtures for module tests: a module's migrations applied to the test database, and a client for an app
+serving that module's subgraph at /subgraphs/<name>/graphql (plus core's)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+
+from atlas4d.app import create_app
+from atlas4d.db.migrate import load_migrations, migrate
+from atlas4d.modules.contract import Module
+from atlas4d.settings import Settings
+
+
+async def migrate_module(pool: asyncpg.Pool, module: Module) -> None:
+    assert module.migrations is not None
+    async with pool.acquire() as conn:
+        await migrate(conn, load_migrations(module.name, module.migrations))
+
+
+async def serve_modules(
+    settings: Settings, database_url: str, modules: list[Module]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Use as: `async for client in serve_modules(...)` inside a fixture."""
+    app = create_app(settings, dsn=database_url, modules=modules)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
