@@ -1,0 +1,207 @@
+"""`atlas4d db …`: the embedded cluster, migrations, the Burgas demo and benchmark data."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import asyncpg
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from atlas4d.db.embedded import EmbeddedCluster, database_url
+from atlas4d.db.migrate import Migration, core_migrations, load_migrations, migrate
+from atlas4d.db.pool import connect, create_pool, init_connection
+from atlas4d.errors import Atlas4DError
+from atlas4d.settings import Settings
+
+T = TypeVar("T")
+
+
+def _run(console: Console, work: Callable[[], Awaitable[T]]) -> T:
+    """Run async work; a domain error (bad migration, database down) ends the command with its message."""
+    try:
+        return asyncio.run(_awaited(work))
+    except Atlas4DError as exc:
+        console.print(f"[bold red]error[/] [{exc.code}] {exc.message}")
+        raise typer.Exit(1) from None
+    except (OSError, asyncpg.PostgresError) as exc:
+        console.print(f"[bold red]error[/] [DATABASE_UNAVAILABLE] {exc}")
+        raise typer.Exit(1) from None
+
+
+async def _awaited(work: Callable[[], Awaitable[T]]) -> T:
+    return await work()
+
+
+async def _connection(settings: Settings) -> asyncpg.Connection:
+    conn = await connect(settings, database_url(settings))
+    await init_connection(conn)
+    return conn
+
+
+async def _migrate(settings: Settings, migrations: list[Migration]) -> list[Migration]:
+    conn = await _connection(settings)
+    try:
+        return await migrate(conn, migrations)
+    finally:
+        await conn.close()
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `db` command group to the `atlas4d` app."""
+    db = typer.Typer(
+        no_args_is_help=True, help="The database: embedded cluster, migrations, demo and benchmark data."
+    )
+    app.add_typer(db, name="db")
+    console = Console()
+
+    def cluster_or_exit(settings: Settings, action: str) -> EmbeddedCluster | None:
+        if settings.database_url:
+            console.print(f"ATLAS4D_DATABASE_URL is set: the database is external, nothing to {action}.")
+            return None
+        return EmbeddedCluster.from_settings(settings)
+
+    @db.command()
+    def start() -> None:
+        """Start the embedded PostgreSQL (initialising it on first use)."""
+        cluster = cluster_or_exit(Settings(), "start")
+        if cluster is None:
+            return
+        try:
+            cluster.start()
+        except Atlas4DError as exc:
+            console.print(f"[bold red]error[/] [{exc.code}] {exc.message}")
+            raise typer.Exit(1) from None
+        console.print(f"[green]running[/] {cluster.url} (data in {cluster.data_dir})")
+
+    @db.command()
+    def stop() -> None:
+        """Stop the embedded PostgreSQL (a fast shutdown; data is kept)."""
+        cluster = cluster_or_exit(Settings(), "stop")
+        if cluster is None:
+            return
+        cluster.stop()
+        console.print(f"[yellow]stopped[/] (data kept in {cluster.data_dir})")
+
+    @db.command()
+    def status() -> None:
+        """Show whether the embedded PostgreSQL is initialised and running."""
+        settings = Settings()
+        if settings.database_url:
+            console.print("external database (ATLAS4D_DATABASE_URL)")
+            return
+        info = EmbeddedCluster.from_settings(settings).status()
+        table = Table(show_header=False, box=None)
+        for key, value in info.items():
+            table.add_row(key, str(value))
+        console.print(table)
+        console.print("[green]running[/]" if info["running"] else "[yellow]not running[/]")
+
+    @db.command("migrate")
+    def migrate_command(
+        module: Annotated[str, typer.Option(help="Module name to record the migrations under.")] = "core",
+        folder: Annotated[
+            Path | None, typer.Option(help="Folder of NNNN_name.sql files (default: the core migrations).")
+        ] = None,
+    ) -> None:
+        """Apply the migrations that are missing; refuse if an applied one was edited."""
+        if folder is not None and not folder.is_dir():
+            console.print(f"[bold red]error[/] {folder} is not a folder")
+            raise typer.Exit(2)
+        migrations = load_migrations(module, folder) if folder is not None else core_migrations()
+        applied = _run(console, lambda: _migrate(Settings(), migrations))
+        for m in applied:
+            console.print(f"[green]applied[/] {m.module}/{m.version}")
+        if not applied:
+            console.print(f"{module}: up to date ({len(migrations)} migrations)")
+
+    @db.command()
+    def seed(
+        scale: Annotated[int, typer.Option("--scale", min=0, help="Observations to write.")],
+        entities: Annotated[int, typer.Option(min=1, help="Moving entities.")] = 1000,
+        days: Annotated[int, typer.Option(min=1, help="Days of history, ending this hour.")] = 7,
+        seed: Annotated[int, typer.Option(help="Random seed; seeding again with it replaces its rows.")] = 1,
+        workers: Annotated[int, typer.Option(min=1, max=16, help="Parallel COPY connections.")] = 4,
+    ) -> None:
+        """Write benchmark data around Burgas (lon 27..28, lat 42..43)."""
+        from atlas4d.demo import seed_scale
+
+        settings = Settings()
+        columns = (
+            TextColumn("[bold]seeding"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
+            TimeElapsedColumn(), TimeRemainingColumn(),
+        )  # fmt: skip
+
+        async def work() -> None:
+            await _migrate(settings, core_migrations())
+            sized = settings.model_copy(update={"pool_min_size": 1, "pool_max_size": workers})
+            pool = await create_pool(sized, database_url(settings))
+            try:
+                with Progress(*columns, console=console) as progress:
+                    task = progress.add_task("seed", total=scale)
+                    summary = await seed_scale(
+                        pool, observations=scale, entities=entities, days=days, seed=seed,
+                        progress=lambda n: progress.advance(task, n),
+                    )  # fmt: skip
+            finally:
+                await pool.close()
+            rate = summary.observations / summary.seconds if summary.seconds else 0.0
+            console.print(
+                f"[green]seeded[/] {summary.observations:,} observations, {summary.entities:,} entities, "
+                f"{summary.tracks:,} tracks from {summary.start:%Y-%m-%d %H:%M} to {summary.end:%Y-%m-%d %H:%M} UTC "
+                f"in {summary.seconds:.1f} s ({rate:,.0f} rows/s)"
+            )
+
+        _run(console, work)
+
+    @db.command()
+    def demo(
+        seed: Annotated[int, typer.Option(help="Random seed of the scenario.")] = 42,
+        end: Annotated[
+            datetime | None,
+            typer.Option(
+                help="End of the 24 h window, UTC (default: this hour).", formats=["%Y-%m-%dT%H:%M:%S"]
+            ),
+        ] = None,
+    ) -> None:
+        """Load the Burgas demo (replacing a previous one): vehicles, the access network, anomalies."""
+        from datetime import UTC
+
+        from atlas4d.demo import load_burgas
+
+        settings = Settings()
+
+        async def work() -> None:
+            await _migrate(settings, core_migrations())
+            conn = await _connection(settings)
+            try:
+                summary = await load_burgas(conn, seed=seed, end=end.replace(tzinfo=UTC) if end else None)
+            finally:
+                await conn.close()
+            table = Table(title=f"Burgas demo (seed {summary.seed})", show_header=False)
+            table.add_row("window", f"{summary.start:%Y-%m-%d %H:%M} → {summary.end:%Y-%m-%d %H:%M} UTC")
+            table.add_row("entities", f"{summary.vehicles} vehicles, {summary.network_nodes} network nodes")
+            table.add_row(
+                "observations",
+                f"{summary.observations:,} ({summary.vehicle_observations:,} vehicle, "
+                f"{summary.network_observations:,} network)",
+            )
+            table.add_row("tracks", f"{summary.tracks:,}")
+            table.add_row("anomalies", f"{summary.anomalies}")
+            table.add_row("replaced", f"{summary.replaced_observations:,} previous demo observations")
+            console.print(table)
+
+        _run(console, work)
