@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -34,8 +35,6 @@ class FlakyApp:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        import asyncio
-
         if scope["type"] == "http" and RATINGS.mode == "down":
             await PlainTextResponse("service unavailable", status_code=503)(scope, receive, send)
             return
@@ -72,48 +71,59 @@ class Stack:
         return {name: s.requests for name, s in self.gateways[mode].subgraphs.items()}
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def stack() -> AsyncIterator[Stack]:
+def start_stack(servers: list[ThreadedServer], processes: list[NodeProcess]) -> Stack:
+    """Start every server (blocking); what started is appended to `servers`/`processes` for teardown."""
     schemas = {name: module.schema() for name, module in PYTHON_SUBGRAPHS.items()}
     counters: dict[str, CountingApp] = {}
+    urls: dict[str, str] = {}
+    for name, schema in schemas.items():
+        app: Any = subgraph_app(schema)
+        if name == "ratings":
+            app = FlakyApp(app)
+        counters[name] = CountingApp(app)
+        server = ThreadedServer(counters[name])
+        servers.append(server.start())
+        urls[name] = server.url
+    accounts = NodeProcess("accounts-subgraph.js")
+    processes.append(accounts)
+    urls["accounts"] = accounts.url
+    sdls = {name: subgraph_sdl(schema) for name, schema in schemas.items()}
+    answer = httpx.post(accounts.url, json={"query": "{ _service { sdl } }"}).json()
+    sdls["accounts"] = answer["data"]["_service"]["sdl"]
+    composed = node_json("compose.js", [{"name": n, "url": urls[n], "sdl": sdls[n]} for n in sdls])
+    assert "supergraphSdl" in composed, composed
+    supergraph_sdl = composed["supergraphSdl"]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "supergraph.graphql"
+        path.write_text(supergraph_sdl)
+        apollo = NodeProcess("gateway.js", str(path))
+    processes.append(apollo)
+    stack = Stack(schemas, sdls, urls, supergraph_sdl, apollo.url, counters, accounts)
+    stack.gateways["local"] = Gateway.from_supergraph(
+        supergraph_sdl, local={n: schemas[n] for n in IN_PROCESS}, timeout=1.0
+    )
+    stack.gateways["remote"] = Gateway.from_supergraph(supergraph_sdl, timeout=1.0)
+    return stack
+
+
+def stop_all(servers: list[ThreadedServer], processes: list[NodeProcess]) -> None:
+    for process in processes:
+        process.stop()
+    for server in servers:
+        server.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def stack() -> AsyncIterator[Stack]:
     servers: list[ThreadedServer] = []
-    accounts: NodeProcess | None = None
-    apollo: NodeProcess | None = None
+    processes: list[NodeProcess] = []
     try:
-        for name, schema in schemas.items():
-            app: Any = subgraph_app(schema)
-            if name == "ratings":
-                app = FlakyApp(app)
-            counters[name] = CountingApp(app)
-            servers.append(ThreadedServer(counters[name]).start())
-        urls = {name: server.url for name, server in zip(schemas, servers, strict=True)}
-        accounts = NodeProcess("accounts-subgraph.js")
-        urls["accounts"] = accounts.url
-        sdls = {name: subgraph_sdl(schema) for name, schema in schemas.items()}
-        sdls["accounts"] = httpx.post(accounts.url, json={"query": "{ _service { sdl } }"}).json()["data"][
-            "_service"
-        ]["sdl"]
-        composed = node_json("compose.js", [{"name": n, "url": urls[n], "sdl": sdls[n]} for n in sdls])
-        assert "supergraphSdl" in composed, composed
-        supergraph_sdl = composed["supergraphSdl"]
-        with tempfile.NamedTemporaryFile("w", suffix=".graphql", delete=False) as handle:
-            handle.write(supergraph_sdl)
-        apollo = NodeProcess("gateway.js", handle.name)
-        Path(handle.name).unlink()
-        stack = Stack(schemas, sdls, urls, supergraph_sdl, apollo.url, counters, accounts)
-        stack.gateways["local"] = Gateway.from_supergraph(
-            supergraph_sdl, local={n: schemas[n] for n in IN_PROCESS}, timeout=1.0
-        )
-        stack.gateways["remote"] = Gateway.from_supergraph(supergraph_sdl, timeout=1.0)
+        stack = await asyncio.to_thread(start_stack, servers, processes)
         yield stack
         for gateway in stack.gateways.values():
             await gateway.aclose()
     finally:
-        for process in (apollo, accounts):
-            if process is not None:
-                process.stop()
-        for server in servers:
-            server.stop()
+        await asyncio.to_thread(stop_all, servers, processes)
 
 
 @pytest.fixture(autouse=True)

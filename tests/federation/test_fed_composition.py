@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Stack
 from fed_servers import node_json
 from graphql import print_schema
 
 from atlas4d.federation.compose import CompositionError, SubgraphSource, compose
 from atlas4d.federation.supergraph import Supergraph
+from conftest import Stack
 
 LINK = (
     'extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key", "@shareable", '
@@ -23,7 +23,9 @@ LINK = (
 
 
 def subgraphs(**sdls: str) -> list[dict[str, str]]:
-    return [{"name": name, "url": f"http://{name}.test/graphql", "sdl": LINK + sdl} for name, sdl in sdls.items()]
+    return [
+        {"name": name, "url": f"http://{name}.test/graphql", "sdl": LINK + sdl} for name, sdl in sdls.items()
+    ]
 
 
 def apollo_compose(subs: list[dict[str, str]]) -> dict[str, Any]:
@@ -71,15 +73,15 @@ VALID = {
         b="type Query { v: V @shareable } type V @shareable { x: Int y: String }",
     ),
     "interfaces, unions and enums across subgraphs": subgraphs(
-        a='type Query { node: Node things: [Thing] color(c: Color): Color } interface Node { id: ID! } '
+        a="type Query { node: Node things: [Thing] color(c: Color): Color } interface Node { id: ID! } "
         'type A implements Node @key(fields: "id") { id: ID! } union Thing = A | B '
         'type B @key(fields: "id") { id: ID! } enum Color { RED GREEN }',
         b='interface Node { id: ID! } type C implements Node @key(fields: "id") { id: ID! } '
         'type Query { other: Thing } union Thing = C type A @key(fields: "id") { id: ID! more: Int } '
-        'enum Color { RED GREEN }',
+        "enum Color { RED GREEN }",
     ),
     "inaccessible and input types": subgraphs(
-        a='type Query { find(f: Filter): [P] } input Filter { name: String limit: Int = 10 secret: String '
+        a="type Query { find(f: Filter): [P] } input Filter { name: String limit: Int = 10 secret: String "
         '@inaccessible } type P @key(fields: "id") { id: ID! code: String @inaccessible kind: Kind } '
         "enum Kind { A B @inaccessible }",
         b='input Filter { name: String limit: Int = 10 secret: String } type P @key(fields: "id") '

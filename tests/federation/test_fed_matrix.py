@@ -12,8 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Stack
 from fed_subgraphs.state import MUTATIONS, RATINGS
+
+from conftest import Stack
 
 MODES = ("local", "remote")
 
@@ -66,12 +67,12 @@ SCENARIOS = [
     ),
     Scenario(
         "shareable root field served by the subgraph with most of the selection",
-        "{ product(upc: \"1\") { reviews { body } topReviewScore } }",
+        '{ product(upc: "1") { reviews { body } topReviewScore } }',
         requests={"reviews": 1},
     ),
     Scenario(
         "shareable root field, other subgraph",
-        "{ product(upc: \"2\") { name price } }",
+        '{ product(upc: "2") { name price } }',
         requests={"products": 1},
     ),
     Scenario(
@@ -87,7 +88,7 @@ SCENARIOS = [
     ),
     Scenario(
         "union across subgraphs",
-        "{ search(term: \"o\") { __typename ... on Product { upc reviews { body } } "
+        '{ search(term: "o") { __typename ... on Product { upc reviews { body } } '
         "... on Book { title reviewCount } } }",
         requests={"products": 1, "reviews": 1},
     ),

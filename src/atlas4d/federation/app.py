@@ -72,7 +72,11 @@ def create_app(
         if holder.gateway is None:
             return ORJSONResponse({"errors": [{"message": "No supergraph loaded."}]}, 503)
         if request.method == "GET":
-            if graphiql and "text/html" in request.headers.get("accept", "") and "query" not in request.query_params:
+            if (
+                graphiql
+                and "text/html" in request.headers.get("accept", "")
+                and "query" not in request.query_params
+            ):
                 return HTMLResponse(GRAPHIQL_HTML)
             params: dict[str, Any] = dict(request.query_params)
             if "variables" in params:

@@ -49,7 +49,9 @@ class PlanExecutor:
             assert isinstance(result, ExecutionResult)
             state.data.update(result.data or {})
             state.errors.extend(dict(e.formatted) for e in result.errors or ())
-        data, errors = shape_response(self.api_schema, plan.operation, state.data, coerced_variables, state.errors)
+        data, errors = shape_response(
+            self.api_schema, plan.operation, state.data, coerced_variables, state.errors
+        )
         response: JSON = {}
         if errors:
             response["errors"] = errors
@@ -114,16 +116,19 @@ class PlanExecutor:
         variables["representations"] = representations
         data, errors = await self._call(fetch, variables, state)
         first_path: dict[int, Path] = {}
-        for (_, path), slot in zip(targets, slots, strict=True):
-            first_path.setdefault(slot, path)
+        for (_, object_path), slot in zip(targets, slots, strict=True):
+            first_path.setdefault(slot, object_path)
         for error in errors:
-            path = error.get("path")
-            mapped = None
-            if isinstance(path, list) and len(path) >= 2 and path[0] == "_entities" and isinstance(path[1], int):
-                base = first_path.get(path[1])
-                mapped = [*base, *path[2:]] if base is not None else None
-            elif data is None and targets:
-                mapped = None
+            error_path = error.get("path")
+            mapped: Path | None = None
+            if (
+                isinstance(error_path, list)
+                and len(error_path) >= 2
+                and error_path[0] == "_entities"
+                and isinstance(error_path[1], int)
+            ):
+                base = first_path.get(error_path[1])
+                mapped = [*base, *error_path[2:]] if base is not None else None
             state.errors.append(_tag(error, fetch.service, mapped))
         results = (data or {}).get("_entities")
         if not isinstance(results, list):

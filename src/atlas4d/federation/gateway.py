@@ -105,7 +105,9 @@ class Gateway:
             if client is None:
                 client = httpx.AsyncClient(
                     timeout=httpx.Timeout(timeout),
-                    limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+                    limits=httpx.Limits(
+                        max_connections=max_connections, max_keepalive_connections=max_connections
+                    ),
                 )
             subgraphs[name] = RemoteSubgraph(name, urls.get(name, info.url), client)
         return cls(supergraph, subgraphs, introspection=introspection, http_client=client)
@@ -158,9 +160,17 @@ class Gateway:
             )
             return {"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]}
         if operation.operation == OperationType.SUBSCRIPTION:
-            return {"errors": [{"message": "Subscriptions are not supported.", "extensions": {"code": "BAD_REQUEST"}}]}
+            return {
+                "errors": [
+                    {"message": "Subscriptions are not supported.", "extensions": {"code": "BAD_REQUEST"}}
+                ]
+            }
         if operation.operation == OperationType.MUTATION and not allow_mutations:
-            return {"errors": [{"message": "Mutations need a POST request.", "extensions": {"code": "BAD_REQUEST"}}]}
+            return {
+                "errors": [
+                    {"message": "Mutations need a POST request.", "extensions": {"code": "BAD_REQUEST"}}
+                ]
+            }
         coerced = _coerce(self.supergraph.api_schema, operation, variables or {})
         if isinstance(coerced, list):
             return {"errors": [_format(e, "BAD_USER_INPUT") for e in coerced]}
@@ -181,6 +191,7 @@ def _coerce(
 
 
 def _format(error: GraphQLError, code: str) -> JSON:
-    formatted = dict(error.formatted)
-    formatted["extensions"] = {**(formatted.get("extensions") or {}), "code": code}
+    formatted: JSON = dict(error.formatted)
+    extensions = formatted.get("extensions")
+    formatted["extensions"] = {**(extensions if isinstance(extensions, dict) else {}), "code": code}
     return formatted

@@ -69,9 +69,11 @@ class _Shaper:
         cond = self.schema.get_type(condition)
         if cond is None or not is_abstract_type(cond) or not is_object_type(runtime):
             return False
-        return self.schema.is_sub_type(cond, runtime)  # type: ignore[arg-type]
+        return self.schema.is_sub_type(cond, runtime)
 
-    def _collect(self, runtime: GraphQLOutputType, selections: list[Selection], out: dict[str, list[Field]]) -> None:
+    def _collect(
+        self, runtime: GraphQLOutputType, selections: list[Selection], out: dict[str, list[Field]]
+    ) -> None:
         for selection in selections:
             if not self._included(selection.directives):
                 continue
@@ -120,8 +122,9 @@ class _Shaper:
             out[key] = result
         return out
 
-    def value(self, field_type: GraphQLOutputType, selections: list[Selection], value: Any, path: list[str | int]
-              ) -> Any:
+    def value(
+        self, field_type: GraphQLOutputType, selections: list[Selection], value: Any, path: list[str | int]
+    ) -> Any:
         if is_non_null_type(field_type):
             assert isinstance(field_type, GraphQLNonNull)
             inner = self.value(field_type.of_type, selections, value, path)

@@ -14,7 +14,7 @@ behind it (a DataLoader), as the core subgraph does.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 import strawberry
 from graphql import ExecutionResult, GraphQLSchema, execute, parse
@@ -24,7 +24,7 @@ from strawberry.asgi import GraphQL
 
 from atlas4d.federation.errors import FederationError
 
-FEDERATION_VERSION = "2.7"
+FEDERATION_VERSION: Final = "2.7"
 
 
 def federation_schema(
@@ -50,7 +50,9 @@ def subgraph_sdl(schema: object) -> str:
     return str(result.data["_service"]["sdl"])
 
 
-def subgraph_app(schema: strawberry.Schema, path: str = "/graphql", *, graphql_ide: bool = False) -> Starlette:
+def subgraph_app(
+    schema: strawberry.Schema, path: str = "/graphql", *, graphql_ide: bool = False
+) -> Starlette:
     """An ASGI app serving one subgraph at `path` (what Apollo Router or Hive Gateway would call)."""
     graphql_app: GraphQL[Any, Any] = GraphQL(schema, graphql_ide="graphiql" if graphql_ide else None)
     return Starlette(routes=[Route(path, graphql_app, methods=["GET", "POST"])])

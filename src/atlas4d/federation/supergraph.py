@@ -11,6 +11,7 @@ import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from graphql import (
     BooleanValueNode,
@@ -88,7 +89,9 @@ class LinkedFeature:
         )
 
     def owns_type(self, type_name: str) -> bool:
-        return type_name.startswith(self.prefix + "__") or any(local == type_name for _, local in self.imports)
+        return type_name.startswith(self.prefix + "__") or any(
+            local == type_name for _, local in self.imports
+        )
 
 
 @dataclass
@@ -368,7 +371,9 @@ def build_api_schema(document: DocumentNode, features: Sequence[LinkedFeature]) 
             name = definition.name.value
             if any(f.owns_type(name) for f in features) or _hidden(definition, hidden_name):
                 continue
-            definitions.append(_clean(definition, features, hidden_name, hidden_types))
+            definitions.append(
+                cast(ast.DefinitionNode, _clean(definition, features, hidden_name, hidden_types))
+            )
             continue
         definitions.append(definition)
     try:
@@ -396,7 +401,7 @@ def _clean(
         changes["directives"] = _strip(node.directives, features)  # type: ignore[attr-defined]
     for child_key in ("fields", "values", "arguments"):
         children = getattr(node, child_key, None)
-        if children is None or child_key == "arguments" and not isinstance(node, ast.FieldDefinitionNode):
+        if children is None or (child_key == "arguments" and not isinstance(node, ast.FieldDefinitionNode)):
             continue
         changes[child_key] = tuple(
             _clean(child, features, hidden_name, hidden_types)
@@ -407,13 +412,13 @@ def _clean(
         changes["types"] = tuple(t for t in node.types or () if t.name.value not in hidden_types)
     if isinstance(node, ObjectTypeDefinitionNode | ast.InterfaceTypeDefinitionNode):
         changes["interfaces"] = tuple(i for i in node.interfaces or () if i.name.value not in hidden_types)
-    return dataclasses.replace(node, **changes)  # type: ignore[type-var]
+    return dataclasses.replace(node, **changes)  # type: ignore[arg-type]
 
 
 __all__ = [
     "FieldJoin",
-    "Supergraph",
     "SubgraphInfo",
+    "Supergraph",
     "TypeJoin",
     "get_named_type",
     "parse_supergraph",

@@ -97,7 +97,11 @@ class RemoteSubgraph:
         except orjson.JSONDecodeError as exc:
             raise SubgraphFailure("SUBGRAPH_BAD_RESPONSE", f"HTTP {response.status_code}, not JSON") from exc
         if not isinstance(payload, dict) or ("data" not in payload and "errors" not in payload):
-            raise SubgraphFailure("SUBGRAPH_BAD_RESPONSE", f"HTTP {response.status_code}, not a GraphQL response")
+            raise SubgraphFailure(
+                "SUBGRAPH_BAD_RESPONSE", f"HTTP {response.status_code}, not a GraphQL response"
+            )
         data = payload.get("data")
         errors = payload.get("errors") or []
-        return SubgraphResponse(data if isinstance(data, dict) else None, [e for e in errors if isinstance(e, dict)])
+        return SubgraphResponse(
+            data if isinstance(data, dict) else None, [e for e in errors if isinstance(e, dict)]
+        )

@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass
 
 from graphql import print_ast
-from graphql.language import ast
 
 from atlas4d.federation.compose.merge import MergedField, MergedType, Merger, type_text
 from atlas4d.federation.compose.model import SubField, SubType, read_subgraph
@@ -30,7 +29,7 @@ class SubgraphSource:
     sdl: str
 
 
-HEADER = '''schema
+HEADER = """schema
   @link(url: "https://specs.apollo.dev/link/v1.0")
   @link(url: "https://specs.apollo.dev/join/v0.4", for: EXECUTION)
 {inaccessible_link}{{
@@ -57,7 +56,7 @@ INPUT_OBJECT | SCALAR
 directive @join__unionMember(graph: join__Graph!, member: String!) repeatable on UNION
 
 directive @link(url: String, as: String, for: link__Purpose, import: [link__Import]) repeatable on SCHEMA
-'''
+"""
 
 FEDERATION_TYPES = {
     "join__DirectiveArguments": "scalar join__DirectiveArguments",
@@ -138,7 +137,9 @@ class _Printer:
             for t in self.types.values()
         )
         roots = [
-            f"  {op}: {op.capitalize()}" for op in ("query", "mutation", "subscription") if op.capitalize() in self.types
+            f"  {op}: {op.capitalize()}"
+            for op in ("query", "mutation", "subscription")
+            if op.capitalize() in self.types
         ]
         graphs = "\n".join(
             f"  {self.enum[s.name]} @join__graph(name: {_string(s.name)}, url: {_string(s.url)})"
@@ -161,7 +162,9 @@ class _Printer:
         for graph, sub in merged.sources.items():
             if merged.kind == "object":
                 for interface in sub.interfaces:
-                    out.append(f"@join__implements(graph: {self.enum[graph]}, interface: {_string(interface)})")
+                    out.append(
+                        f"@join__implements(graph: {self.enum[graph]}, interface: {_string(interface)})"
+                    )
         for graph, sub in merged.sources.items():
             extras = ""
             if sub.extension:
@@ -201,7 +204,9 @@ class _Printer:
         lines = []
         for value, graphs in merged.values.items():
             subs = [merged.sources[g].values[value] for g in graphs]
-            text = _description(next((s.description for s in subs if s.description), None), "  ") + "  " + value
+            text = (
+                _description(next((s.description for s in subs if s.description), None), "  ") + "  " + value
+            )
             text += "".join(" " + print_ast(d) for d in subs[0].directives)
             if any(s.inaccessible for s in subs):
                 text += " @inaccessible"

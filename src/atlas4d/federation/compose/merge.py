@@ -182,7 +182,7 @@ class Merger:
     def _overrides(self) -> None:
         for merged in self.types.values():
             for merged_field in merged.fields.values():
-                for graph, sub_field in list(merged_field.sources.items()):
+                for sub_field in list(merged_field.sources.values()):
                     origin = sub_field.override
                     if origin is None:
                         continue

@@ -15,8 +15,19 @@ from graphql.language import ast
 from atlas4d.federation.errors import CompositionError, CompositionIssue
 
 BUILT_IN_SCALARS = frozenset({"String", "Int", "Float", "Boolean", "ID"})
-FEDERATION_TYPES = frozenset({"_Service", "_Any", "_Entity", "FieldSet", "_FieldSet", "federation__FieldSet",
-                              "federation__Scope", "federation__Policy", "federation__ContextFieldValue"})
+FEDERATION_TYPES = frozenset(
+    {
+        "_Service",
+        "_Any",
+        "_Entity",
+        "FieldSet",
+        "_FieldSet",
+        "federation__FieldSet",
+        "federation__Scope",
+        "federation__Policy",
+        "federation__ContextFieldValue",
+    }
+)
 FEDERATION_ROOT_FIELDS = frozenset({"_entities", "_service"})
 KEPT_DIRECTIVES = frozenset({"deprecated", "specifiedBy"})
 FEDERATION_SPEC = "https://specs.apollo.dev/federation/"
@@ -96,7 +107,16 @@ def _directive_names(document: ast.DocumentNode) -> dict[str, str]:
                         local = alias.value if isinstance(alias, ast.StringValueNode) else original.value
                         names[local.lstrip("@")] = original.value.lstrip("@")
     if not linked:  # a Federation 1 subgraph: directives under their plain names
-        for name in ("key", "external", "requires", "provides", "shareable", "extends", "inaccessible", "tag"):
+        for name in (
+            "key",
+            "external",
+            "requires",
+            "provides",
+            "shareable",
+            "extends",
+            "inaccessible",
+            "tag",
+        ):
             names[name] = name
     return names
 
@@ -107,7 +127,7 @@ class _Reader:
             self.document = parse(sdl, no_location=True)
         except Exception as exc:
             raise CompositionError(
-                [CompositionIssue("INVALID_GRAPHQL", f'[{name}] subgraph SDL does not parse: {exc}')]
+                [CompositionIssue("INVALID_GRAPHQL", f"[{name}] subgraph SDL does not parse: {exc}")]
             ) from exc
         self.names = _directive_names(self.document)
         self.model = SubgraphModel(name, url)
@@ -117,7 +137,7 @@ class _Reader:
         if local in self.names:
             return self.names[local]
         if local.startswith("federation__"):
-            return local[len("federation__"):]
+            return local[len("federation__") :]
         return None
 
     def args(self, directive: ast.DirectiveNode) -> dict[str, ast.ValueNode]:
@@ -158,10 +178,12 @@ class _Reader:
             if fed == "key":
                 fields = args.get("fields")
                 resolvable = args.get("resolvable")
-                sub.keys.append((
-                    fields.value if isinstance(fields, ast.StringValueNode) else "",
-                    not isinstance(resolvable, ast.BooleanValueNode) or resolvable.value,
-                ))
+                sub.keys.append(
+                    (
+                        fields.value if isinstance(fields, ast.StringValueNode) else "",
+                        not isinstance(resolvable, ast.BooleanValueNode) or resolvable.value,
+                    )
+                )
             elif fed == "shareable":
                 sub.shareable = True
             elif fed == "external":
@@ -178,10 +200,14 @@ class _Reader:
         sub.interfaces += [i.name.value for i in getattr(node, "interfaces", None) or ()]
         sub.members += [t.name.value for t in getattr(node, "types", None) or ()]
         for value in getattr(node, "values", None) or ():
-            sub.values[value.name.value] = self._field(value, ast.NamedTypeNode(name=ast.NameNode(value=name)))
+            sub.values[value.name.value] = self._field(
+                value, ast.NamedTypeNode(name=ast.NameNode(value=name))
+            )
         for field_node in getattr(node, "fields", None) or ():
-            if kind == "object" and name == self.model.roots["query"] and field_node.name.value in (
-                FEDERATION_ROOT_FIELDS
+            if (
+                kind == "object"
+                and name == self.model.roots["query"]
+                and field_node.name.value in (FEDERATION_ROOT_FIELDS)
             ):
                 continue
             made = self._field(field_node, field_node.type)
@@ -223,8 +249,14 @@ class _Reader:
 
 def _kind(node: ast.Node) -> str:
     label = type(node).__name__
-    for prefix, kind in (("ObjectType", "object"), ("InterfaceType", "interface"), ("UnionType", "union"),
-                         ("EnumType", "enum"), ("InputObjectType", "input"), ("ScalarType", "scalar")):
+    for prefix, kind in (
+        ("ObjectType", "object"),
+        ("InterfaceType", "interface"),
+        ("UnionType", "union"),
+        ("EnumType", "enum"),
+        ("InputObjectType", "input"),
+        ("ScalarType", "scalar"),
+    ):
         if label.startswith(prefix):
             return kind
     return "unknown"

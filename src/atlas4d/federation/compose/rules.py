@@ -89,7 +89,8 @@ def _external(merger: Merger, merged: MergedType) -> None:
 def _resolving(merged: MergedType, name: str) -> list[str]:
     merged_field = merged.fields[name]
     return [
-        g for g, f in merged_field.sources.items()
+        g
+        for g, f in merged_field.sources.items()
         if not f.external and not merged_field.overridden.get(g, False)
     ]
 
@@ -100,7 +101,8 @@ def _sharing(merger: Merger, merged: MergedType) -> None:
         if len(resolving) < 2:
             continue
         not_shareable = [
-            g for g in resolving
+            g
+            for g in resolving
             if not merged.fields[name].sources[g].shareable
             and name not in merger.by_name[g].key_fields(merged.name)
         ]
@@ -138,7 +140,8 @@ def _satisfiable(merger: Merger, merged: MergedType) -> None:
                     continue
                 for key, resolvable in sub.keys:
                     if resolvable and all(
-                        n in current_sub.fields and not current_sub.fields[n].external for n in _top_level(key)
+                        n in current_sub.fields and not current_sub.fields[n].external
+                        for n in _top_level(key)
                     ):
                         seen.add(graph)
                         queue.append(graph)
@@ -157,7 +160,7 @@ def _satisfiable(merger: Merger, merged: MergedType) -> None:
                 merger.issue(
                     "SATISFIABILITY_ERROR",
                     f'Field "{merged.name}.{name}" cannot be satisfied from subgraph "{start}": it is only '
-                    f"resolved by subgraph(s) {owners}, and no resolvable @key of \"{merged.name}\" leads there "
+                    f'resolved by subgraph(s) {owners}, and no resolvable @key of "{merged.name}" leads there '
                     f'from "{start}".',
                 )
                 return

@@ -23,7 +23,7 @@ from atlas4d.federation.planner.nodes import (
     SequenceNode,
 )
 from atlas4d.federation.planner.operation import Operation, read_operation
-from atlas4d.federation.planner.selection import Field, Fragment, print_selections, variables_used
+from atlas4d.federation.planner.selection import Field, Selection, print_selections, variables_used
 from atlas4d.federation.supergraph import Supergraph
 
 __all__ = [
@@ -83,16 +83,23 @@ class QueryPlanner:
         elif steps:
             node = SequenceNode(steps)
         return QueryPlan(
-            node=node, fetches=list(fetches.values()), operation=operation, introspection=operation.introspection
+            node=node,
+            fetches=list(fetches.values()),
+            operation=operation,
+            introspection=operation.introspection,
         )
 
 
 def _fetch_node(group: Group, operation: Operation) -> FetchNode:
     used = variables_used(group.selections)
-    definitions = [print_ast(operation.variable_definitions[v]) for v in used if v in operation.variable_definitions]
+    definitions = [
+        print_ast(operation.variable_definitions[v]) for v in used if v in operation.variable_definitions
+    ]
     if group.entity:
         definitions.insert(0, "$representations: [_Any!]!")
-        body = [Field("_entities", None, _representations_argument(), (), group.selections, False)]
+        body: list[Selection] = [
+            Field("_entities", None, _representations_argument(), (), group.selections, False)
+        ]
         kind = "query"
     else:
         body = group.selections

@@ -96,7 +96,12 @@ class PlanBuilder:
         if sequential:
             last = self.groups[-1] if self.groups else None
             # Consecutive mutation fields of one subgraph share a fetch only when nothing ran in between.
-            if last is not None and not last.entity and last.graph == graph and last.depends == after - {last.id}:
+            if (
+                last is not None
+                and not last.entity
+                and last.graph == graph
+                and last.depends == after - {last.id}
+            ):
                 return last
         else:
             for group in self.groups:
@@ -182,7 +187,12 @@ class PlanBuilder:
         if join is not None and join.provides:
             child_provided = self._provided_map(self._field_set(join.provides))
         self.plan_selections(
-            group, graph, child_type, item.selections, self._child_path(type_name, item, path), kept.selections,
+            group,
+            graph,
+            child_type,
+            item.selections,
+            self._child_path(type_name, item, path),
+            kept.selections,
             child_provided,
         )
 
@@ -208,8 +218,9 @@ class PlanBuilder:
     ) -> set[int]:
         """Plan selections on a value of `type_name` fetched by `group`; returns the groups that got fields."""
         if not self._is_abstract(type_name):
-            return self.plan_object(group, graph, type_name, self.object_selections(type_name, selections), path,
-                                    out, provided)
+            return self.plan_object(
+                group, graph, type_name, self.object_selections(type_name, selections), path, out, provided
+            )
         if self.sg.is_interface_object(type_name, graph):
             return self._plan_interface_object(group, graph, type_name, selections, path, out)
         add_selection(out, Field("__typename"))
@@ -219,7 +230,9 @@ class PlanBuilder:
             if not applied:
                 continue
             fragment = add_selection(out, Fragment(object_type))
-            touched |= self.plan_object(group, graph, object_type, applied, path, fragment.selections, provided)
+            touched |= self.plan_object(
+                group, graph, object_type, applied, path, fragment.selections, provided
+            )
         return touched
 
     def plan_object(
@@ -236,8 +249,9 @@ class PlanBuilder:
         for item in selections:
             if isinstance(item, Fragment):
                 wrapper = Fragment(None, item.directives)
-                touched |= self.plan_object(group, graph, type_name, item.selections, path, wrapper.selections,
-                                            provided)
+                touched |= self.plan_object(
+                    group, graph, type_name, item.selections, path, wrapper.selections, provided
+                )
                 if wrapper.selections:
                     add_selection(out, wrapper)
                 continue
@@ -258,8 +272,9 @@ class PlanBuilder:
         join = self.sg.field_join(type_name, field_name, graph)
         return join is None or not join.requires
 
-    def _fields_local(self, graph: str, type_name: str, selections: list[Selection],
-                      provided: Provided | None) -> bool:
+    def _fields_local(
+        self, graph: str, type_name: str, selections: list[Selection], provided: Provided | None
+    ) -> bool:
         for item in selections:
             if isinstance(item, Fragment):
                 if not self._fields_local(graph, item.type_condition or type_name, item.selections, None):
@@ -309,7 +324,8 @@ class PlanBuilder:
         hops: int = 0,
     ) -> int:
         targets = [
-            (g, known_as) for g, known_as in self._jump_targets(type_name, item.name)
+            (g, known_as)
+            for g, known_as in self._jump_targets(type_name, item.name)
             if self.sg.keys(known_as, g)
         ]
         if not targets or hops > MAX_KEY_HOPS:
@@ -319,8 +335,10 @@ class PlanBuilder:
 
         def rank(target: tuple[str, str]) -> tuple[int, int]:
             g, known_as = target
-            direct = any(self._fields_local(graph, type_name, self._field_set(k), provided)
-                         for k in self.sg.keys(known_as, g))
+            direct = any(
+                self._fields_local(graph, type_name, self._field_set(k), provided)
+                for k in self.sg.keys(known_as, g)
+            )
             return (int(direct), self._coverage(g, known_as, [item]))
 
         target_graph, known_as = max(targets, key=rank)
@@ -366,8 +384,10 @@ class PlanBuilder:
         local: list[Selection] = []
         remote: list[Selection] = []
         for selection in selections:
-            if isinstance(selection, Field) and selection.name != "__typename" and self._local(
-                graph, interface, selection.name, None
+            if (
+                isinstance(selection, Field)
+                and selection.name != "__typename"
+                and self._local(graph, interface, selection.name, None)
             ):
                 local.append(selection)
             elif isinstance(selection, Fragment) and selection.type_condition in (None, interface):
@@ -376,12 +396,14 @@ class PlanBuilder:
             else:
                 remote.append(selection)
         add_selection(out, Field("__typename"))
-        touched = self.plan_object(group, graph, interface, self.object_selections(interface, local), path,
-                                   out, None)
+        touched = self.plan_object(
+            group, graph, interface, self.object_selections(interface, local), path, out, None
+        )
         if not remote:
             return touched
         owners = [
-            g for g in self.sg.graphs_of_type(interface)
+            g
+            for g in self.sg.graphs_of_type(interface)
             if not self.sg.is_interface_object(interface, g) and self.sg.keys(interface, g)
         ]
         if not owners:

@@ -76,7 +76,9 @@ def convert_selection_set(
             )
         elif isinstance(node, InlineFragmentNode):
             condition = node.type_condition.name.value if node.type_condition else None
-            out.append(Fragment(condition, directives, convert_selection_set(node.selection_set, fragments, _seen)))
+            out.append(
+                Fragment(condition, directives, convert_selection_set(node.selection_set, fragments, _seen))
+            )
         elif isinstance(node, FragmentSpreadNode):
             name = node.name.value
             definition = fragments.get(name)
@@ -95,7 +97,9 @@ def parse_field_set(field_set: str) -> list[Selection]:
     return convert_selection_set(operation.selection_set, {})
 
 
-def _introspection_document(document: DocumentNode, operation: OperationDefinitionNode) -> DocumentNode | None:
+def _introspection_document(
+    document: DocumentNode, operation: OperationDefinitionNode
+) -> DocumentNode | None:
     """The operation reduced to its `__schema`/`__type` root fields, or None when it has none."""
     kept = tuple(
         s

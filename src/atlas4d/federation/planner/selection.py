@@ -67,6 +67,7 @@ def merge_selections(target: list[Selection], selections: Iterable[Selection]) -
 
 
 def copy_selection(selection: Selection) -> Selection:
+    copied: Selection
     if isinstance(selection, Field):
         copied = selection.shallow()
     else:
