@@ -69,10 +69,14 @@ def _rest_routes() -> list[BaseRoute]:
 
 
 def _graphql_routes(settings: Settings, modules: Sequence[Module]) -> list[BaseRoute]:
+    """/graphql is the gateway over core + modules; each subgraph is also served alone."""
     from atlas4d.core.http import graphql_routes
     from atlas4d.modules.serving import module_routes
+    from atlas4d.platform import gateway_routes
 
-    return [*graphql_routes(settings, modules), *module_routes(modules, settings)]
+    gateway, _ = gateway_routes(settings, modules)
+    core = [r for r in graphql_routes(settings, modules) if getattr(r, "path", "") != "/graphql"]
+    return [*gateway, *core, *module_routes(modules, settings)]
 
 
 def pool_of(app: Starlette) -> asyncpg.Pool:

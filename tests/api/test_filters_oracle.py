@@ -243,7 +243,9 @@ async def test_combinations(
 
 
 async def test_entity_and_source_id_filters(client: httpx.AsyncClient, points: list[Point]) -> None:
-    chosen = sorted({p.entity_id for p in points}, key=str)[:3]
+    with_vehicles = sorted({p.entity_id for p in points if p.source_type == "vehicle"}, key=str)
+    without = sorted({p.entity_id for p in points} - set(with_vehicles), key=str)
+    chosen = [*with_vehicles[:2], *without[:1]]
     got = await matching_ids(client, {"entityIds": [str(e) for e in chosen], "sourceTypes": ["vehicle"]})
     assert got == {p.id for p in points if p.entity_id in chosen and p.source_type == "vehicle"}
     assert got  # the data set has such points, so an empty answer is a failure too

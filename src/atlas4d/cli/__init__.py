@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from atlas4d.cli import federation, serve
+from atlas4d.cli import federation, modules, serve
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Atlas4D Gateway")
 serve.register(app)
 federation.register(app)
+modules.register(app)
 
 
 def main() -> None:

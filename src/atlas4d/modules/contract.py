@@ -65,7 +65,9 @@ class Module:
         try:
             spec = SpecifierSet(self.core_versions)
         except InvalidSpecifier:
-            out.append(f"core_versions {self.core_versions!r} is not a version specifier such as '>=0.1,<0.2'")
+            out.append(
+                f"core_versions {self.core_versions!r} is not a version specifier such as '>=0.1,<0.2'"
+            )
         else:
             if Version(core_version) not in spec:
                 out.append(

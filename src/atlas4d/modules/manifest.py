@@ -117,7 +117,9 @@ def manifest_matches(module: Module, data: dict[str, Any]) -> list[str]:
     problems = []
     for key in ("name", "display_name", "version"):
         if str(data.get(key)) != str(getattr(module, key)):
-            problems.append(f"MODULE.yaml {key} is {data.get(key)!r}, the module says {getattr(module, key)!r}")
+            problems.append(
+                f"MODULE.yaml {key} is {data.get(key)!r}, the module says {getattr(module, key)!r}"
+            )
     core = data.get("core") or {}
     spec = specifier_from(core.get("min_version"), core.get("max_version"))
     if SpecifierSet(spec) != SpecifierSet(module.core_versions):

@@ -165,6 +165,18 @@ class GraphQLEndpoint:
         if request.method == "GET" and _operation_type(document, operation_name) is not OperationType.QUERY:
             return error_response("METHOD_NOT_ALLOWED", "only queries may be sent with GET", 405)
         context = await self.context(request, request_id)
+        return await self.execute(document, query, variables, operation_name, context, request_id)
+
+    async def execute(
+        self,
+        document: DocumentNode,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        context: Any,
+        request_id: str,
+    ) -> dict[str, Any]:
+        """Execute a validated document (the gateway overrides this to plan across subgraphs)."""
         result = execute(
             self.schema,
             document,
