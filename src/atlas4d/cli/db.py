@@ -173,7 +173,8 @@ def register(app: typer.Typer) -> None:
         end: Annotated[
             datetime | None,
             typer.Option(
-                help="End of the 24 h window, UTC (default: this hour).", formats=["%Y-%m-%dT%H:%M:%S"]
+                help="End of the 24 h window, UTC (default: this hour).",
+                formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"],
             ),
         ] = None,
     ) -> None:

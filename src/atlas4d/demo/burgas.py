@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from atlas4d.demo import network, vehicles
 from atlas4d.demo.burgas_map import AREA
@@ -102,7 +103,7 @@ def build_burgas(seed: int = 42, end: datetime | None = None) -> BurgasScenario:
 
 
 async def load_burgas(
-    conn: asyncpg.Connection, *, seed: int = 42, end: datetime | None = None
+    conn: asyncpg.Connection | PoolConnectionProxy, *, seed: int = 42, end: datetime | None = None
 ) -> DemoSummary:
     """Replace the Burgas demo rows with a fresh scenario; one transaction, COPY for every table.
 
