@@ -1,9 +1,113 @@
-"""Federation commands: compose, gateway, plan (filled in by the federation work)."""
+"""Federation commands: `compose`, `gateway`, `plan`."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+DEFAULT_ROUTING = "http://127.0.0.1:4000/subgraphs/{name}/graphql"
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name or not rest:
+            raise typer.BadParameter(f"expected NAME=VALUE, got {value!r}", param_hint=option)
+        pairs[name] = rest
+    return pairs
+
+
+def _fetch_sdl(url: str) -> str:
+    import httpx
+
+    response = httpx.post(url, json={"query": "{ _service { sdl } }"}, timeout=30)
+    response.raise_for_status()
+    return str(response.json()["data"]["_service"]["sdl"])
+
+
+def compose_command(
+    subgraph: Annotated[
+        list[str],
+        typer.Option("--subgraph", "-s", help="NAME=SDL_FILE or NAME=URL (the SDL is read from _service)."),
+    ],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    routing_url: Annotated[
+        list[str] | None,
+        typer.Option("--routing-url", help="NAME=URL the gateway calls, for subgraphs given as files."),
+    ] = None,
+) -> None:
+    """Compose subgraph SDLs into a Federation 2 supergraph in Apollo's format."""
+    from atlas4d.federation.compose import CompositionError, SubgraphSource, compose
+
+    sources = _pairs(subgraph, "--subgraph")
+    routes = _pairs(routing_url or [], "--routing-url")
+    subgraphs = []
+    for name, where in sources.items():
+        if where.startswith(("http://", "https://")):
+            subgraphs.append(SubgraphSource(name, routes.get(name, where), _fetch_sdl(where)))
+        else:
+            url = routes.get(name, DEFAULT_ROUTING.format(name=name))
+            subgraphs.append(SubgraphSource(name, url, Path(where).read_text()))
+    try:
+        supergraph = compose(subgraphs)
+    except CompositionError as exc:
+        for issue in exc.errors:
+            typer.echo(f"{issue.code}: {issue.message}", err=True)
+        raise typer.Exit(1) from exc
+    if output is None:
+        typer.echo(supergraph)
+    else:
+        output.write_text(supergraph + "\n")
+        typer.echo(f"wrote {output} ({len(subgraphs)} subgraphs)", err=True)
+
+
+def gateway_command(
+    supergraph: Annotated[Path, typer.Option("--supergraph", help="Supergraph SDL (Apollo format).")],
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 4000,
+    introspection: Annotated[bool, typer.Option(help="Allow introspection queries.")] = True,
+    timeout: Annotated[float, typer.Option(help="Subgraph request timeout, seconds.")] = 30.0,
+) -> None:
+    """Serve any Federation 2 supergraph; subgraphs are called at the URLs the file names."""
+    import uvicorn
+
+    from atlas4d.federation.app import create_app
+    from atlas4d.federation.gateway import Gateway
+
+    sdl = supergraph.read_text()
+
+    def load() -> Gateway:
+        return Gateway.from_supergraph(sdl, timeout=timeout, introspection=introspection)
+
+    load()  # fail fast on a bad file, before binding the port
+    uvicorn.run(create_app(loader=load), host=host, port=port, log_level="info")
+
+
+def plan_command(
+    query: Annotated[Path, typer.Argument(help="File with the operation.")],
+    supergraph: Annotated[Path, typer.Option("--supergraph", help="Supergraph SDL (Apollo format).")],
+    operation_name: Annotated[str | None, typer.Option("--operation", help="Operation to plan.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Print the query plan of an operation."""
+    from atlas4d.federation.errors import FederationError
+    from atlas4d.federation.gateway import Gateway
+
+    gateway = Gateway.from_supergraph(supergraph.read_text())
+    try:
+        plan = gateway.plan(query.read_text(), operation_name)
+    except FederationError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(plan.to_json(), indent=2) if as_json else plan.to_text())
 
 
 def register(app: typer.Typer) -> None:
     """Add the federation commands to the root CLI."""
+    app.command("compose")(compose_command)
+    app.command("gateway")(gateway_command)
+    app.command("plan")(plan_command)

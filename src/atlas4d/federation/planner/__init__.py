@@ -66,28 +66,57 @@ class QueryPlanner:
     def _build(self, operation: Operation) -> QueryPlan:
         groups = [g for g in PlanBuilder(self.supergraph, operation).build() if g.selections]
         fetches = {g.id: _fetch_node(g, operation) for g in groups}
-        stage: dict[int, int] = {}
-        for group in groups:  # groups are created after the groups they depend on
-            deps = [stage[d] for d in group.depends if d in stage]
-            stage[group.id] = 1 + max(deps) if deps else 0
-        stages: list[list[PlanNode]] = []
-        for group in groups:
-            while len(stages) <= stage[group.id]:
-                stages.append([])
-            fetch = fetches[group.id]
-            stages[stage[group.id]].append(FlattenNode(fetch.merge_at, fetch) if fetch.entity else fetch)
-        steps: list[PlanNode] = [s[0] if len(s) == 1 else ParallelNode(s) for s in stages if s]
-        node: PlanNode | None = None
-        if len(steps) == 1:
-            node = steps[0]
-        elif steps:
-            node = SequenceNode(steps)
+        ids = {g.id for g in groups}
+        if all(len(g.depends & ids) <= 1 for g in groups) and not operation.kind == "mutation":
+            node = _tree(groups, fetches, ids)
+        else:
+            node = _stages(groups, fetches)
         return QueryPlan(
             node=node,
             fetches=list(fetches.values()),
             operation=operation,
             introspection=operation.introspection,
         )
+
+
+def _wrap(fetch: FetchNode) -> PlanNode:
+    return FlattenNode(fetch.merge_at, fetch) if fetch.entity else fetch
+
+
+def _tree(groups: list[Group], fetches: dict[int, FetchNode], ids: set[int]) -> PlanNode | None:
+    """Each fetch depends on at most one other: nest children under their parent, siblings in parallel."""
+    children: dict[int | None, list[Group]] = {}
+    for group in groups:
+        parent = next(iter(group.depends & ids), None)
+        children.setdefault(parent, []).append(group)
+
+    def build(group: Group) -> PlanNode:
+        below = [build(child) for child in children.get(group.id, [])]
+        if not below:
+            return _wrap(fetches[group.id])
+        return SequenceNode([_wrap(fetches[group.id]), below[0] if len(below) == 1 else ParallelNode(below)])
+
+    roots = [build(g) for g in children.get(None, [])]
+    if not roots:
+        return None
+    return roots[0] if len(roots) == 1 else ParallelNode(roots)
+
+
+def _stages(groups: list[Group], fetches: dict[int, FetchNode]) -> PlanNode | None:
+    """General dependencies (@requires, mutations): one parallel step per dependency depth."""
+    stage: dict[int, int] = {}
+    for group in groups:  # groups are created after the groups they depend on
+        deps = [stage[d] for d in group.depends if d in stage]
+        stage[group.id] = 1 + max(deps) if deps else 0
+    stages: list[list[PlanNode]] = []
+    for group in groups:
+        while len(stages) <= stage[group.id]:
+            stages.append([])
+        stages[stage[group.id]].append(_wrap(fetches[group.id]))
+    steps: list[PlanNode] = [s[0] if len(s) == 1 else ParallelNode(s) for s in stages if s]
+    if not steps:
+        return None
+    return steps[0] if len(steps) == 1 else SequenceNode(steps)
 
 
 def _fetch_node(group: Group, operation: Operation) -> FetchNode:
