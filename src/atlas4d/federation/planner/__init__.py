@@ -67,7 +67,7 @@ class QueryPlanner:
         groups = [g for g in PlanBuilder(self.supergraph, operation).build() if g.selections]
         fetches = {g.id: _fetch_node(g, operation) for g in groups}
         ids = {g.id for g in groups}
-        if all(len(g.depends & ids) <= 1 for g in groups) and not operation.kind == "mutation":
+        if all(len(g.depends & ids) <= 1 for g in groups) and operation.kind != "mutation":
             node = _tree(groups, fetches, ids)
         else:
             node = _stages(groups, fetches)
