@@ -1,0 +1,129 @@
+"""Per-request DataLoaders of the airspace module: one SQL statement per batch, results in key order.
+
+Violations are computed on query from core observations (docs/modules/airspace.md says why): an
+observation of an aircraft's track violates a zone when it lies in the zone's polygon, its altitude is
+within [floor, ceiling] and its time within the zone's active window [from, to). A violation groups
+those observations by (track, zone): first and last time inside, lowest and highest altitude inside.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Coroutine, Hashable, Sequence
+from typing import Any
+
+import asyncpg
+from aiodataloader import DataLoader
+
+from atlas4d.core.filters import TimeRange
+from atlas4d.core.sql import Params
+
+Row = asyncpg.Record
+
+AIRCRAFT_COLUMNS = "a.entity_id, a.icao24, a.callsign, a.type_code, a.registration"
+ZONE_COLUMNS = (
+    "z.id, z.name, z.kind, z.floor_m, z.ceiling_m, z.active_from, z.active_to, "
+    "ST_AsGeoJSON(z.geom, 7)::json AS geometry"
+)
+
+
+def violations_sql(clauses: Sequence[str], limit: str | None = None) -> str:
+    """Violations (one row per track and zone) of the observations also matching `clauses`
+    (over `atlas4d.observations_core o` and `atlas4d_airspace.restricted_zones z`)."""
+    extra = "".join(f" AND {c}" for c in clauses)
+    return (
+        "SELECT o.track_id, z.id AS zone_id, o.entity_id, min(o.t) AS entered_at, max(o.t) AS exited_at, "
+        "min(o.altitude_m) AS min_altitude_m, max(o.altitude_m) AS max_altitude_m, "
+        "count(*)::integer AS observation_count "
+        "FROM atlas4d_airspace.restricted_zones z "
+        "JOIN atlas4d.observations_core o ON ST_Intersects(z.geom, o.geom) "
+        "JOIN atlas4d_airspace.aircraft a ON a.entity_id = o.entity_id "
+        "WHERE o.track_id IS NOT NULL AND o.altitude_m BETWEEN z.floor_m AND z.ceiling_m "
+        "AND (z.active_from IS NULL OR o.t >= z.active_from) AND (z.active_to IS NULL OR o.t < z.active_to)"
+        f"{extra} GROUP BY o.track_id, z.id, o.entity_id ORDER BY min(o.t), o.track_id, z.id"
+        + (f" LIMIT {limit}" if limit else "")
+    )
+
+
+def _by_key(rows: Sequence[Row], keys: Sequence[Any], column: str) -> list[Row | None]:
+    found = {r[column]: r for r in rows}
+    return [found.get(k) for k in keys]
+
+
+def _grouped(rows: Sequence[Row], keys: Sequence[Any], column: str) -> list[list[Row]]:
+    groups: dict[Any, list[Row]] = defaultdict(list)
+    for r in rows:
+        groups[r[column]].append(r)
+    return [groups.get(k, []) for k in keys]
+
+
+class AirspaceLoaders:
+    """Built once per request by `Context.module_loaders("airspace")`."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._loaders: dict[Hashable, DataLoader[Any, Any]] = {}
+
+    def _get(
+        self, key: Hashable, batch: Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
+    ) -> DataLoader[Any, Any]:
+        loader = self._loaders.get(key)
+        if loader is None:
+            loader = DataLoader(batch, max_batch_size=10_000)
+            self._loaders[key] = loader
+        return loader
+
+    def aircraft(self) -> DataLoader[uuid.UUID, Row | None]:
+        async def batch(keys: list[uuid.UUID]) -> list[Row | None]:
+            rows = await self._pool.fetch(
+                f"SELECT {AIRCRAFT_COLUMNS} FROM atlas4d_airspace.aircraft a WHERE a.entity_id = ANY($1::uuid[])",
+                keys,
+            )
+            return _by_key(rows, keys, "entity_id")
+
+        return self._get("aircraft", batch)
+
+    def zone(self) -> DataLoader[uuid.UUID, Row | None]:
+        async def batch(keys: list[uuid.UUID]) -> list[Row | None]:
+            rows = await self._pool.fetch(
+                f"SELECT {ZONE_COLUMNS} FROM atlas4d_airspace.restricted_zones z WHERE z.id = ANY($1::uuid[])",
+                keys,
+            )
+            return _by_key(rows, keys, "id")
+
+        return self._get("zone", batch)
+
+    def violations_by(self, column: str, time: TimeRange | None) -> DataLoader[uuid.UUID, list[Row]]:
+        """Violations grouped by `column`: track_id (Track.violations), zone_id (RestrictedZone.violations)
+        or entity_id (Aircraft.violations); `time` limits the observations considered."""
+        sql_column = {"track_id": "o.track_id", "zone_id": "z.id", "entity_id": "o.entity_id"}[column]
+
+        async def batch(keys: list[uuid.UUID]) -> list[list[Row]]:
+            params = Params()
+            clauses = [f"{sql_column} = ANY({params.add(keys, 'uuid[]')})"]
+            if time is not None:
+                clauses.extend(time.sql("o.t", params))
+            rows = await self._pool.fetch(violations_sql(clauses), *params.values)
+            return _grouped(rows, keys, column)
+
+        return self._get(("violations", column, time), batch)
+
+    def flights(self, time: TimeRange | None) -> DataLoader[uuid.UUID, list[Row]]:
+        """Core tracks of each aircraft entity whose time span overlaps `time`, oldest first."""
+
+        async def batch(keys: list[uuid.UUID]) -> list[list[Row]]:
+            params = Params()
+            clauses = [f"tr.entity_id = ANY({params.add(keys, 'uuid[]')})"]
+            if time is not None and time.start is not None:
+                clauses.append(f"tr.end_time >= {params.add(time.start)}")
+            if time is not None and time.end is not None:
+                clauses.append(f"tr.start_time < {params.add(time.end)}")
+            rows = await self._pool.fetch(
+                f"SELECT tr.id, tr.entity_id FROM atlas4d.tracks tr WHERE {' AND '.join(clauses)} "
+                "ORDER BY tr.start_time, tr.id",
+                *params.values,
+            )
+            return _grouped(rows, keys, "entity_id")
+
+        return self._get(("flights", time), batch)
