@@ -34,7 +34,9 @@ def compose_command(
         list[str],
         typer.Option("--subgraph", "-s", help="NAME=SDL_FILE or NAME=URL (the SDL is read from _service)."),
     ],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
     routing_url: Annotated[
         list[str] | None,
         typer.Option("--routing-url", help="NAME=URL the gateway calls, for subgraphs given as files."),
