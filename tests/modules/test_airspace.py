@@ -18,7 +18,6 @@ import pytest
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from atlas4d.core.ingest import ObservationItem, ingest_observations
 from atlas4d.core.schema import build_core_schema
 from atlas4d.db.migrate import load_migrations, migrate
 from atlas4d.db.pool import log_statements
@@ -26,7 +25,6 @@ from atlas4d.modules.airspace import module
 from atlas4d.modules.airspace.scenario import build_scenario
 from atlas4d.modules.airspace.seed import seed
 from atlas4d.settings import Settings
-
 from conftest import migrate_module, serve_modules
 
 END = datetime(2026, 5, 2, tzinfo=UTC)
