@@ -181,9 +181,10 @@ def _select(value: Any, selections: list[Selection]) -> Any:
     out: JSON = {}
     for selection in selections:
         if isinstance(selection, Field):
-            key = selection.response_key
+            key = selection.response_key  # an alias only when the planner had to avoid a client's alias
             if key in value:
-                out[key] = _select(value[key], selection.selections) if selection.selections else value[key]
+                item = value[key]
+                out[selection.name] = _select(item, selection.selections) if selection.selections else item
         elif selection.type_condition is None or value.get("__typename") in (selection.type_condition, None):
             out.update(_select(value, selection.selections))
     return out

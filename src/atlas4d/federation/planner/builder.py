@@ -16,10 +16,18 @@ from dataclasses import dataclass, field
 from atlas4d.federation.errors import PlanningError
 from atlas4d.federation.planner.nodes import Representation
 from atlas4d.federation.planner.operation import INTROSPECTION_ROOTS, Operation, parse_field_set
-from atlas4d.federation.planner.selection import Field, Fragment, Selection, add_selection, merge_selections
+from atlas4d.federation.planner.selection import (
+    Field,
+    Fragment,
+    Selection,
+    add_selection,
+    copy_selection,
+    merge_selections,
+)
 from atlas4d.federation.supergraph import Supergraph
 
 MAX_KEY_HOPS = 4
+INTERNAL_ALIAS = "__fed_"
 
 
 @dataclass
@@ -345,13 +353,13 @@ class PlanBuilder:
         keys = self.sg.keys(known_as, target_graph)
         direct_keys = [k for k in keys if self._fields_local(graph, type_name, self._field_set(k), provided)]
         key = direct_keys[0] if direct_keys else keys[0]
-        key_selections = self._field_set(key)
+        key_selections = self._unclashed(out, self._field_set(key))
         add_selection(out, Field("__typename"))
         depends = self.plan_object(group, graph, type_name, key_selections, path, out, provided)
         join = self.sg.field_join(known_as, item.name, target_graph)
         required: list[Selection] = []
         if join is not None and join.requires:
-            required = self._field_set(join.requires)
+            required = self._unclashed(out, self._field_set(join.requires))
             depends |= self.plan_object(group, graph, type_name, required, path, out, provided)
         target = self._entity_group(target_graph, path, frozenset(depends))
         representation = target.representations.setdefault(type_name, Representation(known_as))
@@ -360,6 +368,23 @@ class PlanBuilder:
         fragment = add_selection(target.selections, Fragment(known_as))
         self._add_local_field(target, target_graph, known_as, item, path, fragment.selections, None)
         return target.id
+
+    def _unclashed(self, out: list[Selection], selections: list[Selection]) -> list[Selection]:
+        """Field-set selections the planner adds, aliased where the client already uses the response key for
+        something else (`{ upc: name }`); representations read the alias and send the field name."""
+        taken = {s.response_key: s.signature() for s in out if isinstance(s, Field)}
+        result: list[Selection] = []
+        for selection in selections:
+            clash = isinstance(selection, Field) and (
+                taken.get(selection.response_key, Field(selection.name).signature())
+                != Field(selection.name).signature()
+            )
+            if clash:
+                selection = copy_selection(selection)
+                assert isinstance(selection, Field)
+                selection.alias = f"{INTERNAL_ALIAS}{selection.name}"
+            result.append(selection)
+        return result
 
     def _entity_group(self, graph: str, path: tuple[str, ...], depends: frozenset[int]) -> Group:
         key = (graph, path, depends)
@@ -409,7 +434,7 @@ class PlanBuilder:
         if not owners:
             raise PlanningError(f'No subgraph resolves interface "{interface}" by key.')
         owner = owners[0]
-        key = self._field_set(self.sg.keys(interface, owner)[0])
+        key = self._unclashed(out, self._field_set(self.sg.keys(interface, owner)[0]))
         depends = self.plan_object(group, graph, interface, key, path, out, None)
         target = self._entity_group(owner, path, frozenset(depends))
         representation = target.representations.setdefault(interface, Representation(interface))
