@@ -202,11 +202,15 @@ async def seed_mobility(conn: asyncpg.Connection, seed: int, *, end: datetime | 
     end = (end or default_end()).astimezone(UTC)
     created = 0
     async with conn.transaction():
-        find = "SELECT id, name, properties FROM atlas4d.entities WHERE kind = 'vehicle'"
-        entities = await conn.fetch(find)
+        # vehicles of others (the core demo, real fleets); ours only when there are none
+        find = (
+            "SELECT id, name, properties FROM atlas4d.entities WHERE kind = 'vehicle' "
+            "AND (properties->>'module' IS DISTINCT FROM 'mobility') = $1"
+        )
+        entities = await conn.fetch(find, True)
         if not entities:
             created = await _write_fleet(conn, standalone_fleet(seed, end))
-            entities = await conn.fetch(find)
+            entities = await conn.fetch(find, False)
         await _write_places(conn)
         details = vehicle_details(seed, entities)
         ids = [d[0] for d in details]
