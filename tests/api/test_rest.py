@@ -204,6 +204,7 @@ async def test_observation_filters(
         ({"limit": 0}, "BAD_USER_INPUT", "limit"),
         ({"limit": 1.5}, "BAD_USER_INPUT", "limit"),
         ({"limit": 10_001}, "PAGE_TOO_LARGE", "limit"),
+        ({"source_type": "gps\u0000"}, "BAD_USER_INPUT", "source_type"),
     ],
 )
 @pytest.mark.parametrize("path", ["/api/observations", "/api/geojson/observations"])
@@ -265,6 +266,7 @@ async def test_anomalies_shape_window_and_severity(client: httpx.AsyncClient, se
         ({"severity_min": "high"}, "BAD_USER_INPUT", "severity_min"),
         ({"hours": "x"}, "BAD_USER_INPUT", "hours"),
         ({"limit": 99_999}, "PAGE_TOO_LARGE", "limit"),
+        ({"anomaly_type": "x\u0000"}, "BAD_USER_INPUT", "anomaly_type"),
     ],
 )
 async def test_anomalies_bad_params(
@@ -334,6 +336,11 @@ async def test_post_with_time_entity_and_track(client: httpx.AsyncClient, clean_
         ({"lat": 42, "lon": 27, "t": "yesterday"}, "BAD_USER_INPUT", "t"),
         ({"lat": 42, "lon": 27, "entity_id": "not-a-uuid"}, "BAD_USER_INPUT", "entity_id"),
         ({"lat": 42, "lon": 27, "source_type": ""}, "BAD_USER_INPUT", "source_type"),
+        ({"lat": 42, "lon": 27, "source_type": "gps\u0000"}, "BAD_USER_INPUT", "source_type"),
+        ({"lat": 42, "lon": 27, "metadata": {"a": ["b\u0000"]}}, "BAD_USER_INPUT", "metadata"),
+        ({"lat": 42, "lon": 27, "metadata": {"\u0000": 1}}, "BAD_USER_INPUT", "metadata"),
+        ({"lat": 42, "lon": 27, "t": "0001-01-01T00:00:00+01:00"}, "BAD_USER_INPUT", "t"),
+        ({"lat": 42, "lon": 27, "t": "9999-12-31T23:59:59-01:00"}, "BAD_USER_INPUT", "t"),
         ("just a string", "BAD_USER_INPUT", "body"),
         ([], "BAD_USER_INPUT", "body"),
         ([{"lat": 42, "lon": 27}, {"lat": 42, "lon": -999}], "INVALID_ITEM", "lon"),

@@ -18,15 +18,17 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from atlas4d.errors import INTERNAL_CODE, Atlas4DError, DatabaseUnavailable, QueryTimeout
+from atlas4d.errors import INTERNAL_CODE, Atlas4DError, BadInput, DatabaseUnavailable, QueryTimeout
 
 logger = logging.getLogger("atlas4d.rest")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
 # Database failures a client may be told about, mapped to the domain error it sees. Order matters:
-# the first matching class wins. Anything else is an internal error.
+# the first matching class wins. Anything else is an internal error. Every value of a REST statement
+# comes from the request, so a value the database (or the driver's encoder) refuses is the client's.
 DATABASE_ERRORS: tuple[tuple[type[BaseException], type[Atlas4DError], str], ...] = (
+    (asyncpg.DataError, BadInput, "a value of this request was refused by the database"),
     (asyncpg.QueryCanceledError, QueryTimeout, "the query took longer than the statement timeout"),
     (asyncpg.CannotConnectNowError, DatabaseUnavailable, "the database is starting up or shutting down"),
     (asyncpg.TooManyConnectionsError, DatabaseUnavailable, "the database has no free connections"),

@@ -86,7 +86,21 @@ def _time(body: Mapping[str, Any], index: int | None) -> datetime | None:
         raise _fail(index, "t", f"is not an ISO-8601 time: {value[:40]!r}") from None
     if t.tzinfo is None or t.utcoffset() is None:
         raise _fail(index, "t", "must carry a time zone (e.g. 2026-01-01T00:00:00Z)")
-    return t
+    try:
+        return t.astimezone(UTC)
+    except OverflowError:
+        raise _fail(index, "t", f"is out of range once in UTC: {value[:40]!r}") from None
+
+
+def _has_nul(value: Any) -> bool:
+    """PostgreSQL text and jsonb cannot hold U+0000 anywhere, keys included."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def parse_observation(body: Any, index: int | None = None) -> NewObservation:
@@ -95,9 +109,13 @@ def parse_observation(body: Any, index: int | None = None) -> NewObservation:
     source_type = body.get("source_type", DEFAULT_SOURCE_TYPE)
     if not isinstance(source_type, str) or not source_type.strip() or len(source_type) > 200:
         raise _fail(index, "source_type", "must be a non-empty string of at most 200 characters")
+    if _has_nul(source_type):
+        raise _fail(index, "source_type", "must not contain NUL characters")
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, Mapping):
         raise _fail(index, "metadata", "must be a JSON object")
+    if _has_nul(metadata):
+        raise _fail(index, "metadata", "must not contain NUL characters (U+0000) in keys or strings")
     lat = _number(body, "lat", index, required=True)
     lon = _number(body, "lon", index, required=True)
     assert lat is not None and lon is not None

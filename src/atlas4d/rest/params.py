@@ -61,6 +61,8 @@ def hours_window(query: QueryParams, default: float = 24) -> TimeRange:
 
 def texts(query: QueryParams, name: str) -> list[str] | None:
     values = [v for v in query.getlist(name) if v != ""]
+    if any("\x00" in v for v in values):
+        raise BadInput(f"{name} must not contain NUL characters", field=name)
     return values or None
 
 
