@@ -35,7 +35,9 @@ from atlas4d.settings import Settings
 from conftest import migrate_module, serve_modules
 
 END = datetime(2026, 5, 1, 12, tzinfo=UTC)
-TABLES = "atlas4d_mobility.trips, atlas4d_mobility.vehicles, atlas4d_mobility.stops, atlas4d_mobility.geofences"
+TABLES = (
+    "atlas4d_mobility.trips, atlas4d_mobility.vehicles, atlas4d_mobility.stops, atlas4d_mobility.geofences"
+)
 JS_DIR = Path(__file__).resolve().parents[1] / "js"
 SPHERE_RADIUS_M = 6_371_008.7714  # PostGIS' sphere for SRID 4326 (ST_DistanceSphere)
 
@@ -97,7 +99,10 @@ async def snapshot(pool: asyncpg.Pool) -> dict[str, Any]:
 async def test_migrations_apply_once_and_touch_only_their_schema(migrated: asyncpg.Pool) -> None:
     async with migrated.acquire() as conn:
         assert await migrate(conn, load_migrations("mobility", module.migrations)) == []  # type: ignore[arg-type]
-    tables = {r[0] for r in await migrated.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'atlas4d_mobility'")}
+    tables = {
+        r[0]
+        for r in await migrated.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'atlas4d_mobility'")
+    }
     assert tables == {"vehicles", "stops", "geofences", "trips"}
     sql = (module.migrations / "0001_mobility.sql").read_text()  # type: ignore[operator]
     assert "ALTER TABLE atlas4d." not in sql and "CREATE TABLE IF NOT EXISTS atlas4d." not in sql
@@ -168,7 +173,12 @@ async def test_every_root_field(db: asyncpg.Pool, mclient: httpx.AsyncClient) ->
                                                           entity { id } vehicle { label } }
         }""",
     )
-    assert len(data["vehicles"]) == 6 and {v["kind"] for v in data["vehicles"]} == {"CAR", "TAXI", "BUS", "TRUCK"}
+    assert len(data["vehicles"]) == 6 and {v["kind"] for v in data["vehicles"]} == {
+        "CAR",
+        "TAXI",
+        "BUS",
+        "TRUCK",
+    }
     assert all(v["entity"]["id"] == v["id"] and len(v["trips"]) == 2 for v in data["vehicles"])
     assert data["buses"] == [{"kind": "BUS"}]
     trips = data["trips"]
@@ -263,7 +273,9 @@ async def test_speeding_events_match_a_shapely_oracle(db: asyncpg.Pool, mclient:
     got = sorted((e["observation"]["id"], e["geofence"]["id"]) for e in data["speedingEvents"])
     assert got == expected
     one = next(iter(zones))
-    data = await gql(mclient, f'{{ speedingEvents(geofenceIds: ["{one}"], first: 10000) {{ geofence {{ id }} }} }}')
+    data = await gql(
+        mclient, f'{{ speedingEvents(geofenceIds: ["{one}"], first: 10000) {{ geofence {{ id }} }} }}'
+    )
     assert data["speedingEvents"] and {e["geofence"]["id"] for e in data["speedingEvents"]} == {str(one)}
 
 
@@ -344,3 +356,151 @@ async def test_dwell_events_match_a_python_oracle(db: asyncpg.Pool, mclient: htt
     assert [(datetime.fromisoformat(d["startTime"]), d["pointCount"]) for d in data["dwellEvents"]] == [
         (e[1], e[3]) for e in expected
     ]
+
+
+# --- batching ---------------------------------------------------------------------------------------------
+
+
+async def fifty_vehicles(db: asyncpg.Pool) -> list[uuid.UUID]:
+    async with db.acquire() as conn:
+        await seed_mobility(conn, 1, end=END)  # stops and geofences (and a fleet we replace below)
+    await db.execute("TRUNCATE atlas4d_mobility.vehicles, atlas4d_mobility.trips")
+    ids = [uuid.uuid4() for _ in range(50)]
+    items = []
+    for i, entity in enumerate(ids):
+        for trip in range(2):
+            track = uuid.uuid4()
+            for k in range(5):  # from the centre to the port, ~1 km
+                items.append(
+                    ObservationItem(
+                        time=END + timedelta(hours=trip, minutes=k), lon=27.4700 + 0.002 * k,
+                        lat=42.4960 - 0.0015 * k, speed=8.0, entity_id=str(entity), entity_kind="vehicle",
+                        track_id=str(track),
+                    )
+                )  # fmt: skip
+    await ingest(db, items)
+    await db.execute(
+        "INSERT INTO atlas4d_mobility.vehicles (entity_id, kind, label, capacity) "
+        "SELECT id, 'bus', 'bus ' || id, 80 FROM unnest($1::uuid[]) AS id",
+        ids,
+    )
+    await db.fetchval("SELECT atlas4d_mobility.refresh_trips(ARRAY(SELECT id FROM atlas4d.tracks), 600)")
+    return ids
+
+
+ENTITIES = """query($r: [_Any!]!) { _entities(representations: $r) { ... on Entity {
+  id vehicle { kind label capacity entity { id }
+               trips(first: 5) { id distanceMeters startStop { name } endStop { name } vehicle { label } } } } } }"""
+
+
+async def test_entity_references_are_one_statement_per_level(
+    db: asyncpg.Pool, mclient: httpx.AsyncClient
+) -> None:
+    ids = await fifty_vehicles(db)
+    reps = [{"__typename": "Entity", "id": str(i)} for i in ids]
+    with log_statements() as log:
+        data = await gql(mclient, ENTITIES, {"r": reps})
+    got = data["_entities"]
+    assert [e["id"] for e in got] == [str(i) for i in ids]
+    for e in got:  # complete answers, so the count is not low because fields came back empty
+        assert e["vehicle"]["kind"] == "BUS" and len(e["vehicle"]["trips"]) == 2
+        assert all(
+            t["startStop"]["name"] == "Troykata (centre)" and t["endStop"]["name"] == "Port of Burgas"
+            for t in e["vehicle"]["trips"]
+        )
+    # vehicles, trips, stops (start and end in one batch), Trip.vehicle (cached: already loaded, no statement)
+    assert len(log) == 3, "\n".join(s[:120] for s in log.statements)
+
+
+async def test_track_references_are_one_statement_per_level(
+    db: asyncpg.Pool, mclient: httpx.AsyncClient
+) -> None:
+    ids = await fifty_vehicles(db)
+    tracks = [
+        r["id"]
+        for r in await db.fetch(
+            "SELECT id FROM atlas4d.tracks WHERE entity_id = ANY($1) ORDER BY id LIMIT 50", ids
+        )
+    ]
+    reps = [{"__typename": "Track", "id": str(t)} for t in tracks]
+    query = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Track { id trip { duration vehicle { label } startStop { name } } } } }"
+    with log_statements() as log:
+        data = await gql(mclient, query, {"r": reps})
+    assert all(e["trip"]["vehicle"]["label"] and e["trip"]["startStop"] for e in data["_entities"])
+    assert len(log) == 3  # trips, vehicles, stops
+
+
+# --- bad input ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("{ dwellEvents(minMinutes: -1) { lon } }", "BAD_USER_INPUT"),
+        ("{ dwellEvents(radiusMeters: 0) { lon } }", "BAD_USER_INPUT"),
+        ("{ dwellEvents(radiusMeters: 1e9) { lon } }", "BAD_USER_INPUT"),
+        ('{ dwellEvents(entityIds: ["x"]) { lon } }', "BAD_USER_INPUT"),
+        (
+            '{ dwellEvents(time: {from: "2026-05-02T00:00:00Z", to: "2026-05-01T00:00:00Z"}) { lon } }',
+            "BAD_TIME_RANGE",
+        ),
+        ('{ speedingEvents(time: {last: "P1Y"}) { time } }', "BAD_DURATION"),
+        ('{ speedingEvents(time: {from: "2026-05-01T00:00:00"}) { time } }', "BAD_TIME_RANGE"),
+        ('{ speedingEvents(geofenceIds: ["nope"]) { time } }', "BAD_USER_INPUT"),
+        ("{ stops(bbox: {minLon: 27, minLat: 43, maxLon: 28, maxLat: 42}) { name } }", "BAD_BBOX"),
+        ("{ stops(bbox: {minLon: 200, minLat: 42, maxLon: 28, maxLat: 43}) { name } }", "BAD_BBOX"),
+        ("{ vehicles(first: 1000000) { id } }", "PAGE_TOO_LARGE"),
+        ("{ trips(first: -1) { id } }", "BAD_USER_INPUT"),
+        ('{ trips(vehicleIds: ["1"]) { id } }', "BAD_USER_INPUT"),
+        ('{ geofences(ids: ["zone"]) { id } }', "BAD_USER_INPUT"),
+        ("{ vehicles(kinds: [PLANE]) { id } }", "GRAPHQL_VALIDATION_FAILED"),
+    ],
+)
+async def test_bad_input_gives_a_typed_code(mclient: httpx.AsyncClient, query: str, code: str) -> None:
+    assert await error_code(mclient, query) == code
+
+
+# --- composition and the gateway ---------------------------------------------------------------------------
+
+
+def sources() -> list[SubgraphSource]:
+    return [
+        SubgraphSource("core", "http://core.test/graphql", build_core_schema().as_str()),
+        SubgraphSource("mobility", "http://mobility.test/graphql", build_mobility_schema().as_str()),
+    ]
+
+
+def test_composes_with_core_in_apollo_composition() -> None:
+    payload = [{"name": s.name, "url": s.url, "sdl": s.sdl} for s in sources()]
+    done = subprocess.run(
+        ["node", str(JS_DIR / "compose.js")], input=json.dumps(payload), capture_output=True, text=True,
+        cwd=JS_DIR, timeout=120, check=True,
+    )  # fmt: skip
+    result = json.loads(done.stdout)
+    assert "errors" not in result, result
+    supergraph = result["supergraphSdl"]
+    assert "vehicle: Vehicle @join__field(graph: MOBILITY)" in supergraph
+    assert "trip: Trip @join__field(graph: MOBILITY)" in supergraph
+
+
+async def test_a_query_across_core_and_mobility_through_the_gateway(
+    db: asyncpg.Pool, settings: Settings
+) -> None:
+    await seed(db)
+    gateway = Gateway.from_supergraph(
+        compose(sources()), local={"core": build_core_schema(), "mobility": build_mobility_schema()}
+    )
+    context = Context.create(db, settings, loader_factories={"mobility": create_loaders})
+    query = """{ entities(filter: {kinds: ["vehicle"]}, first: 50) { nodes {
+        id name latestObservation { time speed }
+        vehicle { kind label trips(first: 1) { distanceMeters endStop { name } track { pointCount } } } } } }"""
+    with log_statements() as log:
+        result = await gateway.execute(query, context=context)
+    assert "errors" not in result, result
+    nodes = result["data"]["entities"]["nodes"]
+    assert len(nodes) == 6
+    for n in nodes:
+        assert n["vehicle"]["label"] == n["name"] and n["latestObservation"]["time"]
+        assert n["vehicle"]["trips"][0]["track"]["pointCount"] >= 3
+    # core: entities, latest observations; mobility: vehicles, trips, stops; core again: tracks
+    assert len(log) == 6, "\n".join(s[:120] for s in log.statements)
