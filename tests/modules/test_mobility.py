@@ -292,7 +292,7 @@ def dwell_oracle(
     for entity, series in points.items():
         anchor: tuple[datetime, float, float] | None = None
         last, n = None, 0
-        for t, lon, lat in sorted(series) + [(datetime.max.replace(tzinfo=UTC), math.inf, math.inf)]:
+        for t, lon, lat in [*sorted(series), (datetime.max.replace(tzinfo=UTC), math.inf, math.inf)]:
             far = anchor is None or not math.isfinite(lon) or haversine_m(anchor[1:], (lon, lat)) > radius
             if anchor is not None and math.isfinite(lon):
                 assert abs(haversine_m(anchor[1:], (lon, lat)) - radius) > 0.01  # no tie with PostGIS
@@ -367,7 +367,7 @@ async def fifty_vehicles(db: asyncpg.Pool) -> list[uuid.UUID]:
     await db.execute("TRUNCATE atlas4d_mobility.vehicles, atlas4d_mobility.trips")
     ids = [uuid.uuid4() for _ in range(50)]
     items = []
-    for i, entity in enumerate(ids):
+    for entity in ids:
         for trip in range(2):
             track = uuid.uuid4()
             for k in range(5):  # from the centre to the port, ~1 km
