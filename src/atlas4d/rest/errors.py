@@ -1,4 +1,4 @@
-"""Error responses of the REST endpoints: one shape, statuses from one table, internals never shown.
+"""Error responses of the REST endpoints: one shape, the status from the error class, internals never shown.
 
 The body keeps the Core Spec v0.3 keys (`detail`, `status_code`) and adds the gateway's stable code:
 `{"error": {"code", "message", ...}, "detail", "status_code"}`.
@@ -18,24 +18,23 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from atlas4d.errors import INTERNAL_CODE, Atlas4DError, BadInput, DatabaseUnavailable, QueryTimeout
+from atlas4d.errors import INTERNAL_CODE, Atlas4DError, BadInput, DatabaseUnavailable
+from atlas4d.web.errors import domain_error, internal_message
 
 logger = logging.getLogger("atlas4d.rest")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
-# Database failures a client may be told about, mapped to the domain error it sees. Order matters:
-# the first matching class wins. Anything else is an internal error. Every value of a REST statement
-# comes from the request, so a value the database (or the driver's encoder) refuses is the client's.
-DATABASE_ERRORS: tuple[tuple[type[BaseException], type[Atlas4DError], str], ...] = (
+# What REST adds to the shared mapping (`atlas4d.web.errors.domain_error`): every value of a REST statement
+# comes from the request, so a value the database or the driver's encoder refuses is the client's; and a
+# connection lost mid-statement is an outage, not a bug.
+REST_DATABASE_ERRORS: tuple[tuple[type[BaseException], type[Atlas4DError], str], ...] = (
     (asyncpg.DataError, BadInput, "a value of this request was refused by the database"),
-    (asyncpg.QueryCanceledError, QueryTimeout, "the query took longer than the statement timeout"),
-    (asyncpg.CannotConnectNowError, DatabaseUnavailable, "the database is starting up or shutting down"),
-    (asyncpg.TooManyConnectionsError, DatabaseUnavailable, "the database has no free connections"),
-    (asyncpg.PostgresConnectionError, DatabaseUnavailable, "the database connection failed"),
-    (asyncpg.InterfaceError, DatabaseUnavailable, "the database connection is not usable"),
-    (OSError, DatabaseUnavailable, "the database cannot be reached"),
-    (TimeoutError, DatabaseUnavailable, "no database connection became free in time"),
+    (
+        asyncpg.PostgresConnectionError,
+        DatabaseUnavailable,
+        "the database connection was lost; try again shortly",
+    ),
 )
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -46,8 +45,12 @@ def http_status(error: Atlas4DError) -> int:
     return error.http_status
 
 
-def database_error(exc: BaseException) -> Atlas4DError | None:
-    for cls, error, message in DATABASE_ERRORS:
+def client_error(exc: BaseException) -> Atlas4DError | None:
+    """The client-safe error for an exception, or None when it must be masked as internal."""
+    known = domain_error(exc)
+    if known is not None:
+        return known
+    for cls, error, message in REST_DATABASE_ERRORS:
         if isinstance(exc, cls):
             return error(message)
     return None
@@ -72,7 +75,7 @@ def error_response(error: Atlas4DError) -> Response:
 
 
 def internal_error_response(request_id: str) -> Response:
-    message = f"internal error (request id {request_id})"
+    message = internal_message(request_id)
     body = {
         "error": {"code": INTERNAL_CODE, "message": message, "request_id": request_id},
         "detail": message,
@@ -98,9 +101,9 @@ def rest_endpoint(handler: Handler) -> Handler:
         except Atlas4DError as exc:
             response = error_response(exc)
         except Exception as exc:
-            mapped = database_error(exc)
+            mapped = client_error(exc)
             if mapped is not None:
-                logger.warning("%s %s: %s (request id %s)", request.method, request.url.path, exc, request_id)
+                logger.warning("%s %s: %r (request id %s)", request.method, request.url.path, exc, request_id)
                 response = error_response(mapped)
             else:
                 logger.exception("%s %s failed (request id %s)", request.method, request.url.path, request_id)
