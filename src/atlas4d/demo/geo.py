@@ -1,21 +1,12 @@
-"""Small-area geometry for the generators: spherical distance and bearing, walking along a polyline,
-and EWKB points for binary COPY (the pool's geometry codec passes bytes through unchanged)."""
+"""Small-area geometry for the generators: spherical distance and bearing, walking along a polyline."""
 
 from __future__ import annotations
 
 import bisect
 import math
-import struct
 from dataclasses import dataclass, field
 
 EARTH_RADIUS_M = 6_371_008.8
-_EWKB_POINT = struct.Struct("<BIIdd")
-_EWKB_POINT_TYPE = 0x20000001  # Point with the SRID flag
-
-
-def ewkb_point(lon: float, lat: float) -> bytes:
-    """POINT(lon lat) with SRID 4326 as extended WKB (little-endian)."""
-    return _EWKB_POINT.pack(1, _EWKB_POINT_TYPE, 4326, lon, lat)
 
 
 def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from atlas4d.demo.geo import ewkb_point
+from atlas4d.core.ingest import ewkb_point  # the pool's geometry codec passes EWKB bytes through
 
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "atlas4d:demo")
 
