@@ -6,11 +6,20 @@ All local subgraphs of one request share one `Context`, so core's DataLoaders ba
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import strawberry
-from graphql import DocumentNode
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLScalarType,
+    GraphQLSchema,
+    execute,
+    specified_scalar_types,
+)
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
@@ -19,9 +28,12 @@ from atlas4d.core.schema import build_core_schema
 from atlas4d.federation.compose import SubgraphSource, compose
 from atlas4d.federation.gateway import Gateway
 from atlas4d.federation.subgraph import subgraph_sdl
+from atlas4d.federation.supergraph import Supergraph
+from atlas4d.federation.transport import JSON, SubgraphResponse
 from atlas4d.modules.contract import Module
 from atlas4d.modules.serving import graphql_schema_of, loader_factories
 from atlas4d.settings import Settings
+from atlas4d.web.errors import format_graphql_error
 from atlas4d.web.graphql_http import GraphQLEndpoint
 
 DEFAULT_BASE_URL = "http://127.0.0.1:4000"
@@ -47,15 +59,52 @@ def compose_local(modules: Sequence[Module], base_url: str = DEFAULT_BASE_URL) -
     return compose_schemas(local_schemas(modules), base_url)
 
 
+@dataclass
+class InProcessSubgraph:
+    """A local subgraph executed on its graphql-core schema with the request's shared `Context`; its errors
+    are formatted by our one error formatter, so internals are masked exactly as on /subgraphs/NAME."""
+
+    name: str
+    schema: GraphQLSchema
+    requests: int = 0
+
+    async def fetch(
+        self, document: DocumentNode, text: str, variables: JSON, operation_name: str | None, context: Any
+    ) -> SubgraphResponse:
+        self.requests += 1
+        result = execute(self.schema, document, variable_values=variables, context_value=context)
+        if inspect.isawaitable(result):
+            result = await result
+        assert isinstance(result, ExecutionResult)
+        request_id = getattr(context, "request_id", "-")
+        return SubgraphResponse(
+            result.data, [format_graphql_error(e, request_id) for e in result.errors or ()]
+        )
+
+
 def build_gateway(settings: Settings, modules: Sequence[Module]) -> Gateway:
     schemas = local_schemas(modules)
-    share: Callable[[Any], Any] = lambda ctx: ctx  # noqa: E731 - one request context for every local subgraph
-    return Gateway.from_supergraph(
-        compose_schemas(schemas),
-        local={n: graphql_schema_of(s) for n, s in schemas.items()},
-        context_factories={n: share for n in schemas},
-        introspection=settings.introspection,
-    )
+    supergraph = Supergraph.parse(compose_schemas(schemas))
+    subgraphs = {n: InProcessSubgraph(n, graphql_schema_of(s)) for n, s in schemas.items()}
+    for sub in subgraphs.values():
+        adopt_scalar_parsers(supergraph.api_schema, sub.schema)
+    return Gateway(supergraph, subgraphs, introspection=settings.introspection)
+
+
+def adopt_scalar_parsers(api_schema: GraphQLSchema, local: GraphQLSchema) -> None:
+    """Give the API schema the input parsers of our own scalars (DateTime, Duration, GeoJSON…), so a bad
+    literal or variable is refused at the gateway with the scalar's own code, before any subgraph call.
+    Output serialisation is left alone: subgraph results are already serialised."""
+    for name, local_type in local.type_map.items():
+        api_type = api_schema.type_map.get(name)
+        if (
+            isinstance(local_type, GraphQLScalarType)
+            and isinstance(api_type, GraphQLScalarType)
+            and name not in specified_scalar_types
+            and not name.startswith("_")
+        ):
+            api_type.parse_value = local_type.parse_value  # type: ignore[method-assign]
+            api_type.parse_literal = local_type.parse_literal  # type: ignore[method-assign]
 
 
 class GatewayEndpoint(GraphQLEndpoint):

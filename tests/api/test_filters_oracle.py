@@ -129,7 +129,7 @@ def polygons(draw: st.DrawFn) -> shapely.Geometry:
 
 
 def settings_for(n: int) -> Any:
-    return settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck))
+    return settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck), print_blob=True)
 
 
 @settings_for(40)

@@ -191,6 +191,45 @@ def _dumps(value: Any) -> str:
         raise BadGeometry("`within` is not a GeoJSON object", field="within") from exc
 
 
+BIGINT_MAX = 2**63 - 1
+
+
+def parse_bigint(value: object) -> int | None:
+    """An observation/anomaly id as an int, or None when it cannot be one (not a number, out of range)."""
+    try:
+        number = int(str(value))
+    except ValueError:
+        return None
+    return number if -BIGINT_MAX - 1 <= number <= BIGINT_MAX else None
+
+
+def has_nul(value: object) -> bool:
+    """PostgreSQL text and jsonb cannot hold U+0000; such input is refused as the client's error."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_nul(v) for v in value)
+    return False
+
+
+def texts(values: Sequence[str] | None, name: str) -> list[str] | None:
+    """A list of text filter values, refusing NUL characters."""
+    if values is None:
+        return None
+    for i, v in enumerate(values):
+        if has_nul(v):
+            raise BadInput(f"{name}[{i}] contains a NUL character", field=name, index=i)
+    return list(values)
+
+
+def text(value: str | None, name: str) -> str | None:
+    if value is not None and has_nul(value):
+        raise BadInput(f"{name} contains a NUL character", field=name)
+    return value
+
+
 def parse_uuids(values: Sequence[str] | None, name: str) -> list[uuid.UUID] | None:
     if values is None:
         return None
@@ -221,9 +260,11 @@ class ObservationFilter:
         a = alias
         clauses: list[str] = []
         if self.bbox is not None:
+            # ST_Intersects, not `&&`: the index boxes are float4 and rounded outwards, so `&&` alone lets in
+            # points a few metres outside the box; ST_Intersects uses the index and then tests exactly.
             parts = [
-                f"{a}.geom && ST_MakeEnvelope({params.add(e[0])}, {params.add(e[1])}, "
-                f"{params.add(e[2])}, {params.add(e[3])}, 4326)"
+                f"ST_Intersects({a}.geom, ST_MakeEnvelope({params.add(e[0])}, {params.add(e[1])}, "
+                f"{params.add(e[2])}, {params.add(e[3])}, 4326))"
                 for e in self.bbox.envelopes()
             ]
             clauses.append(parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")")

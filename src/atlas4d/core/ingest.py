@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncpg
 
+from atlas4d.core.filters import has_nul
 from atlas4d.errors import BatchTooLarge, Conflict, InvalidItem
 
 MAX_REPORTED_ERRORS = 100
@@ -98,6 +99,11 @@ def _check_number(
         errors.append(ItemError(i, name, f"must be within {lo:g}..{hi:g}, got {value}"))
 
 
+def _check_text(errors: list[ItemError], i: int, name: str, value: object) -> None:
+    if has_nul(value):
+        errors.append(ItemError(i, name, "contains a NUL character, which PostgreSQL cannot store"))
+
+
 def _uuid(errors: list[ItemError], i: int, name: str, value: str | None) -> uuid.UUID | None:
     if value is None:
         return None
@@ -134,6 +140,9 @@ def validate_observations(
         _check_number(errors, i, "heading", it.heading, 0, 360)
         if it.metadata is not None and not isinstance(it.metadata, Mapping):
             errors.append(ItemError(i, "metadata", "must be a JSON object"))
+        _check_text(errors, i, "metadata", it.metadata)
+        _check_text(errors, i, "sourceType", it.source_type)
+        _check_text(errors, i, "entityKind", it.entity_kind)
         entity_id = _uuid(errors, i, "entityId", it.entity_id)
         track_id = _uuid(errors, i, "trackId", it.track_id)
         if it.entity_kind is not None and not it.entity_kind.strip():
@@ -252,6 +261,13 @@ async def create_entities(
             errors.append(ItemError(i, "kind", "must not be blank"))
         if it.properties is not None and not isinstance(it.properties, Mapping):
             errors.append(ItemError(i, "properties", "must be a JSON object"))
+        for name, value in (
+            ("kind", it.kind),
+            ("name", it.name),
+            ("sourceType", it.source_type),
+            ("properties", it.properties),
+        ):
+            _check_text(errors, i, name, value)
         ident = _uuid(errors, i, "id", it.id) if it.id is not None else uuid.uuid4()
         if ident is not None:
             if ident in seen:

@@ -77,7 +77,9 @@ def _observation_after(cursor: str, descending: bool, params: Params) -> str:
     try:
         t = EPOCH + timedelta(microseconds=int(micros))
         ident_i = int(ident)
-    except ValueError as exc:
+        if not -(2**63) <= ident_i < 2**63:
+            raise ValueError(ident)
+    except (ValueError, OverflowError) as exc:
         raise BadCursor("`after` is not a cursor of this list", field="after") from exc
     op = "<" if descending else ">"
     return f"(o.t, o.id) {op} ({params.add(t)}, {params.add(ident_i)})"
@@ -155,6 +157,8 @@ async def keyset_page(
         (value,) = decode_cursor(kind, after, 1)
         try:
             typed: Any = uuid.UUID(value) if key_type == "uuid" else int(value)
+            if isinstance(typed, int) and not -(2**63) <= typed < 2**63:
+                raise ValueError(value)
         except ValueError as exc:
             raise BadCursor("`after` is not a cursor of this list", field="after") from exc
         clauses = [*clauses, f"{key} > {params.add(typed)}"]

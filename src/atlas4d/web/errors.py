@@ -43,6 +43,9 @@ def format_graphql_error(error: GraphQLError, request_id: str, phase: str = "exe
     if error.path is not None:
         out["path"] = list(error.path)
     original = error.original_error
+    wrapped = False
+    while isinstance(original, GraphQLError):  # argument/variable coercion nests the scalar's error
+        original, wrapped = original.original_error, True
     if original is None:
         code = (error.extensions or {}).get("code") or (
             "GRAPHQL_PARSE_FAILED"
@@ -55,15 +58,16 @@ def format_graphql_error(error: GraphQLError, request_id: str, phase: str = "exe
         return out
     known = domain_error(original)
     if known is not None:
-        if known is not original:
+        if known is not original or not wrapped:
             out["message"] = known.message
-        elif error.path is None and phase == "execute":
-            out["message"] = error.message  # variable coercion: graphql-core's message names the variable
-        else:
-            out["message"] = known.message
+        # else: coercion; graphql-core's message names the argument or variable and quotes ours
         out["extensions"] = dict(known.extensions)
         return out
-    if error.path is None and phase == "execute" and isinstance(original, ValueError | TypeError):
+    if (
+        (error.path is None or wrapped)
+        and phase == "execute"
+        and isinstance(original, ValueError | TypeError)
+    ):
         # a scalar's parse_value refused a variable: graphql-core's message names the variable
         out["extensions"] = {"code": "BAD_USER_INPUT"}
         return out

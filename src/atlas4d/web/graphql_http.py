@@ -139,7 +139,7 @@ class GraphQLEndpoint:
             document = parse(query, max_tokens=self.settings.max_tokens)
         except GraphQLError as exc:
             payload = {"errors": [format_graphql_error(exc, "-", "parse")]}
-            if "token limit" in exc.message:
+            if "tokens" in exc.message and "more than" in exc.message:
                 payload["errors"][0]["extensions"]["code"] = "QUERY_TOO_COMPLEX"
             out: tuple[DocumentNode | None, dict[str, Any] | None] = (None, payload)
         else:

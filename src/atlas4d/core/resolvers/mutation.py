@@ -6,6 +6,7 @@ import strawberry
 
 from atlas4d.core import ingest
 from atlas4d.core.context import Info
+from atlas4d.core.filters import has_nul, parse_bigint
 from atlas4d.core.queries import ANOMALY_COLUMNS
 from atlas4d.core.schema.inputs import AnomalyInput, ConflictPolicy, EntityInput, ObservationInput
 from atlas4d.core.schema.types import Anomaly, Entity
@@ -78,10 +79,15 @@ async def record_anomalies(info: Info, anomalies: list[AnomalyInput]) -> list[An
     errors: list[ingest.ItemError] = []
     ids: list[int] = []
     for i, a in enumerate(anomalies):
-        try:
-            ids.append(int(a.observation_id))
-        except ValueError:
+        oid = parse_bigint(a.observation_id)
+        if oid is None:
             errors.append(ingest.ItemError(i, "observationId", "is not an observation id"))
+        ids.append(oid if oid is not None else 0)
+        for name, value in (("anomalyType", a.anomaly_type), ("metadata", a.metadata)):
+            if has_nul(value):
+                errors.append(ingest.ItemError(i, name, "contains a NUL character"))
+        if a.metadata is not None and not isinstance(a.metadata, dict):
+            errors.append(ingest.ItemError(i, "metadata", "must be a JSON object"))
         if not a.anomaly_type.strip():
             errors.append(ingest.ItemError(i, "anomalyType", "must not be blank"))
         if not 1 <= a.severity <= 5:

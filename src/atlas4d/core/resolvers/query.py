@@ -41,9 +41,8 @@ async def entity(info: Info, id: strawberry.ID) -> Entity | None:
 
 
 async def observation(info: Info, id: strawberry.ID) -> Observation | None:
-    try:
-        key = int(id)
-    except ValueError:
+    key = f.parse_bigint(id)
+    if key is None:
         return None
     row = await info.context.loaders.observation().load(key)
     return Observation.from_row(row) if row else None
@@ -79,9 +78,9 @@ async def entities(
     clauses = entity_filter_sql(
         params,
         f.parse_uuids(flt.ids, "ids"),
-        flt.kinds,
-        flt.source_types,
-        flt.name_contains,
+        f.texts(flt.kinds, "kinds"),
+        f.texts(flt.source_types, "sourceTypes"),
+        f.text(flt.name_contains, "nameContains"),
         flt.observations.to_domain() if flt.observations else None,
     )
     page = await keyset_page(
@@ -115,8 +114,8 @@ async def tracks(
         params,
         ids=f.parse_uuids(flt.ids, "ids"),
         entity_ids=f.parse_uuids(flt.entity_ids, "entityIds"),
-        source_types=flt.source_types,
-        kinds=flt.kinds,
+        source_types=f.texts(flt.source_types, "sourceTypes"),
+        kinds=f.texts(flt.kinds, "kinds"),
         spatial=spatial,
         time=flt.time.to_domain() if flt.time else None,
         min_length=flt.min_length_meters,
@@ -143,7 +142,7 @@ async def anomalies(
     params = Params()
     clauses: list[str] = []
     if flt.types is not None:
-        clauses.append(f"a.anomaly_type = ANY({params.add(flt.types, 'text[]')})")
+        clauses.append(f"a.anomaly_type = ANY({params.add(f.texts(flt.types, 'types'), 'text[]')})")
     if flt.min_severity is not None:
         clauses.append(f"a.severity >= {params.add(flt.min_severity)}")
     if flt.min_score is not None:
@@ -152,10 +151,9 @@ async def anomalies(
     if flt.time is not None:
         clauses.extend(flt.time.to_domain().sql("a.detected_at", params))
     if flt.observation_ids is not None:
-        try:
-            ids = [int(i) for i in flt.observation_ids]
-        except ValueError as exc:
-            raise BadInput("observationIds must be observation ids", field="observationIds") from exc
+        ids = [f.parse_bigint(i) for i in flt.observation_ids]
+        if any(i is None for i in ids):
+            raise BadInput("observationIds must be observation ids", field="observationIds")
         clauses.append(f"a.observation_id = ANY({params.add(ids, 'bigint[]')})")
     if flt.observations is not None:
         inner = flt.observations.to_domain().sql(params)

@@ -81,10 +81,10 @@ class ObservationFilter:
             near=self.near.to_domain() if self.near else None,
             altitude=self.altitude.to_domain("altitude") if self.altitude else None,
             time=self.time.to_domain() if self.time else None,
-            source_types=self.source_types,
+            source_types=f.texts(self.source_types, "sourceTypes"),
             entity_ids=f.parse_uuids(self.entity_ids, "entityIds"),
             track_ids=f.parse_uuids(self.track_ids, "trackIds"),
-            kinds=self.kinds,
+            kinds=f.texts(self.kinds, "kinds"),
         )
 
 

@@ -10,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from atlas4d.core.context import Info
+from atlas4d.core.filters import parse_bigint
 from atlas4d.core.loaders import ListArgs
 from atlas4d.core.queries import page_size
 from atlas4d.core.schema.inputs import TimeFilter, TimeOrder
@@ -141,9 +142,8 @@ class Observation:
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Observation | None:
-        try:
-            key = int(id)
-        except ValueError:
+        key = parse_bigint(id)
+        if key is None:
             return None
         row = await info.context.loaders.observation().load(key)
         return cls.from_row(row) if row else None
