@@ -100,7 +100,12 @@ class Gateway:
         subgraphs: dict[str, Subgraph] = {}
         for name, info in supergraph.graphs.items():
             if name in local:
-                subgraphs[name] = LocalSubgraph(name, as_graphql_schema(local[name]), factories.get(name))
+                subgraphs[name] = LocalSubgraph(
+                    name,
+                    as_graphql_schema(local[name]),
+                    factories.get(name),
+                    executor_class=getattr(local[name], "execution_context_class", None),
+                )
                 continue
             if client is None:
                 client = httpx.AsyncClient(

@@ -45,6 +45,9 @@ class _Shaper:
         self.schema = schema
         self.variables = variables
         self.errors = list(errors)
+        self._field_cache: dict[
+            tuple[int, str], list[tuple[str, str, GraphQLOutputType | None, list[Selection]]]
+        ] = {}
 
     def _included(self, directives: tuple[ast.DirectiveNode, ...]) -> bool:
         for directive in directives:
@@ -91,6 +94,27 @@ class _Shaper:
             {"message": f"Cannot return null for non-nullable field {parent}.{field}.", "path": list(path)}
         )
 
+    def _fields(
+        self, runtime: GraphQLOutputType, selections: list[Selection]
+    ) -> list[tuple[str, str, GraphQLOutputType | None, list[Selection]]]:
+        """(response key, field name, type, sub-selections) per response key; the same for every object of a
+        list, so worked out once per request."""
+        cache_key = (id(selections), getattr(runtime, "name", ""))
+        cached = self._field_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        collected: dict[str, list[Field]] = {}
+        self._collect(runtime, selections, collected)
+        definitions = getattr(runtime, "fields", {})
+        fields: list[tuple[str, str, GraphQLOutputType | None, list[Selection]]] = []
+        for key, nodes in collected.items():
+            name = nodes[0].name
+            definition = definitions.get(name)
+            children = [s for node in nodes for s in node.selections]
+            fields.append((key, name, definition.type if definition is not None else None, children))
+        self._field_cache[cache_key] = fields
+        return fields
+
     def object(
         self,
         declared: GraphQLOutputType,
@@ -99,25 +123,19 @@ class _Shaper:
         value: JSON,
         path: list[str | int],
     ) -> Any:
-        fields: dict[str, list[Field]] = {}
-        self._collect(runtime, selections, fields)
         out: JSON = {}
-        for key, nodes in fields.items():
-            first = nodes[0]
-            if first.name == "__typename":
+        for key, name, field_type, children in self._fields(runtime, selections):
+            if name == "__typename":
                 out[key] = getattr(runtime, "name", None)
                 continue
-            if first.name in ("__schema", "__type") and not path:
+            if name in ("__schema", "__type") and not path:
                 out[key] = value.get(key)  # answered by graphql-core on the API schema, already shaped
                 continue
-            definition = getattr(runtime, "fields", {}).get(first.name)
-            if definition is None:
+            if field_type is None:
                 continue
-            children = [s for node in nodes for s in node.selections]
-            field_type = definition.type
             result = self.value(field_type, children, value.get(key), [*path, key])
             if result is _BUBBLE:
-                self._null_error([*path, key], getattr(runtime, "name", ""), first.name)
+                self._null_error([*path, key], getattr(runtime, "name", ""), name)
                 return _BUBBLE
             out[key] = result
         return out

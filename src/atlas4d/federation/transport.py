@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import httpx
 import orjson
 from graphql import DocumentNode, ExecutionResult, GraphQLSchema, execute
+from graphql.execution.executor import Executor
 
 JSON = dict[str, Any]
 
@@ -51,13 +52,21 @@ class LocalSubgraph:
     schema: GraphQLSchema
     context_factory: Callable[[Any], Any] | None = None
     requests: int = 0
+    # Strawberry schemas run with their own execution context (resolvers expect its `info`).
+    executor_class: type[Executor[Any]] | None = None
 
     async def fetch(
         self, document: DocumentNode, text: str, variables: JSON, operation_name: str | None, context: Any
     ) -> SubgraphResponse:
         self.requests += 1
         context_value = self.context_factory(context) if self.context_factory else context
-        result = execute(self.schema, document, variable_values=variables, context_value=context_value)
+        result = execute(
+            self.schema,
+            document,
+            variable_values=variables,
+            context_value=context_value,
+            executor_class=self.executor_class,
+        )
         if inspect.isawaitable(result):
             result = await result
         assert isinstance(result, ExecutionResult)
