@@ -38,8 +38,21 @@ def free_port() -> int:
 
 
 def uvicorn(app: str, port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "uvicorn", app, "--app-dir", str(HERE), "--host", "127.0.0.1",
-               "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--app-dir",
+        str(HERE),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     return subprocess.Popen(command, env={**os.environ, **(env or {})}, cwd=ROOT)
 
 
@@ -59,7 +72,9 @@ def wait(url: str, body: dict[str, object] | None = None) -> None:
 def wrk(url: str, duration: int, connections: int) -> dict[str, float]:
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(HERE / "post.lua"), url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
@@ -68,8 +83,12 @@ def wrk(url: str, duration: int, connections: int) -> dict[str, float]:
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": percentile("50"), "p99": percentile("99"),
-            "non2xx": float(errors.group(1)) if errors else 0.0}
+    return {
+        "rps": rps,
+        "p50": percentile("50"),
+        "p99": percentile("99"),
+        "non2xx": float(errors.group(1)) if errors else 0.0,
+    }
 
 
 def main() -> None:
@@ -92,21 +111,34 @@ def main() -> None:
         urls = {n: f"http://127.0.0.1:{p}/graphql" for n, p in ports.items()}
         for url in urls.values():
             wait(url, {"query": "{ __typename }"})
-        sdl = compose([SubgraphSource("catalog", urls["catalog"], subgraph_sdl(catalog_schema())),
-                       SubgraphSource("stock", urls["stock"], subgraph_sdl(stock_schema()))])
+        sdl = compose(
+            [
+                SubgraphSource("catalog", urls["catalog"], subgraph_sdl(catalog_schema())),
+                SubgraphSource("stock", urls["stock"], subgraph_sdl(stock_schema())),
+            ]
+        )
         folder = Path(tempfile.mkdtemp())
         (folder / "supergraph.graphql").write_text(sdl)
         runs: dict[str, dict[str, float]] = {}
         expected = None
-        for label, mode in (("atlas4d, subgraphs in-process", "local"), ("atlas4d, subgraphs over HTTP", "remote"),
-                            ("@apollo/gateway, subgraphs over HTTP", "apollo")):
+        for label, mode in (
+            ("atlas4d, subgraphs in-process", "local"),
+            ("atlas4d, subgraphs over HTTP", "remote"),
+            ("@apollo/gateway, subgraphs over HTTP", "apollo"),
+        ):
             port = free_port()
             if mode == "apollo":
-                process = subprocess.Popen(["node", str(JS / "gateway.js"), str(folder / "supergraph.graphql"),
-                                            str(port)], cwd=JS, stdout=subprocess.DEVNULL)
+                process = subprocess.Popen(
+                    ["node", str(JS / "gateway.js"), str(folder / "supergraph.graphql"), str(port)],
+                    cwd=JS,
+                    stdout=subprocess.DEVNULL,
+                )
             else:
-                process = uvicorn("gateway_app:app", port, {"BENCH_SUPERGRAPH": str(folder / "supergraph.graphql"),
-                                                            "BENCH_MODE": mode})
+                process = uvicorn(
+                    "gateway_app:app",
+                    port,
+                    {"BENCH_SUPERGRAPH": str(folder / "supergraph.graphql"), "BENCH_MODE": mode},
+                )
             processes.append(process)
             url = f"http://127.0.0.1:{port}/graphql"
             wait(url, {"query": "{ __typename }"})
@@ -141,13 +173,15 @@ def write_results(runs: dict[str, dict[str, float]], duration: int, connections:
         "|---|---:|---:|---:|---:|",
     ]
     for label, run in runs.items():
-        lines.append(f"| {label} | {run['rps']:.0f} | {run['p50']:.1f} | {run['p99']:.1f} | "
-                     f"{run['rps'] / apollo:.2f}× |")
+        lines.append(
+            f"| {label} | {run['rps']:.0f} | {run['p50']:.1f} | {run['p99']:.1f} | "
+            f"{run['rps'] / apollo:.2f}x |"
+        )
     lines += ["", END]
     section = "\n".join(lines)
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     if START in text and END in text:
-        text = text[: text.index(START)] + section + text[text.index(END) + len(END):]
+        text = text[: text.index(START)] + section + text[text.index(END) + len(END) :]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     RESULTS.write_text(text)

@@ -22,7 +22,10 @@ class Item:
         return ITEMS[int(id)]
 
 
-ITEMS = [Item(id=strawberry.ID(str(n)), name=f"item {n}", price=n * 1.25, category=f"c{n % 7}") for n in range(1000)]
+ITEMS = [
+    Item(id=strawberry.ID(str(n)), name=f"item {n}", price=n * 1.25, category=f"c{n % 7}")
+    for n in range(1000)
+]
 
 
 @strawberry.type
