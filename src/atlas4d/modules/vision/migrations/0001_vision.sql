@@ -6,12 +6,12 @@ CREATE SCHEMA IF NOT EXISTS atlas4d_vision;
 -- The ground footprint a camera sees: a circular sector (the apex at the camera) on the WGS 84
 -- spheroid, one arc vertex per 5 degrees of field of view (at least 4 segments); a full disc for 360.
 CREATE OR REPLACE FUNCTION atlas4d_vision.fov_sector(
-    position geometry, heading_deg double precision, fov_deg double precision, range_m double precision
+    apex geometry, heading_deg double precision, fov_deg double precision, range_m double precision
 ) RETURNS geometry
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     WITH arc AS (
         SELECT array_agg(
-                   ST_Project(position::geography, range_m,
+                   ST_Project(apex::geography, range_m,
                               radians(heading_deg - fov_deg / 2 + fov_deg * i / n))::geometry
                    ORDER BY i) AS points, n
         FROM (SELECT greatest(4, ceil(fov_deg / 5))::integer AS n) segments,
@@ -20,7 +20,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     )
     SELECT ST_SetSRID(ST_MakePolygon(ST_MakeLine(
                CASE WHEN fov_deg >= 360 THEN points[1:n] || points[1]
-                    ELSE position || points || position END)), 4326)
+                    ELSE apex || points || apex END)), 4326)
     FROM arc
 $$;
 
