@@ -124,4 +124,5 @@ async def create_pool(settings: Settings, dsn: str) -> asyncpg.Pool:
 async def connect(settings: Settings, dsn: str) -> asyncpg.Connection:
     """A single connection set up like the pool's (CLI commands, migrations)."""
     conn = await asyncpg.connect(dsn, server_settings=server_settings(settings))
+    await init_connection(conn)
     return conn

@@ -1,0 +1,3 @@
+from atlas4d.cli import main
+
+main()
