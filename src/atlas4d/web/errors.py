@@ -24,7 +24,12 @@ def domain_error(exc: BaseException) -> Atlas4DError | None:
     if isinstance(exc, asyncpg.QueryCanceledError):
         return QueryTimeout("the query took longer than the statement timeout; narrow the filter")
     if isinstance(
-        exc, asyncpg.TooManyConnectionsError | asyncpg.CannotConnectNowError | ConnectionError | OSError
+        exc,
+        asyncpg.TooManyConnectionsError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.PostgresConnectionError
+        | ConnectionError
+        | OSError,
     ):
         return DatabaseUnavailable("the database is unavailable; try again shortly")
     if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
