@@ -9,8 +9,7 @@ setup:
 
 demo: setup
 	$(VENV)/atlas4d db start
-	$(VENV)/atlas4d db migrate
-	$(VENV)/atlas4d db demo
+	$(VENV)/atlas4d demo
 	$(VENV)/atlas4d serve
 
 test: setup

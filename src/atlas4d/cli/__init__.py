@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from atlas4d.cli import db, federation, modules, serve
+from atlas4d.cli import db, demo, federation, modules, serve
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Atlas4D Gateway")
 serve.register(app)
 db.register(app)
+demo.register(app)
 federation.register(app)
 modules.register(app)
 

@@ -121,12 +121,22 @@ def register(app: typer.Typer) -> None:
         if folder is not None and not folder.is_dir():
             console.print(f"[bold red]error[/] {folder} is not a folder")
             raise typer.Exit(2)
-        migrations = load_migrations(module, folder) if folder is not None else core_migrations()
+        if folder is not None:
+            migrations = load_migrations(module, folder)
+        else:  # core and every enabled module
+            from atlas4d.app import all_migrations
+            from atlas4d.modules.registry import ModuleError, enabled_modules
+
+            try:
+                migrations = all_migrations(enabled_modules(Settings()))
+            except ModuleError as exc:
+                console.print(f"[bold red]error[/] {exc}")
+                raise typer.Exit(1) from exc
         applied = _run(console, lambda: _migrate(Settings(), migrations))
         for m in applied:
             console.print(f"[green]applied[/] {m.module}/{m.version}")
         if not applied:
-            console.print(f"{module}: up to date ({len(migrations)} migrations)")
+            console.print(f"up to date ({len(migrations)} migrations)")
 
     @db.command()
     def seed(

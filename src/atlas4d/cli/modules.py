@@ -227,26 +227,28 @@ def register(app: typer.Typer) -> None:
 
 
 def _manifest_problems(module: Module) -> list[str]:
+    """A MODULE.yaml shipped next to the module's migrations must agree with the module object."""
+    from pathlib import Path
+
     from atlas4d.modules.manifest import ManifestError, manifest_matches, read_manifest
 
     if module.migrations is None:
         return []
-    path = module.migrations.parent / "MODULE.yaml"  # type: ignore[attr-defined]
-    if not path.exists():  # type: ignore[union-attr]
+    path = Path(str(module.migrations)).parent / "MODULE.yaml"
+    if not path.exists():
         return []
     try:
-        return manifest_matches(module, read_manifest(path))  # type: ignore[arg-type]
+        return manifest_matches(module, read_manifest(path))
     except ManifestError as exc:
         return [str(exc)]
 
 
 def _composition_problems(modules: list[Module]) -> list[str]:
+    from atlas4d.federation.compose import CompositionError
+    from atlas4d.platform import compose_local
+
     try:
-        from atlas4d.federation.compose import compose_modules  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return []
-    try:
-        compose_modules(modules)
-    except Exception as exc:
+        compose_local(modules)
+    except CompositionError as exc:
         return [f"composition with the enabled modules fails: {exc}"]
     return []
