@@ -12,13 +12,13 @@ from pathlib import Path
 
 import httpx
 from fed_servers import free_port
+from fed_stack import Stack
 from starlette.applications import Starlette
 from typer.testing import CliRunner
 
 from atlas4d.cli import app as cli
 from atlas4d.federation.app import create_app
 from atlas4d.federation.gateway import Gateway
-from conftest import Stack
 
 
 @contextlib.asynccontextmanager

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from fed_servers import node_json
+from fed_stack import Stack
 from graphql import print_schema
 
 from atlas4d.federation.compose import CompositionError, SubgraphSource, compose
 from atlas4d.federation.supergraph import Supergraph
-from conftest import Stack
 
 LINK = (
     'extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key", "@shareable", '

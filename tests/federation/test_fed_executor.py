@@ -6,11 +6,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from fed_stack import Stack
 from graphql import DocumentNode
 
 from atlas4d.federation.gateway import Gateway
 from atlas4d.federation.transport import LocalSubgraph, SubgraphResponse
-from conftest import Stack
 
 
 class Spy(LocalSubgraph):

@@ -12,9 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
+from fed_stack import Stack, assert_equivalent
 from fed_subgraphs.state import MUTATIONS, RATINGS
-
-from conftest import Stack
 
 MODES = ("local", "remote")
 
@@ -196,24 +195,6 @@ SCENARIOS = [
         requests={"products": 2, "reviews": 1},
     ),
 ]
-
-
-def _error_key(error: dict[str, Any], downstream: bool) -> tuple[Any, ...]:
-    path = tuple(error.get("path") or ())
-    code = (error.get("extensions") or {}).get("code")
-    message = error["message"] if downstream and code == "DOWNSTREAM_SERVICE_ERROR" else None
-    return (path, message)
-
-
-def assert_equivalent(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
-    assert ours.get("data") == theirs.get("data")
-    assert ("errors" in ours) == ("errors" in theirs), (ours, theirs)
-    ours_errors = sorted(map(repr, (_error_key(e, True) for e in ours.get("errors", []))))
-    theirs_errors = sorted(map(repr, (_error_key(e, True) for e in theirs.get("errors", []))))
-    if theirs.get("data") is None and "data" in theirs and "data" not in ours:
-        return  # a request error (validation): Apollo also answers without executing
-    assert len(ours_errors) == len(theirs_errors), (ours, theirs)
-    assert ours_errors == theirs_errors, (ours, theirs)
 
 
 def renamed(value: Any, renames: dict[str, str]) -> Any:

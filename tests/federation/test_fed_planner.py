@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from fed_stack import Stack
 
 from atlas4d.federation.planner import FetchNode, FlattenNode, QueryPlanner, SequenceNode
 from atlas4d.federation.supergraph import Supergraph
-from conftest import Stack
 
 
 @pytest.fixture(scope="module")

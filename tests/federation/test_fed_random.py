@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fed_stack import Stack, assert_equivalent
 from graphql import (
     GraphQLInterfaceType,
     GraphQLObjectType,
@@ -22,10 +23,8 @@ from graphql import (
     is_leaf_type,
     is_non_null_type,
 )
-from test_fed_matrix import assert_equivalent
 
 from atlas4d.federation.supergraph import Supergraph
-from conftest import Stack
 
 SEEDS = range(int(os.environ.get("FED_RANDOM_SEEDS", "40")))  # more: FED_RANDOM_SEEDS=400
 ARGUMENT_VALUES: dict[str, list[str]] = {
