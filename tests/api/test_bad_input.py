@@ -1,7 +1,8 @@
 """Every bad input of every filter, list argument and mutation answers a typed `extensions.code`.
 
 Never a 5xx, never a leaked SQL statement or traceback, and a failed mutation stores nothing: the rows of
-every core table are counted before and after.
+every core table are counted before and after. Filters are checked before any SQL runs, so the read-only cases
+need no rows; nested arguments and every mutation run against stored rows.
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ OBSERVATION_FILTER_ROOTS = {
 @pytest.mark.parametrize(("flt", "code"), [c[1:] for c in OBSERVATION_FILTER_CASES],
                          ids=[c[0] for c in OBSERVATION_FILTER_CASES])  # fmt: skip
 async def test_bad_observation_filter(
-    baseline: dict[str, Any], client: httpx.AsyncClient, root: str, flt: dict[str, Any], code: str
+    client: httpx.AsyncClient, root: str, flt: dict[str, Any], code: str
 ) -> None:
     await expect(client, code, OBSERVATION_FILTER_ROOTS[root], {"f": flt})
 
@@ -158,9 +159,7 @@ TRACK_FILTER_CASES = [
 
 
 @pytest.mark.parametrize(("flt", "code"), TRACK_FILTER_CASES)
-async def test_bad_track_filter(
-    baseline: dict[str, Any], client: httpx.AsyncClient, flt: Any, code: str
-) -> None:
+async def test_bad_track_filter(client: httpx.AsyncClient, flt: Any, code: str) -> None:
     await expect(client, code, "query($f: TrackFilter!) { tracks(filter: $f) { nodes { id } } }", {"f": flt})
 
 
@@ -187,9 +186,7 @@ async def test_bad_track_filter(
         ("{ observationsGeoJSON(limit: 10001) }", "PAGE_TOO_LARGE"),
     ],
 )  # fmt: skip
-async def test_bad_root_argument(
-    baseline: dict[str, Any], client: httpx.AsyncClient, query: str, code: str
-) -> None:
+async def test_bad_root_argument(client: httpx.AsyncClient, query: str, code: str) -> None:
     await expect(client, code, query)
 
 
@@ -225,9 +222,7 @@ def cursor(raw: str) -> str:
 @pytest.mark.parametrize("root", LIST_ROOTS)
 @pytest.mark.parametrize(("first", "code"), [(10001, "PAGE_TOO_LARGE"), (10**6, "PAGE_TOO_LARGE"),
                                              (-1, "BAD_USER_INPUT")])  # fmt: skip
-async def test_bad_page_size(
-    baseline: dict[str, Any], client: httpx.AsyncClient, root: str, first: int, code: str
-) -> None:
+async def test_bad_page_size(client: httpx.AsyncClient, root: str, first: int, code: str) -> None:
     await expect(client, code, f"{{ {root}(first: {first}) {{ nodes {{ id }} }} }}")
 
 
@@ -238,7 +233,7 @@ async def test_bad_page_size(
      cursor("a:abc"), cursor("o:99999999999999999999:1"), cursor("o:0:99999999999999999999999"),
      cursor("a:99999999999999999999999")],
 )  # fmt: skip
-async def test_bad_cursor(baseline: dict[str, Any], client: httpx.AsyncClient, root: str, after: str) -> None:
+async def test_bad_cursor(client: httpx.AsyncClient, root: str, after: str) -> None:
     await expect(client, "BAD_CURSOR", f'{{ {root}(after: "{after}") {{ nodes {{ id }} }} }}')
 
 
@@ -278,7 +273,7 @@ async def test_out_of_range_ids_and_nul_text_are_user_errors(
      ({"last": ""}, "BAD_DURATION"), ({"from": "yesterday"}, "BAD_USER_INPUT")],
 )  # fmt: skip
 async def test_unparsable_scalars(
-    baseline: dict[str, Any], client: httpx.AsyncClient, literal: bool, time: dict[str, str], code: str
+    client: httpx.AsyncClient, literal: bool, time: dict[str, str], code: str
 ) -> None:
     """Duration and DateTime parse errors keep a typed code whether the value is inline or a variable."""
     if literal:
@@ -305,7 +300,7 @@ BAD_OBSERVATIONS = [
     ("entityKind", {"entityKind": "   "}),
 ]  # fmt: skip
 # (batch size, bad index): the INSERT path (< copy_threshold) and the COPY path (>= copy_threshold)
-PATHS = [pytest.param(4, 2, id="insert"), pytest.param(5000, 4321, id="copy")]
+PATHS = [pytest.param(4, 2, id="insert"), pytest.param(250, 237, id="copy")]
 
 
 @pytest.mark.parametrize(("size", "bad"), PATHS)
@@ -318,6 +313,24 @@ async def test_bad_observation_item_stores_nothing(
     items = [observation(i, **(patch if i == bad else {})) for i in range(size)]
     ext = await expect(client, "INVALID_ITEM", INGEST, {"o": items})
     assert (ext["index"], ext["field"]) == (bad, field)
+    assert await counts(clean_db) == before
+
+
+@pytest.mark.parametrize(("field", "patch"), [("lon", {"lon": 181}), ("time", {"time": "2026-01-01T00:00:00"}),
+                                            ("metadata", {"metadata": [1]})])  # fmt: skip
+async def test_large_batch_names_the_one_bad_item(
+    baseline: dict[str, Any],
+    client: httpx.AsyncClient,
+    clean_db: asyncpg.Pool,
+    field: str,
+    patch: dict[str, Any],
+) -> None:
+    before = await counts(clean_db)
+    items = [observation(i, **(patch if i == 4321 else {})) for i in range(5000)]
+    body = await post(client, INGEST, {"o": items})
+    ext = error(body)
+    assert (ext["code"], ext["index"], ext["field"], ext["invalidCount"]) == ("INVALID_ITEM", 4321, field, 1)
+    assert f"[4321].{field}" in body["errors"][0]["message"]
     assert await counts(clean_db) == before
 
 
