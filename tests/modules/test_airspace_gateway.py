@@ -3,11 +3,14 @@ flights with their zone violations, entity resolution batched (subgraph requests
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
+from graphql import parse, validate
 from test_airspace import END, oracle_inputs, oracle_violations
 
 from atlas4d.core.context import Context
@@ -15,6 +18,7 @@ from atlas4d.core.schema import build_core_schema
 from atlas4d.db.pool import log_statements
 from atlas4d.federation.compose import SubgraphSource, compose
 from atlas4d.federation.gateway import Gateway
+from atlas4d.federation.supergraph import Supergraph
 from atlas4d.modules.airspace import module
 from atlas4d.modules.airspace.seed import seed
 from atlas4d.settings import Settings
@@ -75,3 +79,20 @@ async def test_flights_with_their_zone_violations(
     }
     assert found == expected
     assert sum(len(a["entity"]["tracks"]) for a in aircraft) == 16
+
+
+def test_doc_examples_validate_against_the_supergraph() -> None:
+    sdl = compose(
+        [
+            SubgraphSource("core", "http://core/graphql", build_core_schema().as_str()),
+            SubgraphSource("airspace", "http://airspace/graphql", module.subgraph().as_str()),
+        ]
+    )
+    api = Supergraph.parse(sdl).api_schema
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "modules" / "airspace.md").read_text(
+        encoding="utf-8"
+    )
+    examples = re.findall(r"```graphql\n(.*?)```", doc, re.S)
+    assert len(examples) >= 3
+    for example in examples:
+        assert validate(api, parse(example)) == [], example

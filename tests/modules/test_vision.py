@@ -4,6 +4,7 @@ errors, composition. The coverage and linking oracles are in test_vision_oracle.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -297,3 +298,23 @@ def test_composes_with_core_and_airspace_under_apollo_composition() -> None:
         result = json.loads(done.stdout)
         assert "errors" not in result, result
         assert "camera: Camera @join__field(graph: VISION)" in result["supergraphSdl"]
+
+
+def test_doc_examples_validate_against_the_supergraph() -> None:
+    from graphql import parse, validate
+
+    from atlas4d.federation.compose import SubgraphSource, compose
+    from atlas4d.federation.supergraph import Supergraph
+
+    sdl = compose(
+        [
+            SubgraphSource("core", "http://core/graphql", build_core_schema().as_str()),
+            SubgraphSource("vision", "http://vision/graphql", module.subgraph().as_str()),
+        ]
+    )
+    api = Supergraph.parse(sdl).api_schema
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "modules" / "vision.md").read_text(encoding="utf-8")
+    examples = re.findall(r"```graphql\n(.*?)```", doc, re.S)
+    assert len(examples) >= 3
+    for example in examples:
+        assert validate(api, parse(example)) == [], example

@@ -22,6 +22,7 @@ module = Module(
     migrations=resources.files(__package__) / "migrations",
     seed=seed,
     settings=AirspaceSettings,
+    author="Atlas4D",
     license="Apache-2.0",
 )
 

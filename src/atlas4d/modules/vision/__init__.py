@@ -22,6 +22,7 @@ module = Module(
     migrations=resources.files(__package__) / "migrations",
     seed=seed,
     settings=VisionSettings,
+    author="Atlas4D",
     license="Apache-2.0",
 )
 
