@@ -29,10 +29,14 @@ CREATE = "mutation($e: [EntityInput!]!) { createEntities(entities: $e) { id } }"
 RECORD = "mutation($a: [AnomalyInput!]!) { recordAnomalies(anomalies: $a) { id } }"
 
 
+# the federation gateway and the core subgraph behind it must both answer with the typed error
+ENDPOINTS = ("/graphql", "/subgraphs/core/graphql")
+
+
 async def post(
-    client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None, path: str = "/graphql"
 ) -> dict[str, Any]:
-    response = await client.post("/graphql", json={"query": query, "variables": variables or {}})
+    response = await client.post(path, json={"query": query, "variables": variables or {}})
     assert response.status_code < 500, response.text
     for leak in LEAKS:
         assert leak not in response.text, response.text
@@ -47,12 +51,20 @@ def error(body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def expect(
-    client: httpx.AsyncClient, code: str, query: str, variables: dict[str, Any] | None = None
+    client: httpx.AsyncClient,
+    code: str,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    paths: tuple[str, ...] = ENDPOINTS,
 ) -> dict[str, Any]:
-    body = await post(client, query, variables)
-    ext = error(body)
-    assert ext["code"] == code, body
-    return ext
+    """The extensions of the first error, which has `code` on every endpoint in `paths`."""
+    found = []
+    for path in paths:
+        body = await post(client, query, variables, path)
+        ext = error(body)
+        assert ext["code"] == code, (path, body)
+        found.append(ext)
+    return found[0]
 
 
 async def counts(pool: asyncpg.Pool) -> dict[str, int]:
@@ -255,15 +267,15 @@ async def test_cursor_of_another_list_is_refused(baseline: dict[str, Any], clien
         '{ tracks(filter: {sourceTypes: ["\\u0000"]}) { nodes { id } } }',
     ],
 )
-async def test_out_of_range_ids_and_nul_text_are_user_errors(
-    baseline: dict[str, Any], client: httpx.AsyncClient, query: str
-) -> None:
-    """A bigint-overflowing id or a NUL character cannot reach PostgreSQL; they are the client's error."""
-    body = await post(client, query)
-    if body.get("errors"):
-        assert error(body)["code"] == "BAD_USER_INPUT", body
-    else:
-        assert not any(v for v in body["data"].values() if v and v != {"nodes": []}), body
+async def test_out_of_range_ids_and_nul_text_are_user_errors(client: httpx.AsyncClient, query: str) -> None:
+    """A bigint-overflowing id or a NUL character cannot reach PostgreSQL; they are the client's error
+    (or, for a lookup by id, simply nothing found)."""
+    for path in ENDPOINTS:
+        body = await post(client, query, path=path)
+        if body.get("errors"):
+            assert error(body)["code"] == "BAD_USER_INPUT", body
+        else:
+            assert body["data"] == {"observation": None}, body
 
 
 @pytest.mark.parametrize("literal", [True, False], ids=["literal", "variable"])
@@ -344,13 +356,15 @@ async def test_item_the_database_refuses_is_typed_and_stores_nothing(
     baseline: dict[str, Any], client: httpx.AsyncClient, clean_db: asyncpg.Pool,
     size: int, bad: int, field: str, patch: dict[str, Any],
 ) -> None:  # fmt: skip
-    """Text PostgreSQL cannot store (NUL) passes no Python check; it must still be the client's error."""
+    """Text PostgreSQL cannot store (NUL) is valid JSON; it must still be the client's error, naming the item."""
     before = await counts(clean_db)
     items = [observation(i, **(patch if i == bad else {})) for i in range(size)]
-    body = await post(client, INGEST, {"o": items})
-    assert await counts(clean_db) == before
-    ext = error(body)
-    assert ext["code"] in ("INVALID_ITEM", "BAD_USER_INPUT"), body
+    for path in ENDPOINTS:
+        body = await post(client, INGEST, {"o": items}, path)
+        assert await counts(clean_db) == before
+        ext = error(body)
+        assert ext["code"] in ("INVALID_ITEM", "BAD_USER_INPUT"), body
+        assert (ext.get("index"), ext.get("field")) == (bad, field), body
 
 
 @pytest.mark.parametrize(
@@ -383,7 +397,7 @@ async def test_batch_too_large(
     baseline: dict[str, Any], client: httpx.AsyncClient, clean_db: asyncpg.Pool, query: str, variables: Any
 ) -> None:
     before = await counts(clean_db)
-    await expect(client, "BATCH_TOO_LARGE", query, variables)
+    await expect(client, "BATCH_TOO_LARGE", query, variables, paths=("/graphql",))
     assert await counts(clean_db) == before
 
 
@@ -406,8 +420,9 @@ async def test_entity_with_nul_text_is_typed(
     baseline: dict[str, Any], client: httpx.AsyncClient, clean_db: asyncpg.Pool
 ) -> None:
     before = await counts(clean_db)
-    body = await post(client, CREATE, {"e": [{"kind": "olt"}, {"kind": "cpe", "name": "a\u0000"}]})
-    assert error(body)["code"] in ("INVALID_ITEM", "BAD_USER_INPUT"), body
+    for path in ENDPOINTS:
+        body = await post(client, CREATE, {"e": [{"kind": "olt"}, {"kind": "cpe", "name": "a\u0000"}]}, path)
+        assert error(body)["code"] in ("INVALID_ITEM", "BAD_USER_INPUT"), body
     assert await counts(clean_db) == before
 
 
