@@ -23,6 +23,8 @@ from atlas4d.settings import Settings
 from atlas4d.web.graphql_http import GraphQLEndpoint
 
 SUBGRAPH = "/subgraphs/core/graphql"
+# the federation gateway at /graphql and the core subgraph behind it speak the same GraphQL over HTTP
+ENDPOINTS = pytest.mark.parametrize("path", ["/graphql", SUBGRAPH], ids=["gateway", "core"])
 
 
 def tiny_client(
@@ -67,24 +69,26 @@ async def test_typename_over_post_and_get(client: httpx.AsyncClient) -> None:
         assert post.headers["x-request-id"]
 
 
-async def test_get_query_with_variables(clean_db: asyncpg.Pool, client: httpx.AsyncClient) -> None:
+@ENDPOINTS
+async def test_get_query_with_variables(clean_db: asyncpg.Pool, client: httpx.AsyncClient, path: str) -> None:
     query = "query($n: Int) { observations(first: $n) { nodes { id } pageInfo { hasNextPage } } }"
-    response = await client.get("/graphql", params={"query": query, "variables": '{"n": 5}'})
+    response = await client.get(path, params={"query": query, "variables": '{"n": 5}'})
     assert response.status_code == 200
     assert response.json() == {"data": {"observations": {"nodes": [], "pageInfo": {"hasNextPage": False}}}}
-    bad = await client.get("/graphql", params={"query": query, "variables": "{not json"})
+    bad = await client.get(path, params={"query": query, "variables": "{not json"})
     assert (bad.status_code, code_of(bad)) == (400, "BAD_REQUEST")
 
 
-async def test_get_mutation_is_refused(clean_db: asyncpg.Pool, client: httpx.AsyncClient) -> None:
+@ENDPOINTS
+async def test_get_mutation_is_refused(clean_db: asyncpg.Pool, client: httpx.AsyncClient, path: str) -> None:
     mutation = 'mutation { createEntities(entities: [{kind: "vehicle"}]) { id } }'
-    response = await client.get("/graphql", params={"query": mutation})
+    response = await client.get(path, params={"query": mutation})
     assert (response.status_code, code_of(response)) == (405, "METHOD_NOT_ALLOWED")
     named = 'query Q { __typename } mutation M { createEntities(entities: [{kind: "x"}]) { id } }'
-    response = await client.get("/graphql", params={"query": named, "operationName": "M"})
+    response = await client.get(path, params={"query": named, "operationName": "M"})
     assert response.status_code == 405
     assert await clean_db.fetchval("SELECT count(*) FROM atlas4d.entities") == 0
-    allowed = await client.get("/graphql", params={"query": named, "operationName": "Q"})
+    allowed = await client.get(path, params={"query": named, "operationName": "Q"})
     assert allowed.json() == {"data": {"__typename": "Query"}}
 
 
@@ -105,22 +109,27 @@ async def test_graphiql_for_browsers(client: httpx.AsyncClient, core_with: Any) 
      (b'{"query": "{ __typename }", "operationName": 7}', "application/json"),
      (b"query=%7B__typename%7D", "application/x-www-form-urlencoded")],
 )  # fmt: skip
-async def test_malformed_requests_are_400(client: httpx.AsyncClient, body: bytes, content_type: str) -> None:
-    response = await client.post("/graphql", content=body, headers={"content-type": content_type})
+@ENDPOINTS
+async def test_malformed_requests_are_400(
+    client: httpx.AsyncClient, path: str, body: bytes, content_type: str
+) -> None:
+    response = await client.post(path, content=body, headers={"content-type": content_type})
     assert response.status_code == 400
     assert code_of(response) == "BAD_REQUEST"
 
 
-async def test_parse_and_validation_errors_are_400(client: httpx.AsyncClient) -> None:
-    parse = await client.post("/graphql", json={"query": "{ observations { "})
+@ENDPOINTS
+async def test_parse_and_validation_errors_are_400(client: httpx.AsyncClient, path: str) -> None:
+    parse = await client.post(path, json={"query": "{ observations { "})
     assert (parse.status_code, code_of(parse)) == (400, "GRAPHQL_PARSE_FAILED")
-    invalid = await client.post("/graphql", json={"query": "{ observations { nope } }"})
+    invalid = await client.post(path, json={"query": "{ observations { nope } }"})
     assert (invalid.status_code, code_of(invalid)) == (400, "GRAPHQL_VALIDATION_FAILED")
     assert "nope" in invalid.json()["errors"][0]["message"]
 
 
-async def test_other_methods_are_refused(client: httpx.AsyncClient) -> None:
-    response = await client.put("/graphql", json={"query": "{ __typename }"})
+@ENDPOINTS
+async def test_other_methods_are_refused(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.put(path, json={"query": "{ __typename }"})
     assert response.status_code == 405
 
 
@@ -134,30 +143,32 @@ def nested(depth: int) -> list[str]:
     return ["observations", "nodes"] + [cycle[i % 3] for i in range(depth - 3)] + ["id"]
 
 
-async def test_depth_limit(clean_db: asyncpg.Pool, client: httpx.AsyncClient) -> None:
-    at_limit = await client.post("/graphql", json={"query": chain(nested(12))})
+@ENDPOINTS
+async def test_depth_limit(clean_db: asyncpg.Pool, client: httpx.AsyncClient, path: str) -> None:
+    at_limit = await client.post(path, json={"query": chain(nested(12))})
     assert at_limit.status_code == 200 and "errors" not in at_limit.json(), at_limit.text
-    over = await client.post("/graphql", json={"query": chain(nested(13))})
+    over = await client.post(path, json={"query": chain(nested(13))})
     assert (over.status_code, code_of(over)) == (400, "QUERY_TOO_COMPLEX")
     assert "13" in over.json()["errors"][0]["message"]
     # fragments do not hide depth
     fragment = "query { observations { ...O } } fragment O on ObservationConnection " + chain(nested(13)[1:])
-    hidden = await client.post("/graphql", json={"query": fragment})
+    hidden = await client.post(path, json={"query": fragment})
     assert code_of(hidden) == "QUERY_TOO_COMPLEX", hidden.text
 
 
-async def test_alias_limit(clean_db: asyncpg.Pool, client: httpx.AsyncClient) -> None:
+@ENDPOINTS
+async def test_alias_limit(clean_db: asyncpg.Pool, client: httpx.AsyncClient, path: str) -> None:
     def aliased(n: int) -> str:
         return "{ " + " ".join(f"a{i}: __typename" for i in range(n)) + " }"
 
-    ok = await client.post("/graphql", json={"query": aliased(100)})
+    ok = await client.post(path, json={"query": aliased(100)})
     assert ok.status_code == 200 and len(ok.json()["data"]) == 100
-    over = await client.post("/graphql", json={"query": aliased(101)})
+    over = await client.post(path, json={"query": aliased(101)})
     assert (over.status_code, code_of(over)) == (400, "QUERY_TOO_COMPLEX")
     spread = (
         "query { ...F ...F } fragment F on Query { " + " ".join(f"b{i}: __typename" for i in range(60)) + " }"
     )
-    assert code_of(await client.post("/graphql", json={"query": spread})) == "QUERY_TOO_COMPLEX"
+    assert code_of(await client.post(path, json={"query": spread})) == "QUERY_TOO_COMPLEX"
 
 
 async def test_token_limit(clean_db: asyncpg.Pool, core_with: Any) -> None:
@@ -171,8 +182,9 @@ async def test_token_limit(clean_db: asyncpg.Pool, core_with: Any) -> None:
 
 async def test_body_limit(client: httpx.AsyncClient, core_with: Any) -> None:
     padding = "#" + "x" * (8 * 1024 * 1024)
-    big = await client.post("/graphql", json={"query": "{ __typename }\n" + padding})
-    assert (big.status_code, code_of(big)) == (413, "REQUEST_TOO_LARGE")
+    for path in ("/graphql", SUBGRAPH):
+        big = await client.post(path, json={"query": "{ __typename }\n" + padding})
+        assert (big.status_code, code_of(big)) == (413, "REQUEST_TOO_LARGE")
     small = core_with(max_body_bytes=200)
     under = await small.post("/graphql", json={"query": "{ __typename }"})
     assert under.status_code == 200
