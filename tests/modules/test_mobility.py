@@ -504,3 +504,46 @@ async def test_a_query_across_core_and_mobility_through_the_gateway(
         assert n["vehicle"]["trips"][0]["track"]["pointCount"] >= 3
     # core: entities, latest observations; mobility: vehicles, trips, stops; core again: tracks
     assert len(log) == 6, "\n".join(s[:120] for s in log.statements)
+
+
+# --- docs -------------------------------------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "modules" / "mobility.md"
+
+
+def test_the_docs_page_covers_every_field_and_setting_and_its_examples_validate() -> None:
+    import re
+
+    from graphql import GraphQLObjectType, parse, validate
+
+    from atlas4d.federation.supergraph import Supergraph
+    from atlas4d.modules.mobility.settings import MobilitySettings
+
+    text = DOC.read_text()
+    schema = build_mobility_schema()._schema
+    for name in (
+        "Query",
+        "Vehicle",
+        "Trip",
+        "Stop",
+        "Geofence",
+        "SpeedingEvent",
+        "DwellEvent",
+        "Entity",
+        "Track",
+    ):
+        gql_type = schema.type_map[name]
+        assert isinstance(gql_type, GraphQLObjectType)
+        for field, definition in gql_type.fields.items():
+            if field.startswith("_") or (name in ("Entity", "Track") and field == "id"):
+                continue
+            assert re.search(rf"\b{field}\b", text), f"{name}.{field} is not documented"
+            for arg in definition.args:
+                assert re.search(rf"\b{arg}\b", text), f"{name}.{field}({arg}) is not documented"
+    for setting in MobilitySettings.model_fields:
+        assert f"ATLAS4D_MOBILITY_{setting.upper()}" in text
+    api = Supergraph.parse(compose(sources())).api_schema
+    examples = re.findall(r"```graphql\n(.*?)```", text, re.S)
+    assert len(examples) >= 3
+    for example in examples:
+        assert validate(api, parse(example)) == []

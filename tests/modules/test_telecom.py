@@ -558,3 +558,44 @@ async def test_entities_in_a_bbox_with_network_node_and_latest_observation(
         assert n["latestObservation"]["lon"] <= 27.47 and n["latestObservation"]["time"]
     # core: entities, latest observations; telecom: nodes, parents, anomalies
     assert len(log) == 5, "\n".join(s[:120] for s in log.statements)
+
+
+# --- docs -------------------------------------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "modules" / "telecom.md"
+
+
+def test_the_docs_page_covers_every_field_and_setting_and_its_examples_validate() -> None:
+    import re
+
+    from graphql import GraphQLObjectType, parse, validate
+
+    from atlas4d.federation.supergraph import Supergraph
+
+    text = DOC.read_text()
+    schema = build_telecom_schema()._schema
+    names = (
+        "Query",
+        "Entity",
+        "NetworkNode",
+        "NetworkLink",
+        "NetworkMetricSample",
+        "NetworkMetricBucket",
+        "NetworkAnomaly",
+    )
+    for name in names:
+        gql_type = schema.type_map[name]
+        assert isinstance(gql_type, GraphQLObjectType)
+        for field, definition in gql_type.fields.items():
+            if field.startswith("_") or (name == "Entity" and field == "id"):
+                continue
+            assert re.search(rf"\b{field}\b", text), f"{name}.{field} is not documented"
+            for arg in definition.args:
+                assert re.search(rf"\b{arg}\b", text), f"{name}.{field}({arg}) is not documented"
+    for setting in TelecomSettings.model_fields:
+        assert f"ATLAS4D_TELECOM_{setting.upper()}" in text
+    api = Supergraph.parse(compose(sources())).api_schema
+    examples = re.findall(r"```graphql\n(.*?)```", text, re.S)
+    assert len(examples) >= 3
+    for example in examples:
+        assert validate(api, parse(example)) == []
