@@ -453,3 +453,43 @@ async def test_bad_anomaly_item_stores_nothing(
     ext = await expect(client, "INVALID_ITEM", RECORD, {"a": [good, good, {**good, **patch}]})
     assert (ext["index"], ext["field"]) == (2, field)
     assert await counts(clean_db) == before
+
+
+# --- values at the edges of what Python and PostgreSQL can represent --------------------------------
+
+EDGE_OF_TIME = "0001-01-01T00:00:00+05:00"  # valid RFC 3339; in UTC it falls in year 0
+
+
+@pytest.mark.parametrize(
+    ("query", "codes"),
+    [
+        (f'{{ observations(filter: {{time: {{from: "{EDGE_OF_TIME}"}}}}) {{ nodes {{ id }} }} }}', {"BAD_TIME_RANGE"}),
+        (f'{{ anomalies(filter: {{time: {{to: "{EDGE_OF_TIME}"}}}}) {{ nodes {{ id }} }} }}', {"BAD_TIME_RANGE"}),
+        ('{ observations(filter: {time: {last: "P5000000W"}}) { nodes { id } } }', {"BAD_DURATION", "BAD_TIME_RANGE"}),
+        ('{ observations(filter: {time: {last: "PT100000000000000000000S"}}) { nodes { id } } }', {"BAD_DURATION"}),
+        ('{ observationBuckets(interval: "P1000000000D") { count } }', {"BAD_DURATION"}),
+        ('{ observationBuckets(interval: "P3000000D") { start end count } }', {"BAD_DURATION", "BAD_USER_INPUT"}),
+    ],
+    ids=["from-year-0", "anomaly-to-year-0", "last-before-year-1", "last-overflows-timedelta",
+         "interval-overflows-timedelta", "bucket-end-after-year-9999"],
+)  # fmt: skip
+async def test_out_of_range_times_and_durations(
+    baseline: dict[str, Any], client: httpx.AsyncClient, query: str, codes: set[str]
+) -> None:
+    """Overflowing datetime arithmetic is the client's error, not an INTERNAL one."""
+    for path in ENDPOINTS:
+        body = await post(client, query, path=path)
+        if "errors" in body:
+            assert error(body)["code"] in codes, (path, body)
+
+
+async def test_ingest_time_outside_the_representable_range(
+    baseline: dict[str, Any], client: httpx.AsyncClient, clean_db: asyncpg.Pool
+) -> None:
+    before = await counts(clean_db)
+    items = [observation(0), observation(1, time=EDGE_OF_TIME)]
+    for path in ENDPOINTS:
+        body = await post(client, INGEST, {"o": items}, path)
+        ext = error(body)
+        assert (ext["code"], ext.get("index"), ext.get("field")) == ("INVALID_ITEM", 1, "time"), (path, body)
+    assert await counts(clean_db) == before
