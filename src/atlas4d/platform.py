@@ -34,6 +34,7 @@ from atlas4d.modules.contract import Module
 from atlas4d.modules.serving import graphql_schema_of, loader_factories
 from atlas4d.settings import Settings
 from atlas4d.web.errors import format_graphql_error
+from atlas4d.web.fast_executor import FastExecutor
 from atlas4d.web.graphql_http import GraphQLEndpoint
 
 DEFAULT_BASE_URL = "http://127.0.0.1:4000"
@@ -72,7 +73,13 @@ class InProcessSubgraph:
         self, document: DocumentNode, text: str, variables: JSON, operation_name: str | None, context: Any
     ) -> SubgraphResponse:
         self.requests += 1
-        result = execute(self.schema, document, variable_values=variables, context_value=context)
+        result = execute(
+            self.schema,
+            document,
+            variable_values=variables,
+            context_value=context,
+            executor_class=FastExecutor,
+        )
         if inspect.isawaitable(result):
             result = await result
         assert isinstance(result, ExecutionResult)

@@ -33,6 +33,7 @@ from strawberry.http.ides import get_graphql_ide_html
 from atlas4d.errors import RequestTooLarge
 from atlas4d.settings import Settings
 from atlas4d.web.errors import format_graphql_error
+from atlas4d.web.fast_executor import FastExecutor
 from atlas4d.web.limits import limit_rules
 
 ContextFactory = Callable[[Request, str], Awaitable[Any]]
@@ -183,6 +184,7 @@ class GraphQLEndpoint:
             context_value=context,
             variable_values=variables,
             operation_name=operation_name,
+            executor_class=FastExecutor,
         )
         if not isinstance(result, ExecutionResult):
             result = await result
