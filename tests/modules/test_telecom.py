@@ -4,9 +4,6 @@ errors, and composition with core (and with mobility)."""
 
 from __future__ import annotations
 
-import json
-import random
-import subprocess
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -18,26 +15,16 @@ import asyncpg
 import httpx
 import pytest
 
-from atlas4d.core.context import Context
-from atlas4d.core.schema import build_core_schema
 from atlas4d.db.migrate import load_migrations, migrate
-from atlas4d.db.pool import log_statements
 from atlas4d.demo import load_burgas
-from atlas4d.federation.compose import SubgraphSource, compose
-from atlas4d.federation.gateway import Gateway
-from atlas4d.modules.mobility.schema import build_mobility_schema
 from atlas4d.modules.telecom import module
-from atlas4d.modules.telecom.loaders import create_loaders
-from atlas4d.modules.telecom.schema import build_telecom_schema
-from atlas4d.modules.telecom.seed import detect_anomalies, seed_telecom
-from atlas4d.modules.telecom.settings import TelecomSettings
+from atlas4d.modules.telecom.seed import seed_telecom
 from atlas4d.settings import Settings
 from conftest import migrate_module, serve_modules
 
 END = datetime(2026, 5, 1, 12, tzinfo=UTC)
 TABLES = "atlas4d_telecom.nodes CASCADE"
 JS_DIR = Path(__file__).resolve().parents[1] / "js"
-ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +87,23 @@ def assert_tree(links: list[tuple[Any, ...]], nodes: set[uuid.UUID]) -> None:
         seen.add(n)
         todo.extend(children[n])
     assert seen == nodes and len(links) == len(nodes) - 1
+
+
+async def insert_nodes(db: asyncpg.Pool, n: int) -> list[uuid.UUID]:
+    """`n` nodes: one OLT feeding n-1 CPEs (rows of this module only; core needs none)."""
+    ids = [uuid.uuid4() for _ in range(n)]
+    await db.execute(
+        "INSERT INTO atlas4d_telecom.nodes (entity_id, kind, name, geom) "
+        "SELECT id, CASE WHEN i = 1 THEN 'olt' ELSE 'cpe' END, 'node ' || lpad(i::text, 3, '0'), "
+        "ST_SetSRID(ST_MakePoint(27.4 + i * 0.001, 42.5), 4326) FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, i)",
+        ids,
+    )
+    await db.execute(
+        "INSERT INTO atlas4d_telecom.links (id, from_node, to_node, medium, capacity_mbps) "
+        "SELECT gen_random_uuid(), $1, id, 'fiber', 1000 FROM unnest($2::uuid[]) AS id",
+        ids[0], ids[1:],
+    )  # fmt: skip
+    return ids
 
 
 # --- migrations and seed --------------------------------------------------------------------------------
@@ -246,223 +250,6 @@ async def test_entity_extension(db: asyncpg.Pool, tclient: httpx.AsyncClient) ->
     assert data["_entities"][1]["networkNode"] is None and data["_entities"][2]["networkNode"] is None
 
 
-# --- oracles ----------------------------------------------------------------------------------------------
-
-
-async def insert_nodes(db: asyncpg.Pool, n: int) -> list[uuid.UUID]:
-    """`n` nodes: one OLT feeding n-1 CPEs (rows of this module only; core needs none)."""
-    ids = [uuid.uuid4() for _ in range(n)]
-    await db.execute(
-        "INSERT INTO atlas4d_telecom.nodes (entity_id, kind, name, geom) "
-        "SELECT id, CASE WHEN i = 1 THEN 'olt' ELSE 'cpe' END, 'node ' || lpad(i::text, 3, '0'), "
-        "ST_SetSRID(ST_MakePoint(27.4 + i * 0.001, 42.5), 4326) FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, i)",
-        ids,
-    )
-    await db.execute(
-        "INSERT INTO atlas4d_telecom.links (id, from_node, to_node, medium, capacity_mbps) "
-        "SELECT gen_random_uuid(), $1, id, 'fiber', 1000 FROM unnest($2::uuid[]) AS id",
-        ids[0], ids[1:],
-    )  # fmt: skip
-    return ids
-
-
-def random_metrics(ids: list[uuid.UUID], rng: random.Random, samples: int) -> list[tuple[Any, ...]]:
-    rows = []
-    for node in ids:
-        t = END
-        for _ in range(samples):
-            t += timedelta(seconds=rng.randrange(60, 900))  # irregular sampling
-            fault = rng.random()
-            down = fault < 0.05
-            rows.append((
-                node, t,
-                0.0 if down else round(rng.uniform(0, 1000), 3),
-                None if down else round(rng.choice([rng.uniform(1, 10), rng.uniform(30, 150)]), 2),
-                100.0 if down else round(rng.choice([rng.uniform(0, 0.1), rng.uniform(0.5, 8)]), 3),
-                round(rng.choice([rng.uniform(-24, -17), rng.uniform(-30, -26)]), 2),
-                0.0 if down else round(rng.choice([rng.uniform(5, 80), rng.uniform(93, 100)]), 1),
-                "down" if down else "up",
-            ))  # fmt: skip
-    return rows
-
-
-COPY_COLUMNS = ("node_id", "t", "throughput_mbps", "latency_ms", "packet_loss_pct", "optical_power_dbm",
-                "utilization_pct", "status")  # fmt: skip
-
-
-def bucket_oracle(rows: list[tuple[Any, ...]], step: timedelta, lo: datetime, hi: datetime) -> dict[Any, Any]:
-    groups: dict[tuple[str, datetime], list[tuple[Any, ...]]] = defaultdict(list)
-    for r in rows:
-        if lo <= r[1] < hi:
-            start = ORIGIN + ((r[1] - ORIGIN) // step) * step
-            groups[(str(r[0]), start)].append(r)
-
-    def mean(values: list[float | None]) -> float | None:
-        present = [v for v in values if v is not None]
-        return sum(present) / len(present) if present else None
-
-    return {
-        key: {
-            "samples": len(g),
-            "downSamples": sum(r[7] == "down" for r in g),
-            "throughputMbps": mean([r[2] for r in g]),
-            "maxLatencyMs": max((r[3] for r in g if r[3] is not None), default=None),
-            "latencyMs": mean([r[3] for r in g]),
-            "packetLossPct": mean([r[4] for r in g]),
-            "minOpticalPowerDbm": min(r[5] for r in g),
-            "utilizationPct": mean([r[6] for r in g]),
-        }
-        for key, g in groups.items()
-    }
-
-
-async def test_metric_buckets_match_a_python_oracle(db: asyncpg.Pool, tclient: httpx.AsyncClient) -> None:
-    rng = random.Random(5)
-    ids = await insert_nodes(db, 4)
-    rows = random_metrics(ids, rng, 150)
-    await db.copy_records_to_table(
-        "metrics", schema_name="atlas4d_telecom", columns=COPY_COLUMNS, records=rows
-    )
-    fields = "nodeId start samples downSamples throughputMbps maxLatencyMs latencyMs packetLossPct minOpticalPowerDbm utilizationPct"
-    lo, hi = END + timedelta(hours=3, minutes=7), END + timedelta(hours=20)
-    for interval, step in (
-        ("PT15M", timedelta(minutes=15)),
-        ("PT1H", timedelta(hours=1)),
-        ("P1D", timedelta(days=1)),
-    ):
-        expected = bucket_oracle(rows, step, lo, hi)
-        data = await gql(
-            tclient,
-            f'query($ids: [ID!], $lo: DateTime, $hi: DateTime) {{ networkMetrics(nodeIds: $ids, interval: "{interval}", '
-            f"time: {{from: $lo, to: $hi}}) {{ {fields} }} "
-            f'networkNodes(ids: $ids) {{ id metrics(interval: "{interval}", time: {{from: $lo, to: $hi}}) {{ {fields} }} }} }}',
-            {"ids": [str(i) for i in ids[1:]], "lo": lo.isoformat(), "hi": hi.isoformat()},
-        )
-        nested = [b for n in data["networkNodes"] for b in n["metrics"]]
-        for got in (data["networkMetrics"], nested):
-            keys = [(b["nodeId"], datetime.fromisoformat(b["start"])) for b in got]
-            assert sorted(keys) == sorted(k for k in expected if k[0] != str(ids[0])), interval
-            for b, key in zip(got, keys, strict=True):
-                for name, value in expected[key].items():
-                    assert b[name] == pytest.approx(value), (interval, key, name)
-        assert [b["nodeId"] for b in data["networkMetrics"]] == sorted(
-            (b["nodeId"] for b in data["networkMetrics"]), key=lambda n: [str(i) for i in ids].index(n)
-        )  # grouped by node, in the order asked
-
-
-def anomaly_oracle(rows: list[tuple[Any, ...]], s: TelecomSettings) -> set[tuple[Any, ...]]:
-    def fault(r: tuple[Any, ...]) -> tuple[str, float] | None:
-        _, _, _, latency, loss, power, util, status = r
-        if status == "down":
-            return "link_down", loss
-        if util >= s.congestion_utilization_pct:
-            return "congestion", util
-        if loss >= s.packet_loss_pct:
-            return "packet_loss", loss
-        if latency is not None and latency >= s.high_latency_ms:
-            return "high_latency", latency
-        if power <= s.power_warning_dbm:
-            return "power_warning", power
-        return None
-
-    out = set()
-    by_node: dict[uuid.UUID, list[tuple[Any, ...]]] = defaultdict(list)
-    for r in rows:
-        by_node[r[0]].append(r)
-    for node, series in by_node.items():
-        run: list[tuple[datetime, str, float]] = []
-        for r in [*sorted(series, key=lambda r: r[1]), None]:
-            f = fault(r) if r is not None else None
-            if run and (f is None or f[0] != run[0][1]):
-                kind = run[0][1]
-                values = [v for _, _, v in run]
-                peak = min(values) if kind == "power_warning" else max(values)
-                out.add((node, kind, run[0][0], run[-1][0], len(run), round(peak, 6)))
-                run = []
-            if r is not None and f is not None:
-                run.append((r[1], *f))
-    return out
-
-
-async def test_anomaly_detection_matches_a_python_oracle(
-    db: asyncpg.Pool, tclient: httpx.AsyncClient
-) -> None:
-    rng = random.Random(9)
-    ids = await insert_nodes(db, 5)
-    rows = random_metrics(ids, rng, 200)
-    await db.copy_records_to_table(
-        "metrics", schema_name="atlas4d_telecom", columns=COPY_COLUMNS, records=rows
-    )
-    settings = TelecomSettings()
-    async with db.acquire() as conn:
-        count = await detect_anomalies(conn, ids, settings)
-    expected = anomaly_oracle(rows, settings)
-    assert count == len(expected) > 50
-    data = await gql(
-        tclient,
-        "{ networkAnomalies(first: 10000) { type severity startedAt endedAt samples peakValue threshold node { id } } }",
-    )
-    got = {
-        (uuid.UUID(a["node"]["id"]), a["type"].lower(), datetime.fromisoformat(a["startedAt"]),
-         datetime.fromisoformat(a["endedAt"]), a["samples"], round(a["peakValue"], 6))
-        for a in data["networkAnomalies"]
-    }  # fmt: skip
-    assert got == expected
-    assert {a["type"] for a in data["networkAnomalies"]} == {
-        "LINK_DOWN", "CONGESTION", "PACKET_LOSS", "HIGH_LATENCY", "POWER_WARNING"
-    }  # fmt: skip
-    # a time window keeps the anomalies overlapping it
-    lo, hi = END + timedelta(hours=5), END + timedelta(hours=9)
-    data = await gql(
-        tclient,
-        "query($lo: DateTime, $hi: DateTime) { networkAnomalies(time: {from: $lo, to: $hi}, first: 10000) { startedAt } }",
-        {"lo": lo.isoformat(), "hi": hi.isoformat()},
-    )
-    assert len(data["networkAnomalies"]) == sum(1 for e in expected if e[3] >= lo and e[2] < hi)
-
-
-# --- batching ---------------------------------------------------------------------------------------------
-
-ENTITIES = """query($r: [_Any!]!) { _entities(representations: $r) { ... on Entity { id networkNode {
-  name kind entity { id }
-  parent { name }
-  children { name }
-  links { medium from { name } to { name } }
-  latestMetric { time status }
-  metrics(interval: "PT1H") { start samples node { name } }
-  anomalies(minSeverity: 1) { type node { name } } } } } }"""
-
-
-async def test_entity_references_are_one_statement_per_level(
-    db: asyncpg.Pool, tclient: httpx.AsyncClient
-) -> None:
-    ids = await insert_nodes(db, 51)
-    rows = random_metrics(ids, random.Random(2), 12)
-    await db.copy_records_to_table(
-        "metrics", schema_name="atlas4d_telecom", columns=COPY_COLUMNS, records=rows
-    )
-    async with db.acquire() as conn:
-        await detect_anomalies(conn, ids, TelecomSettings())
-    cpes = ids[1:]
-    reps = [{"__typename": "Entity", "id": str(i)} for i in cpes]
-    with log_statements() as log:
-        data = await gql(tclient, ENTITIES, {"r": reps})
-    got = data["_entities"]
-    assert [e["id"] for e in got] == [str(i) for i in cpes]
-    for e in got:  # complete answers, so the count is not low because fields came back empty
-        node = e["networkNode"]
-        assert node["parent"] == {"name": "node 001"} and node["children"] == []
-        assert (
-            node["links"][0]["from"]["name"] == "node 001" and node["links"][0]["to"]["name"] == node["name"]
-        )
-        assert node["latestMetric"]["time"] and node["metrics"]
-        assert all(b["node"]["name"] == node["name"] for b in node["metrics"])
-    assert sum(len(e["networkNode"]["anomalies"]) for e in got) > 10
-    # nodes; then parent, children, links, latest metric, metrics, anomalies (one each);
-    # link ends, bucket and anomaly nodes: one batch of the node loader for the ids not loaded yet
-    assert len(log) == 8, "\n".join(s[:120] for s in log.statements)
-
-
 # --- bad input ----------------------------------------------------------------------------------------------
 
 
@@ -501,101 +288,3 @@ async def test_bad_input_gives_a_typed_code(
     body = r.json()
     assert body.get("errors"), body
     assert body["errors"][0]["extensions"]["code"] == code
-
-
-# --- composition and the gateway ---------------------------------------------------------------------------
-
-
-def sources(*extra: str) -> list[SubgraphSource]:
-    out = [
-        SubgraphSource("core", "http://core.test/graphql", build_core_schema().as_str()),
-        SubgraphSource("telecom", "http://telecom.test/graphql", build_telecom_schema().as_str()),
-    ]
-    if "mobility" in extra:
-        out.append(
-            SubgraphSource("mobility", "http://mobility.test/graphql", build_mobility_schema().as_str())
-        )
-    return out
-
-
-@pytest.mark.parametrize("extra", [(), ("mobility",)])
-def test_composes_in_apollo_composition(extra: tuple[str, ...]) -> None:
-    payload = [{"name": s.name, "url": s.url, "sdl": s.sdl} for s in sources(*extra)]
-    done = subprocess.run(
-        ["node", str(JS_DIR / "compose.js")], input=json.dumps(payload), capture_output=True, text=True,
-        cwd=JS_DIR, timeout=120, check=True,
-    )  # fmt: skip
-    result = json.loads(done.stdout)
-    assert "errors" not in result, result
-    assert "networkNode: NetworkNode @join__field(graph: TELECOM)" in result["supergraphSdl"]
-    compose(sources(*extra))  # and in ours
-
-
-async def test_entities_in_a_bbox_with_network_node_and_latest_observation(
-    db: asyncpg.Pool, settings: Settings
-) -> None:
-    async with db.acquire() as conn:
-        await load_burgas(conn, seed=42, end=END)
-        await seed_telecom(conn, 42, end=END)
-    gateway = Gateway.from_supergraph(
-        compose(sources()), local={"core": build_core_schema(), "telecom": build_telecom_schema()}
-    )
-    context = Context.create(db, settings, loader_factories={"telecom": create_loaders})
-    query = """{ entities(first: 100, filter: {kinds: ["olt", "switch", "cpe"],
-                   observations: {bbox: {minLon: 27.35, minLat: 42.45, maxLon: 27.47, maxLat: 42.55}}}) {
-      nodes { id name latestObservation { time lon lat }
-              networkNode { kind vendor parent { name } anomalies { type severity } } } } }"""
-    with log_statements() as log:
-        result = await gateway.execute(query, context=context)
-    assert "errors" not in result, result
-    nodes = result["data"]["entities"]["nodes"]
-    expected = await db.fetchval(
-        "SELECT count(*) FROM atlas4d_telecom.nodes WHERE ST_X(geom) <= 27.47 AND ST_X(geom) >= 27.35"
-    )
-    assert len(nodes) == expected > 3
-    for n in nodes:
-        assert n["networkNode"]["kind"].lower() in {"olt", "switch", "cpe"} and n["networkNode"]["vendor"]
-        assert n["latestObservation"]["lon"] <= 27.47 and n["latestObservation"]["time"]
-    # core: entities, latest observations; telecom: nodes, parents, anomalies
-    assert len(log) == 5, "\n".join(s[:120] for s in log.statements)
-
-
-# --- docs -------------------------------------------------------------------------------------------------
-
-DOC = Path(__file__).resolve().parents[2] / "docs" / "modules" / "telecom.md"
-
-
-def test_the_docs_page_covers_every_field_and_setting_and_its_examples_validate() -> None:
-    import re
-
-    from graphql import GraphQLObjectType, parse, validate
-
-    from atlas4d.federation.supergraph import Supergraph
-
-    text = DOC.read_text()
-    schema = build_telecom_schema()._schema
-    names = (
-        "Query",
-        "Entity",
-        "NetworkNode",
-        "NetworkLink",
-        "NetworkMetricSample",
-        "NetworkMetricBucket",
-        "NetworkAnomaly",
-    )
-    for name in names:
-        gql_type = schema.type_map[name]
-        assert isinstance(gql_type, GraphQLObjectType)
-        for field, definition in gql_type.fields.items():
-            if field.startswith("_") or (name == "Entity" and field == "id"):
-                continue
-            assert re.search(rf"\b{field}\b", text), f"{name}.{field} is not documented"
-            for arg in definition.args:
-                assert re.search(rf"\b{arg}\b", text), f"{name}.{field}({arg}) is not documented"
-    for setting in TelecomSettings.model_fields:
-        assert f"ATLAS4D_TELECOM_{setting.upper()}" in text
-    api = Supergraph.parse(compose(sources())).api_schema
-    examples = re.findall(r"```graphql\n(.*?)```", text, re.S)
-    assert len(examples) >= 3
-    for example in examples:
-        assert validate(api, parse(example)) == []
