@@ -28,20 +28,33 @@ ZONE_COLUMNS = (
 )
 
 
-def violations_sql(clauses: Sequence[str], limit: str | None = None) -> str:
-    """Violations (one row per track and zone) of the observations also matching `clauses`
-    (over `atlas4d.observations_core o` and `atlas4d_airspace.restricted_zones z`)."""
-    extra = "".join(f" AND {c}" for c in clauses)
+def violations_sql(
+    observation_clauses: Sequence[str], zone_clauses: Sequence[str] = (), limit: str | None = None
+) -> str:
+    """Violations (one row per track and zone) among the aircraft observations matching
+    `observation_clauses` (over `o`, i.e. `atlas4d.observations_core`) and the zones matching
+    `zone_clauses` (over `z`, i.e. `atlas4d_airspace.restricted_zones`).
+
+    The observations are gathered first, aircraft by aircraft (index on `(entity_id, t)`, or on
+    `(track_id, t)` when tracks are named; `OFFSET 0` keeps the planner from flattening the lateral), then
+    tested against the zones (GIST). Left to itself the planner starts from the zones' footprints, which
+    over a city also hold every car: on the Burgas demo that read 16,000 vehicle observations to find 200
+    aircraft ones.
+    """
+    o_extra = "".join(f" AND {c}" for c in observation_clauses)
+    z_extra = "".join(f" AND {c}" for c in zone_clauses)
     return (
+        "WITH o AS MATERIALIZED (SELECT x.* FROM atlas4d_airspace.aircraft a CROSS JOIN LATERAL ("
+        "SELECT o.track_id, o.entity_id, o.t, o.geom, o.altitude_m FROM atlas4d.observations_core o "
+        f"WHERE o.entity_id = a.entity_id AND o.track_id IS NOT NULL AND o.altitude_m IS NOT NULL{o_extra} "
+        "OFFSET 0) x) "
         "SELECT o.track_id, z.id AS zone_id, o.entity_id, min(o.t) AS entered_at, max(o.t) AS exited_at, "
         "min(o.altitude_m) AS min_altitude_m, max(o.altitude_m) AS max_altitude_m, "
         "count(*)::integer AS observation_count "
-        "FROM atlas4d_airspace.restricted_zones z "
-        "JOIN atlas4d.observations_core o ON ST_Intersects(z.geom, o.geom) "
-        "JOIN atlas4d_airspace.aircraft a ON a.entity_id = o.entity_id "
-        "WHERE o.track_id IS NOT NULL AND o.altitude_m BETWEEN z.floor_m AND z.ceiling_m "
+        "FROM o JOIN atlas4d_airspace.restricted_zones z ON ST_Intersects(z.geom, o.geom) "
+        "WHERE o.altitude_m BETWEEN z.floor_m AND z.ceiling_m "
         "AND (z.active_from IS NULL OR o.t >= z.active_from) AND (z.active_to IS NULL OR o.t < z.active_to)"
-        f"{extra} GROUP BY o.track_id, z.id, o.entity_id ORDER BY min(o.t), o.track_id, z.id"
+        f"{z_extra} GROUP BY o.track_id, z.id, o.entity_id ORDER BY min(o.t), o.track_id, z.id"
         + (f" LIMIT {limit}" if limit else "")
     )
 
@@ -97,14 +110,19 @@ class AirspaceLoaders:
     def violations_by(self, column: str, time: TimeRange | None) -> DataLoader[uuid.UUID, list[Row]]:
         """Violations grouped by `column`: track_id (Track.violations), zone_id (RestrictedZone.violations)
         or entity_id (Aircraft.violations); `time` limits the observations considered."""
-        sql_column = {"track_id": "o.track_id", "zone_id": "z.id", "entity_id": "o.entity_id"}[column]
+        if column not in ("track_id", "zone_id", "entity_id"):
+            raise ValueError(f"no violations by {column}")
 
         async def batch(keys: list[uuid.UUID]) -> list[list[Row]]:
             params = Params()
-            clauses = [f"{sql_column} = ANY({params.add(keys, 'uuid[]')})"]
-            if time is not None:
-                clauses.extend(time.sql("o.t", params))
-            rows = await self._pool.fetch(violations_sql(clauses), *params.values)
+            keyed = f"= ANY({params.add(keys, 'uuid[]')})"
+            observations = time.sql("o.t", params) if time is not None else []
+            zones = []
+            if column == "zone_id":
+                zones.append(f"z.id {keyed}")
+            else:
+                observations.append(f"o.{column} {keyed}")
+            rows = await self._pool.fetch(violations_sql(observations, zones), *params.values)
             return _grouped(rows, keys, column)
 
         return self._get(("violations", column, time), batch)

@@ -118,10 +118,12 @@ async def zone_violations(
 ) -> list[ZoneViolation]:
     params = Params()
     clauses = time.to_domain().sql("o.t", params) if time is not None else []
+    zones = []
     ids = f.parse_uuids(zone_ids, "zoneIds")
     if ids is not None:
-        clauses.append(f"z.id = ANY({params.add(ids, 'uuid[]')})")
+        zones.append(f"z.id = ANY({params.add(ids, 'uuid[]')})")
     if _strings(zone_kinds, "zoneKinds") is not None:
-        clauses.append(f"z.kind = ANY({params.add(zone_kinds, 'text[]')})")
-    rows = await info.context.pool.fetch(violations_sql(clauses, params.add(_first(first))), *params.values)
+        zones.append(f"z.kind = ANY({params.add(zone_kinds, 'text[]')})")
+    limit = params.add(_first(first))
+    rows = await info.context.pool.fetch(violations_sql(clauses, zones, limit), *params.values)
     return [ZoneViolation.from_row(r) for r in rows]
