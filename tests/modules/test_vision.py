@@ -73,6 +73,9 @@ async def test_migrations_apply_once_and_only_touch_their_schema(pool: asyncpg.P
     async with pool.acquire() as conn:
         await migrate(conn, migrations)
         assert await migrate(conn, migrations) == []
+        async with conn.transaction():  # the files themselves can run again (IF NOT EXISTS, OR REPLACE)
+            for m in migrations:
+                await conn.execute(m.sql)
     tables = await pool.fetch(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'atlas4d_vision'"
     )
