@@ -77,6 +77,21 @@ SCENARIOS = [
         requests={"accounts": 1, "reviews": 1, "products": 1, "inventory": 1},
     ),
     Scenario(
+        "null entity from a hop: the next hop skips it (null keys)",
+        "{ ghostReview { body product { upc inStock } } }",
+        requests={"reviews": 1, "products": 1},  # no inventory call: nothing left to send
+    ),
+    Scenario(
+        "enum value hidden by @inaccessible",
+        "{ topProducts(first: 4) { upc category } }",
+        requests={"products": 1},
+    ),
+    Scenario(
+        "Federation 1 style extension: @external key returned by the extending subgraph",
+        "{ topRated { upc stars name reviews { body } } }",
+        requests={"ratings": 1, "products": 1, "reviews": 1},
+    ),
+    Scenario(
         "@provides",
         "{ topReviews { body author { username } } }",
         requests={"reviews": 1},

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from graphql import ExecutionResult, GraphQLSchema, execute, is_abstract_type
+from graphql import ExecutionResult, GraphQLObjectType, GraphQLSchema, execute, is_abstract_type
 
 from atlas4d.federation.planner import FetchNode, FlattenNode, ParallelNode, QueryPlan, SequenceNode
 from atlas4d.federation.planner.nodes import PlanNode
@@ -101,9 +101,9 @@ class PlanExecutor:
         slots: list[int] = []
         for obj, path in _collect(state.data, fetch.merge_at, []):
             spec = fetch.representations.get(str(obj.get("__typename")))
-            if spec is None:
+            if spec is None or any(obj.get(key) is None for key in spec.keys):
                 continue
-            representation = {"__typename": spec.typename, **_select(obj, spec.selections)}
+            representation = {"__typename": spec.typename, **_select(obj, spec.selections, self.api_schema)}
             key = orjson.dumps(representation, option=orjson.OPT_SORT_KEYS)
             if key not in index_of:
                 index_of[key] = len(representations)
@@ -173,9 +173,10 @@ def _collect(value: Any, segments: tuple[str, ...], path: Path) -> Iterator[tupl
         yield from _collect(value.get(head), rest, [*path, head])
 
 
-def _select(value: Any, selections: list[Selection]) -> Any:
+def _select(value: Any, selections: list[Selection], schema: GraphQLSchema) -> Any:
+    """The part of `value` a field set selects, keyed by field names (what representations carry)."""
     if isinstance(value, list):
-        return [_select(item, selections) for item in value]
+        return [_select(item, selections, schema) for item in value]
     if not isinstance(value, dict):
         return value
     out: JSON = {}
@@ -184,10 +185,21 @@ def _select(value: Any, selections: list[Selection]) -> Any:
             key = selection.response_key  # an alias only when the planner had to avoid a client's alias
             if key in value:
                 item = value[key]
-                out[selection.name] = _select(item, selection.selections) if selection.selections else item
-        elif selection.type_condition is None or value.get("__typename") in (selection.type_condition, None):
-            out.update(_select(value, selection.selections))
+                out[selection.name] = (
+                    _select(item, selection.selections, schema) if selection.selections else item
+                )
+        elif _matches(value.get("__typename"), selection.type_condition, schema):
+            out.update(_select(value, selection.selections, schema))
     return out
+
+
+def _matches(typename: Any, condition: str | None, schema: GraphQLSchema) -> bool:
+    if condition is None or typename is None or typename == condition:
+        return True
+    runtime, abstract = schema.get_type(str(typename)), schema.get_type(condition)
+    if isinstance(runtime, GraphQLObjectType) and abstract is not None and is_abstract_type(abstract):
+        return schema.is_sub_type(abstract, runtime)
+    return False
 
 
 def _merge(target: JSON, source: JSON, schema: GraphQLSchema) -> None:

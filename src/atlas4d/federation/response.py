@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from graphql import (
+    GraphQLEnumType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -160,6 +162,17 @@ class _Shaper:
                     return None
                 items.append(result)
             return items
+        if isinstance(field_type, GraphQLEnumType):
+            if isinstance(value, str) and value in field_type.values:
+                return value
+            # A value the API schema does not have (another subgraph's, or @inaccessible).
+            self.errors.append(
+                {
+                    "message": f'Enum "{field_type.name}" cannot represent value: {orjson.dumps(value).decode()}',
+                    "path": list(path),
+                }
+            )
+            return None
         if is_leaf_type(field_type):
             return value
         if not isinstance(value, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated, Any
 
 import strawberry
@@ -27,6 +28,13 @@ class Receipt:
     subgraph: str
 
 
+@strawberry.enum
+class Category(enum.Enum):
+    GADGET = "GADGET"
+    TOOL = "TOOL"
+    PROTOTYPE = strawberry.federation.enum_value("PROTOTYPE", inaccessible=True)
+
+
 @strawberry.federation.type(keys=["upc", "sku pkg { id }"])
 class Product:
     upc: strawberry.ID
@@ -37,6 +45,7 @@ class Product:
     weight: int
     dimensions: ProductDimension
     internal_code: str = strawberry.federation.field(inaccessible=True)
+    category: Category | None = None
     top_review_score: int = -1  # overridden by `reviews`: a gateway asking products for it is wrong
 
     @classmethod
@@ -60,6 +69,7 @@ def _product(n: int) -> Product:
         weight=3 * n,
         dimensions=ProductDimension(size="large" if n % 2 else "small", weight=1.5 * n),
         internal_code=f"internal-{n}",
+        category=[Category.GADGET, Category.TOOL, Category.PROTOTYPE][n % 3],
     )
 
 

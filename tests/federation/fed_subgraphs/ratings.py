@@ -7,9 +7,9 @@ import strawberry
 from atlas4d.federation.subgraph import federation_schema
 
 
-@strawberry.federation.type(keys=["upc"])
+@strawberry.federation.type(keys=["upc"], extend=True)
 class Product:
-    upc: strawberry.ID
+    upc: strawberry.ID = strawberry.federation.field(external=True)
 
     @strawberry.field
     def stars(self) -> int | None:
@@ -33,6 +33,10 @@ class Query:
     @strawberry.field
     def ratings_version(self) -> str:
         return "1"
+
+    @strawberry.field
+    def top_rated(self) -> list[Product]:
+        return [Product(upc=strawberry.ID(upc)) for upc in ("4", "1")]
 
 
 def schema() -> strawberry.federation.Schema:

@@ -129,6 +129,7 @@ REVIEWS = [
     Review(id=strawberry.ID("r3"), body="Could be better", author_id="u3", product_upc="2"),
     Review(id=strawberry.ID("r4"), body="Perfect", author_id="u1", product_upc="4"),
 ]
+GHOST = Review(id=strawberry.ID("r9"), body="Of a product nobody sells", author_id="u2", product_upc="99")
 MAGAZINES = [Magazine(id=strawberry.ID("m1"), title="Wired", issue=42)]
 
 
@@ -141,6 +142,10 @@ class Query:
     @strawberry.federation.field(shareable=True)
     def product(self, upc: strawberry.ID) -> Product | None:
         return Product(upc=upc) if any(r.product_upc == upc for r in REVIEWS) else None
+
+    @strawberry.field
+    def ghost_review(self) -> Review:
+        return GHOST
 
     @strawberry.field
     def latest_publications(self) -> list[Publication]:

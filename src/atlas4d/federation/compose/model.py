@@ -153,6 +153,11 @@ class _Reader:
         for definition in self.document.definitions:
             if isinstance(definition, ast.TypeDefinitionNode | ast.TypeExtensionNode):
                 self._type(definition)
+        for sub in self.model.types.values():
+            if sub.extension:  # an entity extension's @external key fields are its own (Federation 1 style)
+                for name in self.model.key_fields(sub.name):
+                    if name in sub.fields:
+                        sub.fields[name].external = False
         return self.model
 
     def _type(self, node: ast.TypeDefinitionNode | ast.TypeExtensionNode) -> None:

@@ -135,12 +135,13 @@ def _satisfiable(merger: Merger, merged: MergedType) -> None:
         while queue:
             current = queue.popleft()
             current_sub = merged.sources[current]
+            own_keys = merger.by_name[current].key_fields(merged.name)  # provided even when @external
             for graph, sub in merged.sources.items():
                 if graph in seen:
                     continue
                 for key, resolvable in sub.keys:
                     if resolvable and all(
-                        n in current_sub.fields and not current_sub.fields[n].external
+                        n in current_sub.fields and (not current_sub.fields[n].external or n in own_keys)
                         for n in _top_level(key)
                     ):
                         seen.add(graph)

@@ -276,7 +276,9 @@ class PlanBuilder:
         if provided is not None and field_name in provided:
             return True
         if not self.sg.can_resolve(type_name, field_name, graph):
-            return False
+            # A key field the subgraph declares stays resolvable there even when marked @external
+            # (Federation 1 extensions: `extend type T @key(fields: "id") { id: ID! @external }`).
+            return self._is_key_field_of(graph, type_name, field_name)
         join = self.sg.field_join(type_name, field_name, graph)
         return join is None or not join.requires
 
@@ -363,6 +365,7 @@ class PlanBuilder:
             depends |= self.plan_object(group, graph, type_name, required, path, out, provided)
         target = self._entity_group(target_graph, path, frozenset(depends))
         representation = target.representations.setdefault(type_name, Representation(known_as))
+        representation.keys.update(s.response_key for s in key_selections if isinstance(s, Field))
         merge_selections(representation.selections, key_selections)
         merge_selections(representation.selections, required)
         fragment = add_selection(target.selections, Fragment(known_as))
@@ -438,6 +441,7 @@ class PlanBuilder:
         depends = self.plan_object(group, graph, interface, key, path, out, None)
         target = self._entity_group(owner, path, frozenset(depends))
         representation = target.representations.setdefault(interface, Representation(interface))
+        representation.keys.update(s.response_key for s in key if isinstance(s, Field))
         merge_selections(representation.selections, key)
         fragment = add_selection(target.selections, Fragment(interface))
         touched.add(target.id)

@@ -21,6 +21,8 @@ class Representation:
 
     typename: str  # the __typename sent (the interface name for an @interfaceObject subgraph)
     selections: list[Selection] = field(default_factory=list)
+    # Response keys of key fields: an object missing one (null, or its fetch failed) is not sent.
+    keys: set[str] = field(default_factory=set)
 
 
 @dataclass
