@@ -1,0 +1,107 @@
+"""`POST /ingest/observations`: NDJSON (or CSV with a header) streamed into one transaction.
+
+The body is read as it arrives and cut into chunks of `CHUNK_LINES` lines; each chunk is validated whole,
+then COPYed while the next one is parsed. Any bad line rolls the whole request back (all or nothing) and
+answers 400 naming the line and field; a body over the bulk limit answers 413.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import Response
+
+from atlas4d.bulk.loader import ChunkWriter, Connection
+from atlas4d.bulk.stream import BulkBody
+from atlas4d.errors import BadInput, RequestTooLarge
+from atlas4d.rest.errors import json_response
+
+CHUNK_LINES = 10_000
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024 * 1024
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-seq")
+CSV_TYPES = ("text/csv",)
+
+
+class UnsupportedMediaType(BadInput):
+    http_status: ClassVar[int] = 415
+
+
+def max_body_bytes_from_env() -> int:
+    """`ATLAS4D_BULK_MAX_BODY_BYTES` (default 1 GiB); separate from the GraphQL body limit."""
+    return int(os.environ.get("ATLAS4D_BULK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
+
+
+def _flag(request: Request, name: str, default: bool) -> bool:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise BadInput(f"query parameter {name} must be true or false, got {value[:20]!r}", field=name)
+
+
+async def load_stream(
+    conn: Connection,
+    body: BulkBody,
+    pieces: AsyncIterator[bytes],
+    *,
+    auto_create_entities: bool,
+    max_bytes: int,
+) -> dict[str, int]:
+    """Parse and write everything `pieces` (an async iterator of bytes) yields, inside one transaction."""
+    writer = ChunkWriter([conn], auto_create_entities=auto_create_entities)
+    received = 0
+    try:
+        async with conn.transaction():
+            async for data in pieces:
+                received += len(data)
+                if received > max_bytes:
+                    raise RequestTooLarge(
+                        f"the request body is larger than {max_bytes} bytes (ATLAS4D_BULK_MAX_BODY_BYTES)",
+                        maximum=max_bytes,
+                    )
+                for chunk in body.feed(data):
+                    await writer.write(chunk)
+            for chunk in body.feed(b"", final=True):
+                await writer.write(chunk)
+            await writer.write(body.rest())
+            await writer.drain()
+            tracks = await writer.refresh_tracks(conn)
+    except BaseException:
+        await writer.abort()
+        raise
+    s = writer.summary(tracks)
+    return {"accepted": s.accepted, "entitiesCreated": s.entities_created, "tracksUpdated": s.tracks_updated}
+
+
+def ingest_endpoint(max_body_bytes: int | None, chunk_lines: int = CHUNK_LINES):  # type: ignore[no-untyped-def]
+    async def ingest(request: Request) -> Response:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in NDJSON_TYPES + CSV_TYPES:
+            raise UnsupportedMediaType(
+                "Content-Type must be application/x-ndjson (one ObservationInput object per line) "
+                f"or text/csv with a header, got {content_type or 'none'!r}",
+                field="Content-Type",
+            )
+        limit = max_body_bytes if max_body_bytes is not None else max_body_bytes_from_env()
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise RequestTooLarge(
+                f"the request body is larger than {limit} bytes (ATLAS4D_BULK_MAX_BODY_BYTES)", maximum=limit
+            )
+        auto_create = _flag(request, "autoCreateEntities", True)
+        body = BulkBody(content_type in CSV_TYPES, chunk_lines)
+        pool: asyncpg.Pool = request.app.state.pool
+        async with pool.acquire() as conn:
+            result = await load_stream(
+                conn, body, request.stream(), auto_create_entities=auto_create, max_bytes=limit
+            )
+        return json_response(result)
+
+    return ingest

@@ -1,0 +1,199 @@
+"""Bulk input lines (NDJSON or CSV) turned into `ObservationItem`s, with errors that name the line.
+
+The field names are those of the GraphQL `ObservationInput`. These functions only check what the shape of a
+line decides (JSON syntax, unknown fields, a string where a string belongs, a time that parses); ranges,
+UUIDs and NUL characters are `atlas4d.core.ingest.validate_observations`'s job, so the rules are the
+mutation's. Line numbers are 1-based; in CSV the header is line 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from atlas4d.core.ingest import ObservationItem
+
+FIELDS = (
+    "time",
+    "lon",
+    "lat",
+    "altitude",
+    "speed",
+    "heading",
+    "sourceType",
+    "entityId",
+    "entityKind",
+    "trackId",
+    "metadata",
+)
+_FIELD_SET = frozenset(FIELDS)
+_NUMBERS = ("lon", "lat", "altitude", "speed", "heading")
+_TEXTS = ("sourceType", "entityId", "entityKind", "trackId")
+
+
+@dataclass(frozen=True)
+class LineError:
+    line: int
+    field: str | None
+    message: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"line": self.line, "field": self.field, "message": self.message}
+
+
+@dataclass
+class Chunk:
+    """Items ready for validation, each with the line it came from, and the errors found so far."""
+
+    items: list[ObservationItem]
+    lines: list[int]
+    errors: list[LineError]
+
+
+def new_chunk() -> Chunk:
+    return Chunk([], [], [])
+
+
+def _time(value: object, line: int, errors: list[LineError]) -> datetime | None:
+    if value is None:
+        return None  # validate_observations says "is required"
+    if not isinstance(value, str):
+        errors.append(LineError(line, "time", "must be an ISO-8601 string"))
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        errors.append(LineError(line, "time", f"is not an ISO-8601 time: {value[:40]!r}"))
+        return None
+
+
+def add_object(chunk: Chunk, obj: Any, line: int) -> None:
+    """Append one decoded line (a JSON object keyed by the GraphQL field names) to `chunk`."""
+    if not isinstance(obj, dict):
+        chunk.errors.append(LineError(line, None, "is not a JSON object"))
+        return
+    if not obj.keys() <= _FIELD_SET:
+        unknown = sorted(str(k) for k in obj.keys() - _FIELD_SET)[0]
+        chunk.errors.append(
+            LineError(line, unknown, f"is not a field of ObservationInput ({', '.join(FIELDS)})")
+        )
+        return
+    before = len(chunk.errors)
+    get: Any = obj.get
+    for name in _TEXTS:
+        value = get(name)
+        if value is not None and not isinstance(value, str):
+            chunk.errors.append(LineError(line, name, "must be a string"))
+    t = _time(get("time"), line, chunk.errors)
+    if len(chunk.errors) > before:
+        return
+    chunk.items.append(
+        ObservationItem(
+            t,  # type: ignore[arg-type]  # None is reported by validate_observations
+            get("lon"),
+            get("lat"),
+            get("altitude"),
+            get("speed"),
+            get("heading"),
+            get("sourceType"),
+            get("entityId"),
+            get("entityKind"),
+            get("trackId"),
+            get("metadata"),
+        )
+    )
+    chunk.lines.append(line)
+
+
+def add_ndjson_line(chunk: Chunk, raw: bytes, line: int) -> None:
+    if not raw.strip():
+        return
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        chunk.errors.append(LineError(line, None, f"is not valid JSON: {exc}"))
+        return
+    add_object(chunk, obj, line)
+
+
+def _csv_number(value: str, name: str, line: int, errors: list[LineError]) -> float | None:
+    try:
+        number = float(value)
+    except ValueError:
+        errors.append(LineError(line, name, f"must be a finite number, got {value[:40]!r}"))
+        return None
+    if not math.isfinite(number):
+        errors.append(LineError(line, name, f"must be a finite number, got {value[:40]!r}"))
+        return None
+    return number
+
+
+def csv_object(
+    header: list[str], row: list[str], line: int, errors: list[LineError]
+) -> dict[str, Any] | None:
+    """A CSV row as the JSON object its NDJSON line would be; empty cells are nulls."""
+    if len(row) != len(header):
+        errors.append(LineError(line, None, f"has {len(row)} cells; the header has {len(header)}"))
+        return None
+    before = len(errors)
+    obj: dict[str, Any] = {}
+    for name, cell in zip(header, row, strict=True):
+        if cell == "":
+            continue
+        if name in _NUMBERS:
+            obj[name] = _csv_number(cell, name, line, errors)
+        elif name == "metadata":
+            try:
+                obj[name] = orjson.loads(cell)
+            except orjson.JSONDecodeError:
+                errors.append(LineError(line, name, "is not valid JSON"))
+        else:
+            obj[name] = cell
+    return None if len(errors) > before else obj
+
+
+def check_header(header: list[str]) -> LineError | None:
+    for name in header:
+        if name not in _FIELD_SET:
+            return LineError(1, name, f"is not a field of ObservationInput ({', '.join(FIELDS)})")
+    if len(set(header)) != len(header):
+        return LineError(1, None, "repeats a column")
+    return None
+
+
+class CsvLines:
+    """Feeds CSV text in pieces; yields (line number, cells) for each complete record.
+
+    Quoted cells may span lines; the line number is where the record starts.
+    """
+
+    def __init__(self) -> None:
+        self._pending = ""
+        self._next_line = 1
+
+    def feed(self, text: str, final: bool = False) -> Iterator[tuple[int, list[str]]]:
+        data = self._pending + text
+        if final:
+            cut = len(data)
+        else:
+            cut = data.rfind("\n") + 1
+            # a newline inside an open quote is not a record end; wait for more
+            while cut and data[:cut].count('"') % 2:
+                cut = data.rfind("\n", 0, cut - 1) + 1
+        self._pending = data[cut:]
+        complete = data[:cut]
+        if not complete:
+            return
+        reader = csv.reader(io.StringIO(complete, newline=""))
+        start = self._next_line
+        for row in reader:
+            yield start, row
+            start = self._next_line + reader.line_num
+        self._next_line += complete.count("\n") + (0 if complete.endswith("\n") else 1)

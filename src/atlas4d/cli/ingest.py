@@ -1,0 +1,167 @@
+"""`atlas4d ingest FILE`: observations from NDJSON or CSV (with a header), validated like the mutation.
+
+One connection loads the file in one transaction (all or nothing, tracks refreshed inside it). With
+`--workers N` (N > 1; the default for files over 32 MiB) chunks go round-robin to N connections, each in
+its own transaction; they commit only when every chunk was valid and written, and any bad line rolls all
+of them back. Tracks are then refreshed right after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import asyncpg
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from atlas4d.bulk.loader import ChunkWriter, InvalidLines
+from atlas4d.bulk.stream import BulkBody
+from atlas4d.core.ingest import IngestSummary
+from atlas4d.db.embedded import database_url
+from atlas4d.db.pool import connect
+from atlas4d.errors import Atlas4DError
+from atlas4d.settings import Settings
+
+READ_BYTES = 1024 * 1024
+AUTO_WORKERS_ABOVE = 32 * 1024 * 1024
+SHOWN_ERRORS = 20
+
+
+def file_format(path: Path, given: str) -> str:
+    if given != "auto":
+        return given
+    return "csv" if path.suffix.lower() in (".csv", ".tsv") else "ndjson"
+
+
+def default_workers(path: Path) -> int:
+    if path.stat().st_size <= AUTO_WORKERS_ABOVE:
+        return 1
+    return max(2, min(4, os.cpu_count() or 1))
+
+
+async def ingest_file(
+    settings: Settings,
+    dsn: str,
+    path: Path,
+    *,
+    csv_format: bool,
+    batch: int,
+    workers: int,
+    auto_create_entities: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> IngestSummary:
+    """Load `path` into the database at `dsn`; raises `InvalidLines` (nothing stored) on any bad line."""
+    conns: list[asyncpg.Connection] = [await connect(settings, dsn) for _ in range(workers)]
+    transactions = [c.transaction() for c in conns]
+    try:
+        for tr in transactions:
+            await tr.start()
+        writer = ChunkWriter(conns, auto_create_entities=auto_create_entities)
+        body = BulkBody(csv_format, batch)
+        try:
+            with path.open("rb") as f:
+                while data := f.read(READ_BYTES):
+                    for chunk in body.feed(data):
+                        await writer.write(chunk)
+                    if progress is not None:
+                        progress(len(data))
+            for chunk in body.feed(b"", final=True):
+                await writer.write(chunk)
+            await writer.write(body.rest())
+            await writer.drain()
+            tracks = await writer.refresh_tracks(conns[0]) if workers == 1 else 0
+        except BaseException:
+            await writer.abort()
+            await asyncio.gather(*(tr.rollback() for tr in transactions), return_exceptions=True)
+            raise
+        for tr in transactions:
+            await tr.commit()
+        if workers > 1:
+            tracks = await writer.refresh_tracks(conns[0])
+        return writer.summary(tracks)
+    finally:
+        await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def ingest(
+        file: Annotated[
+            Path, typer.Argument(exists=True, dir_okay=False, help="NDJSON or CSV (with a header).")
+        ],
+        batch: Annotated[
+            int, typer.Option(min=1, max=100_000, help="Lines validated and COPYed at once.")
+        ] = 10_000,
+        workers: Annotated[
+            int | None, typer.Option(min=1, max=16, help="Connections (default: 1, or more above 32 MiB).")
+        ] = None,
+        fmt: Annotated[str, typer.Option("--format", help="auto (by extension), ndjson or csv.")] = "auto",
+        auto_create_entities: Annotated[
+            bool, typer.Option(help="Create entities named by unknown entityId values.")
+        ] = True,
+    ) -> None:
+        """Store observations from FILE: one ObservationInput per line (GraphQL field names), all or nothing."""
+        console = Console(stderr=True)
+        if fmt not in ("auto", "ndjson", "csv"):
+            console.print(f"[bold red]error[/] --format must be auto, ndjson or csv, got {fmt!r}")
+            raise typer.Exit(2)
+        settings = Settings()
+        n = workers or default_workers(file)
+        columns = (
+            TextColumn("[bold]ingest[/]"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        )
+        try:
+            dsn = database_url(settings)
+            with Progress(*columns, console=console, transient=True) as bar:
+                task = bar.add_task("ingest", total=file.stat().st_size)
+                summary = asyncio.run(
+                    ingest_file(
+                        settings,
+                        dsn,
+                        file,
+                        csv_format=file_format(file, fmt) == "csv",
+                        batch=batch,
+                        workers=n,
+                        auto_create_entities=auto_create_entities,
+                        progress=lambda size: bar.advance(task, size),
+                    )
+                )
+        except InvalidLines as exc:
+            for error in exc.errors[:SHOWN_ERRORS]:
+                field = f", field {error.field}" if error.field else ""
+                console.print(
+                    f"[bold red]error[/] {file}:{error.line}{field}: {error.message}", highlight=False
+                )
+            hidden = int(exc.extensions.get("invalidCount", len(exc.errors))) - min(
+                len(exc.errors), SHOWN_ERRORS
+            )
+            if hidden > 0:
+                console.print(f"… and {hidden} more")
+            console.print("[bold red]nothing was stored[/]")
+            raise typer.Exit(1) from None
+        except Atlas4DError as exc:
+            console.print(f"[bold red]error[/] [{exc.code}] {exc.message}")
+            raise typer.Exit(1) from None
+        except (OSError, asyncpg.PostgresError) as exc:
+            console.print(f"[bold red]error[/] {exc}")
+            raise typer.Exit(1) from None
+        typer.echo(
+            f"accepted {summary.accepted} observations, created {summary.entities_created} entities, "
+            f"updated {summary.tracks_updated} tracks"
+        )
