@@ -1,15 +1,14 @@
-"""Telecom composed with core (and with mobility) in @apollo/composition and ours, entities in a bbox
-with their network node through our gateway, and the docs page checked against the schema."""
+"""Telecom composed with core (and with mobility) in @apollo/composition and ours; through our gateway,
+entities in a bbox with their network node, and one query across core, mobility and telecom; the docs page
+checked against the schema."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-import httpx
 import pytest
 from test_telecom import END, JS_DIR, TABLES
 
@@ -26,7 +25,7 @@ from atlas4d.modules.telecom.schema import build_telecom_schema
 from atlas4d.modules.telecom.seed import seed_telecom
 from atlas4d.modules.telecom.settings import TelecomSettings
 from atlas4d.settings import Settings
-from conftest import migrate_module, serve_modules
+from conftest import migrate_module
 
 
 @pytest.fixture(scope="module")
@@ -39,14 +38,6 @@ async def migrated(pool: asyncpg.Pool) -> asyncpg.Pool:
 async def db(clean_db: asyncpg.Pool, migrated: asyncpg.Pool) -> asyncpg.Pool:
     await clean_db.execute(f"TRUNCATE {TABLES}")
     return clean_db
-
-
-@pytest.fixture(scope="module")
-async def tclient(
-    settings: Settings, database_url: str, migrated: asyncpg.Pool
-) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in serve_modules(settings, database_url, [module]):
-        yield client
 
 
 # --- composition and the gateway ---------------------------------------------------------------------------
@@ -104,6 +95,47 @@ async def test_entities_in_a_bbox_with_network_node_and_latest_observation(
         assert n["latestObservation"]["lon"] <= 27.47 and n["latestObservation"]["time"]
     # core: entities, latest observations; telecom: nodes, parents, anomalies
     assert len(log) == 5, "\n".join(s[:120] for s in log.statements)
+
+
+CROSS = """{ entities(first: 100, filter: {kinds: ["vehicle", "olt"]}) { nodes {
+  kind name latestObservation { time speed }
+  vehicle { kind label trips(first: 1) { endStop { name } } }
+  networkNode { kind children { name } metrics(interval: "PT6H") { samples } } } } }"""
+
+
+async def test_one_query_across_core_mobility_and_telecom(db: asyncpg.Pool, settings: Settings) -> None:
+    from atlas4d.modules.mobility import module as mobility
+    from atlas4d.modules.mobility.loaders import create_loaders as mobility_loaders
+    from atlas4d.modules.mobility.seed import seed_mobility
+
+    await migrate_module(db, mobility)
+    await db.execute(
+        "TRUNCATE atlas4d_mobility.vehicles, atlas4d_mobility.trips, atlas4d_mobility.stops CASCADE"
+    )
+    async with db.acquire() as conn:
+        await load_burgas(conn, seed=42, end=END)
+        await seed_mobility(conn, 42, end=END)
+        await seed_telecom(conn, 42, end=END)
+    core, mob, tel = build_core_schema(), build_mobility_schema(), build_telecom_schema()
+    gateway = Gateway.from_supergraph(
+        compose(sources("mobility")), local={"core": core, "mobility": mob, "telecom": tel}
+    )
+    factories = {"mobility": mobility_loaders, "telecom": create_loaders}
+    context = Context.create(db, settings, loader_factories=factories)
+    with log_statements() as log:
+        result = await gateway.execute(CROSS, context=context)
+    await gateway.aclose()
+    assert "errors" not in result, result
+    nodes = result["data"]["entities"]["nodes"]
+    vehicles = [n for n in nodes if n["kind"] == "vehicle"]
+    olts = [n for n in nodes if n["kind"] == "olt"]
+    assert (len(vehicles), len(olts)) == (24, 3)
+    assert all(v["vehicle"]["label"] == v["name"] and v["networkNode"] is None for v in vehicles)
+    assert all(o["vehicle"] is None and o["networkNode"]["kind"] == "OLT" for o in olts)
+    assert all(o["networkNode"]["metrics"] and o["networkNode"]["children"] for o in olts)
+    assert all(n["latestObservation"]["time"] for n in nodes)
+    # core: entities, latest observations; mobility: vehicles, trips, stops; telecom: nodes, children, metrics
+    assert len(log) == 8, "\n".join(s[:120] for s in log.statements)
 
 
 # --- docs -------------------------------------------------------------------------------------------------
