@@ -148,7 +148,7 @@ def fly(
     """Sample a flight along (lon, lat, altitude) waypoints every SAMPLE_S seconds at a constant speed;
     altitude varies linearly along each leg. Samples at or after `end` are dropped."""
     fixes: list[Fix] = []
-    t, carried = t0, 0.0
+    t, carried, heading = t0, 0.0, 0.0
     for (lon1, lat1, alt1), (lon2, lat2, alt2) in itertools.pairwise(waypoints):
         leg = distance_m(lon1, lat1, lon2, lat2)
         heading = bearing_deg(lon1, lat1, lon2, lat2)
@@ -166,7 +166,7 @@ def fly(
         carried = s - leg
     lon, lat, alt = waypoints[-1]
     if t < end:
-        fixes.append(Fix(t, lon, lat, alt, speed_ms, 0.0, **ids))
+        fixes.append(Fix(t, lon, lat, alt, speed_ms, round(heading, 1), **ids))
     return fixes
 
 
