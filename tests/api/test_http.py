@@ -287,3 +287,23 @@ async def test_entities_resolve_by_key_in_batches(clean_db: asyncpg.Pool, client
     entity_reads = [s for s in log.statements if "FROM atlas4d.entities" in s]
     assert len(entity_reads) == 1, log.statements  # 31 entities (30 + the observation's) in one statement
     assert len(log.statements) <= 5, log.statements
+
+
+@pytest.mark.parametrize(
+    "sent",
+    ["a" * 500, "id with spaces", "x\ty", "<script>", "ünïcode"],
+    ids=["long", "spaces", "tab", "markup", "non-ascii"],
+)
+async def test_unsafe_request_ids_are_not_echoed(client: httpx.AsyncClient, sent: str) -> None:
+    """Like the REST layer, only `[A-Za-z0-9._-]{1,64}` ids are adopted: others would flow into logs and
+    messages verbatim (log injection, unbounded size), so a fresh id is used instead."""
+    headers = {"x-request-id": sent.encode()}
+    as_received = sent.encode().decode("latin-1")
+    async with tiny_client(failing_schema(), Settings(database_url=None)) as tiny:
+        response = await tiny.post("/graphql", json={"query": "{ boom }"}, headers=headers)
+        request_id = response.json()["errors"][0]["extensions"]["requestId"]
+        assert request_id != as_received and 1 <= len(request_id) <= 64
+        assert response.headers["x-request-id"] == request_id
+    for path in ("/graphql", SUBGRAPH):
+        echoed = (await client.post(path, json={"query": "{ __typename }"}, headers=headers)).headers
+        assert echoed.get("x-request-id") != as_received
