@@ -3,13 +3,10 @@ composition. Violations are checked against a Python oracle (shapely + altitude 
 
 from __future__ import annotations
 
-import json
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -18,7 +15,6 @@ import pytest
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from atlas4d.core.schema import build_core_schema
 from atlas4d.db.migrate import load_migrations, migrate
 from atlas4d.db.pool import log_statements
 from atlas4d.modules.airspace import module
@@ -29,7 +25,6 @@ from conftest import migrate_module, serve_modules
 
 END = datetime(2026, 5, 2, tzinfo=UTC)
 URL = "/subgraphs/airspace/graphql"
-JS_DIR = Path(__file__).resolve().parents[1] / "js"
 
 
 @pytest.fixture(scope="session")
@@ -398,20 +393,3 @@ async def test_bad_nested_time_gives_a_typed_code(
     q = '{ restrictedZones { violations(time: {from: "2026-05-02T00:00:00Z", to: "2026-05-01T00:00:00Z"}) { zoneId } } }'
     body = (await airspace.post(URL, json={"query": q})).json()
     assert body["errors"][0]["extensions"]["code"] == "BAD_TIME_RANGE"
-
-
-# --- composition ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.npm
-def test_composes_with_core_under_apollo_composition() -> None:
-    services = [
-        {"name": "core", "url": "http://core/graphql", "sdl": build_core_schema().as_str()},
-        {"name": "airspace", "url": "http://airspace/graphql", "sdl": module.subgraph().as_str()},
-    ]
-    done = subprocess.run(["node", str(JS_DIR / "compose.js")], input=json.dumps(services), capture_output=True,
-                          text=True, cwd=JS_DIR, timeout=120, check=True)  # fmt: skip
-    result = json.loads(done.stdout)
-    assert "errors" not in result, result
-    assert 'type Entity\n  @join__type(graph: AIRSPACE, key: "id")' in result["supergraphSdl"]
-    assert "aircraft: Aircraft @join__field(graph: AIRSPACE)" in result["supergraphSdl"]

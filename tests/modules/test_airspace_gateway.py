@@ -3,7 +3,9 @@ flights with their zone violations, entity resolution batched (subgraph requests
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from atlas4d.modules.airspace.seed import seed
 from atlas4d.settings import Settings
 from conftest import migrate_module
 
+JS_DIR = Path(__file__).resolve().parents[1] / "js"
 FLIGHTS = """{
   aircraft {
     icao24 callsign
@@ -96,3 +99,17 @@ def test_doc_examples_validate_against_the_supergraph() -> None:
     assert len(examples) >= 3
     for example in examples:
         assert validate(api, parse(example)) == [], example
+
+
+@pytest.mark.npm
+def test_composes_with_core_under_apollo_composition() -> None:
+    services = [
+        {"name": "core", "url": "http://core/graphql", "sdl": build_core_schema().as_str()},
+        {"name": "airspace", "url": "http://airspace/graphql", "sdl": module.subgraph().as_str()},
+    ]
+    done = subprocess.run(["node", str(JS_DIR / "compose.js")], input=json.dumps(services), capture_output=True,
+                          text=True, cwd=JS_DIR, timeout=120, check=True)  # fmt: skip
+    result = json.loads(done.stdout)
+    assert "errors" not in result, result
+    assert 'type Entity\n  @join__type(graph: AIRSPACE, key: "id")' in result["supergraphSdl"]
+    assert "aircraft: Aircraft @join__field(graph: AIRSPACE)" in result["supergraphSdl"]
