@@ -40,7 +40,24 @@ def random_query(schema: GraphQLSchema, rng: random.Random) -> str:
     assert query_type is not None
     roots = [n for n in query_type.fields if not n.startswith("_")]
     chosen = rng.sample(roots, k=rng.randint(1, 3))
-    return "{ " + " ".join(_field(schema, query_type, name, rng, 0) for name in chosen) + " }"
+    body = " ".join(_field(schema, query_type, name, rng, 0) for name in chosen)
+    return "query Random($yes: Boolean! = true, $no: Boolean = false) { " + body + " }"
+
+
+def _conditions(rng: random.Random) -> str:
+    """Now and then a @skip/@include, with a literal or a variable."""
+    if rng.random() > 0.2:
+        return ""
+    return " " + rng.choice(
+        [
+            "@include(if: $yes)",
+            "@include(if: $no)",
+            "@skip(if: $yes)",
+            "@skip(if: $no)",
+            "@include(if: true)",
+            "@skip(if: true)",
+        ]
+    )
 
 
 def _field(
@@ -59,6 +76,7 @@ def _field(
     text = name + (f"({', '.join(args)})" if args else "")
     if rng.random() < 0.15:
         text = f"a{rng.randint(0, 9)}_{name}: {text}"
+    text += _conditions(rng)
     named_type = get_named_type(definition.type)
     if is_leaf_type(named_type):
         return text
@@ -78,6 +96,8 @@ def _selection(schema: GraphQLSchema, type_: Any, rng: random.Random, depth: int
                 )
     else:
         parts += _fields(schema, type_, rng, depth, k=4)
+        if rng.random() < 0.2:  # an inline fragment without type condition, under a condition
+            parts.append(f"...{_conditions(rng)} {{ {' '.join(_fields(schema, type_, rng, depth, k=2))} }}")
     return "{ " + " ".join(dict.fromkeys(parts)) + " }"
 
 

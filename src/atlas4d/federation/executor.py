@@ -17,7 +17,7 @@ import orjson
 from graphql import ExecutionResult, GraphQLObjectType, GraphQLSchema, execute, is_abstract_type
 
 from atlas4d.federation.planner import FetchNode, FlattenNode, ParallelNode, QueryPlan, SequenceNode
-from atlas4d.federation.planner.nodes import PlanNode
+from atlas4d.federation.planner.nodes import PlanNode, Representation
 from atlas4d.federation.planner.selection import Field, Selection
 from atlas4d.federation.response import shape_response
 from atlas4d.federation.transport import JSON, Subgraph, SubgraphFailure
@@ -101,7 +101,7 @@ class PlanExecutor:
         slots: list[int] = []
         for obj, path in _collect(state.data, fetch.merge_at, []):
             spec = fetch.representations.get(str(obj.get("__typename")))
-            if spec is None or any(obj.get(key) is None for key in spec.keys):
+            if spec is None or not _complete(obj, spec):
                 continue
             representation = {"__typename": spec.typename, **_select(obj, spec.selections, self.api_schema)}
             key = orjson.dumps(representation, option=orjson.OPT_SORT_KEYS)
@@ -137,6 +137,14 @@ class PlanExecutor:
             result = results[slot] if slot < len(results) else None
             if isinstance(result, dict):
                 _merge(obj, result, self.api_schema)
+
+
+def _complete(obj: JSON, spec: Representation) -> bool:
+    """Whether the object has what its representation needs: non-null keys, and every @requires field (an
+    entity fetch that failed or found nothing leaves them missing; the dependent fetch skips the object)."""
+    if any(obj.get(key) is None for key in spec.keys):
+        return False
+    return all(s.response_key in obj for s in spec.selections if isinstance(s, Field))
 
 
 def _failure(service: str, code: str) -> JSON:
