@@ -290,3 +290,83 @@ async def test_cursor_walk_visits_every_match_once_in_order(
         after = got["pageInfo"]["endCursor"]
     assert visited == [str(r["id"]) for r in expected]
     assert len(set(visited)) == len(visited) == len(matching)
+
+
+@EXAMPLES
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(0, 30), st.integers(0, 3), st.integers(0, 2)), min_size=1, max_size=50
+    ),
+    first=st.integers(0, 6),
+    descending=st.booleans(),
+    window=st.tuples(st.integers(0, 30), st.integers(1, 20)),
+)
+async def test_nested_lists_are_per_parent(
+    clean_db: asyncpg.Pool,
+    client: httpx.AsyncClient,
+    rows: list[tuple[int, int, int]],
+    first: int,
+    descending: bool,
+    window: tuple[int, int],
+) -> None:
+    """`first`, `orderBy` and `time` of Entity.observations / Track.observations apply to each parent."""
+    await clean_db.execute(f"TRUNCATE {TABLES}")
+    items = [{"time": (BASE + timedelta(minutes=m)).isoformat(), "lon": 27.4 + m / 1000, "lat": 42.5,
+              "entityId": str(uuid.UUID(int=e + 1)), "trackId": str(uuid.UUID(int=100 + e * 10 + k))}
+             for m, e, k in rows]  # fmt: skip
+    await gql(client, INGEST, {"o": items})
+    stored = await clean_db.fetch("SELECT id, t, entity_id, track_id FROM atlas4d.observations_core")
+    lo, hi = BASE + timedelta(minutes=window[0]), BASE + timedelta(minutes=window[0] + window[1])
+    order = "TIME_DESC" if descending else "TIME_ASC"
+    args = f'time: {{from: "{lo.isoformat()}", to: "{hi.isoformat()}"}}, first: {first}, orderBy: {order}'
+    query = (
+        f"{{ entities(first: 10) {{ nodes {{ id observations({args}) {{ id }} }} }} "
+        f"tracks(first: 50) {{ nodes {{ id observations({args}) {{ id }} }} }} }}"
+    )
+    data = await gql(client, query)
+
+    def expected(column: str, key: str) -> list[str]:
+        mine = [r for r in stored if str(r[column]) == key and lo <= r["t"] < hi]
+        mine.sort(key=lambda r: (r["t"], r["id"]), reverse=descending)
+        return [str(r["id"]) for r in mine[:first]]
+
+    assert {n["id"] for n in data["entities"]["nodes"]} == {str(r["entity_id"]) for r in stored}
+    for node in data["entities"]["nodes"]:
+        assert [o["id"] for o in node["observations"]] == expected("entity_id", node["id"])
+    assert {n["id"] for n in data["tracks"]["nodes"]} == {str(r["track_id"]) for r in stored}
+    for node in data["tracks"]["nodes"]:
+        assert [o["id"] for o in node["observations"]] == expected("track_id", node["id"])
+
+
+@pytest.mark.parametrize("root", ["entities", "tracks", "anomalies"])
+async def test_keyset_walk_over_ids(clean_db: asyncpg.Pool, client: httpx.AsyncClient, root: str) -> None:
+    items = [{"time": (BASE + timedelta(minutes=i)).isoformat(), "lon": 27.4, "lat": 42.5,
+              "entityId": str(uuid.uuid4()), "entityKind": ["vehicle", "olt"][i % 2], "trackId": str(uuid.uuid4())}
+             for i in range(23)]  # fmt: skip
+    await gql(client, INGEST, {"o": items})
+    await clean_db.execute(
+        "INSERT INTO atlas4d.anomalies (observation_id, anomaly_type, severity, score) "
+        "SELECT id, 'x', 1 + id % 5, 0.5 FROM atlas4d.observations_core"
+    )
+    flt = {
+        "entities": '{kinds: ["vehicle"]}',
+        "tracks": '{kinds: ["vehicle"]}',
+        "anomalies": "{minSeverity: 3}",
+    }[root]
+    table = {"entities": "atlas4d.entities WHERE kind = 'vehicle'",
+             "tracks": "atlas4d.tracks WHERE entity_id IN (SELECT id FROM atlas4d.entities WHERE kind = 'vehicle')",
+             "anomalies": "atlas4d.anomalies WHERE severity >= 3"}[root]  # fmt: skip
+    expected = [str(r["id"]) for r in await clean_db.fetch(f"SELECT id FROM {table} ORDER BY id")]
+    assert expected
+    visited: list[str] = []
+    after = None
+    while True:
+        a = f', after: "{after}"' if after else ""
+        page = (await gql(client, f"{{ {root}(filter: {flt}, first: 4{a}) {{ totalCount nodes {{ id }} "
+                                  "pageInfo { hasNextPage endCursor } } }"))[root]  # fmt: skip
+        assert page["totalCount"] == len(expected)
+        visited += [n["id"] for n in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert visited == expected
