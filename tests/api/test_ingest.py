@@ -270,6 +270,10 @@ async def test_create_entities_conflict_policies(clean_db: asyncpg.Pool, client:
     )
     assert (row["kind"], row["name"], row["properties"]) == ("switch", "SW-9", {"ports": 48})
     assert await clean_db.fetchval("SELECT count(*) FROM atlas4d.entities") == 3
+    # UPDATE replaces the entity by the item (omitted fields are cleared); createdAt is kept
+    bare = (await gql(client, CREATE, {"e": [{"id": a, "kind": "olt"}], "p": "UPDATE"}))["createEntities"][0]
+    assert (bare["kind"], bare["name"], bare["sourceType"], bare["properties"]) == ("olt", None, None, {})
+    assert bare["createdAt"] == created[0]["createdAt"]
 
 
 RECORD = (
