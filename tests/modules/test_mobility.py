@@ -3,6 +3,7 @@ Python oracles, batching counted at the driver, typed errors, and composition wi
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -235,3 +236,14 @@ async def test_entity_and_track_extensions(db: asyncpg.Pool, mclient: httpx.Asyn
 )
 async def test_bad_input_gives_a_typed_code(mclient: httpx.AsyncClient, query: str, code: str) -> None:
     assert await error_code(mclient, query) == code
+
+
+def test_module_yaml_agrees_with_the_module() -> None:
+    from atlas4d.modules.manifest import manifest_matches, read_manifest
+
+    data = read_manifest(Path(str(module.migrations)).parent / "MODULE.yaml")
+    assert manifest_matches(module, data) == []
+    assert data["extensions"]["database"]["schema"] == "atlas4d_mobility"
+    tables = set(data["extensions"]["database"]["tables"])
+    sql = (module.migrations / "0001_mobility.sql").read_text()  # type: ignore[operator]
+    assert tables == set(re.findall(r"CREATE TABLE IF NOT EXISTS atlas4d_mobility\.(\w+)", sql))

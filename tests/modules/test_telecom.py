@@ -4,6 +4,7 @@ errors, and composition with core (and with mobility)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -288,3 +289,14 @@ async def test_bad_input_gives_a_typed_code(
     body = r.json()
     assert body.get("errors"), body
     assert body["errors"][0]["extensions"]["code"] == code
+
+
+def test_module_yaml_agrees_with_the_module() -> None:
+    from atlas4d.modules.manifest import manifest_matches, read_manifest
+
+    data = read_manifest(Path(str(module.migrations)).parent / "MODULE.yaml")
+    assert manifest_matches(module, data) == []
+    assert data["extensions"]["database"]["schema"] == "atlas4d_telecom"
+    tables = set(data["extensions"]["database"]["tables"])
+    sql = (module.migrations / "0001_telecom.sql").read_text()  # type: ignore[operator]
+    assert tables == set(re.findall(r"CREATE TABLE IF NOT EXISTS atlas4d_telecom\.(\w+)", sql))
