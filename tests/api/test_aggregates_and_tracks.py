@@ -16,6 +16,13 @@ import pytest
 import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from atlas4d.core.context import Context
+from atlas4d.core.schema import build_core_schema
+from atlas4d.settings import Settings
+from atlas4d.web.graphql_http import GraphQLEndpoint
 
 TABLES = "atlas4d.observations_core, atlas4d.entities, atlas4d.anomalies, atlas4d.tracks"
 INGEST = "mutation($o: [ObservationInput!]!) { ingestObservations(observations: $o) { accepted } }"
@@ -370,3 +377,29 @@ async def test_keyset_walk_over_ids(clean_db: asyncpg.Pool, client: httpx.AsyncC
             break
         after = page["pageInfo"]["endCursor"]
     assert visited == expected
+
+
+async def test_aggregates_over_the_page_limit_are_errors(clean_db: asyncpg.Pool) -> None:
+    """More buckets or cells than `max_page_size` is PAGE_TOO_LARGE, never a silently cut answer."""
+    small = Settings(database_url=None, max_page_size=3)
+
+    async def context(request: Any, request_id: str) -> Context:
+        return Context.create(clean_db, small, request_id)
+
+    endpoint = GraphQLEndpoint(build_core_schema()._schema, small, context)
+    app = Starlette(routes=[Route("/graphql", endpoint.handle, methods=["POST"])])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://small") as c:
+        items = [{"time": (BASE + timedelta(hours=i)).isoformat(), "lon": 27.3 + i * 0.05, "lat": 42.4 + i * 0.05}
+                 for i in range(4)]  # fmt: skip
+        await gql(c, INGEST, {"o": items})
+        for query in ('{ observationBuckets(interval: "PT1H") { count } }',
+                      "{ observationGrid(cellSize: 0.01) { count } }", "{ observationGrid(h3Resolution: 9) { count } }"):  # fmt: skip
+            body = (await c.post("/graphql", json={"query": query})).json()
+            assert body["errors"][0]["extensions"]["code"] == "PAGE_TOO_LARGE", body
+        assert (
+            len((await gql(c, '{ observationBuckets(interval: "PT2H") { count } }'))["observationBuckets"])
+            == 2
+        )
+        assert (
+            len((await gql(c, "{ observations(first: 3) { nodes { id } } }"))["observations"]["nodes"]) == 3
+        )
