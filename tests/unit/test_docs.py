@@ -53,6 +53,17 @@ def test_codes_sent_by_the_http_layer_are_known() -> None:
     assert literal - all_codes() == set(), "codes sent to clients but missing from atlas4d.errors.all_codes()"
 
 
+def test_every_error_class_in_the_package_is_documented() -> None:
+    """Codes declared anywhere (federation, modules) as `code = "..."` on an error class are documented too."""
+    declared = set()
+    for path in SRC.rglob("*.py"):
+        declared |= set(
+            re.findall(r'^\s+code = "([A-Z][A-Z_]+)"', path.read_text(encoding="utf-8"), re.MULTILINE)
+        )
+    assert "BAD_BBOX" in declared, "the pattern is stale"
+    assert declared - documented_codes() == set()
+
+
 def default_text(name: str) -> str | None:
     """How the default of setting `name` is written in docs/configuration.md (None: computed at run time)."""
     field = Settings.model_fields[name]
