@@ -144,6 +144,14 @@ MISTAKES = {
         "EXTERNAL_UNUSED",
         ["Product.weight", "[b]"],
     ),
+    "@requires on a field the subgraph resolves itself": (
+        subgraphs(
+            a='type Query { product: Product } type Product @key(fields: "id") { id: ID! weight: Int }',
+            b='type Product @key(fields: "id") { id: ID! size: Int ship: Int @requires(fields: "size") }',
+        ),
+        "REQUIRES_FIELDS_MISSING_EXTERNAL",
+        ["[b]", "Product.ship", "Product.size"],
+    ),
     "key on a field the type lacks": (
         subgraphs(
             a='type Query { product: Product } type Product @key(fields: "upc") { id: ID! }',

@@ -24,6 +24,7 @@ class ProductDimension:
 class Product:
     sku: str
     pkg: Package
+    price_in_eur: strawberry.Private[float | None] = None
     dimensions: ProductDimension = strawberry.federation.field(
         external=True, default_factory=lambda: ProductDimension(size=None, weight=None)
     )
@@ -39,6 +40,15 @@ class Product:
         # float(): over JSON a whole Float may arrive as an int (JavaScript numbers).
         return f"{days} days, {float(self.dimensions.weight or 0):.1f} kg"
 
+    @strawberry.federation.field(external=True)
+    def price_in(self, currency: str) -> float:
+        return self.price_in_eur if self.price_in_eur is not None else -1.0
+
+    @strawberry.federation.field(requires=['priceIn(currency: "EUR")'])
+    def customs_note(self) -> str:
+        assert self.price_in_eur is not None, "requires fields missing"
+        return f"{self.sku}: declare {self.price_in_eur:.2f} EUR"
+
     @classmethod
     def resolve_reference(cls, **representation: Any) -> Product:
         dims = representation.get("dimensions")
@@ -46,6 +56,7 @@ class Product:
             sku=representation["sku"],
             pkg=Package(id=representation["pkg"]["id"]),
             dimensions=ProductDimension(size=(dims or {}).get("size"), weight=(dims or {}).get("weight")),
+            price_in_eur=representation.get("priceIn"),
         )
 
 

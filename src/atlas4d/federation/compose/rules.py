@@ -1,6 +1,7 @@
 """Composition rules checked after merging; codes are Apollo's for the same rule.
 
 Implemented: INVALID_FIELD_SHARING, EXTERNAL_MISSING_ON_BASE, EXTERNAL_UNUSED, KEY_INVALID_FIELDS,
+REQUIRES_FIELDS_MISSING_EXTERNAL,
 SATISFIABILITY_ERROR (a field reachable from no subgraph that returns its type, following resolvable keys).
 """
 
@@ -33,6 +34,7 @@ def check(merger: Merger) -> None:
         if merged.kind in ("object", "interface"):
             _keys(merger, merged)
             _external(merger, merged)
+            _requires(merger, merged)
         if merged.kind == "object":
             _sharing(merger, merged)
             if merged.name not in roots:
@@ -49,6 +51,22 @@ def _keys(merger: Merger, merged: MergedType) -> None:
                     f'[{graph}] On type "{merged.name}", for @key(fields: "{key}"): Cannot query field '
                     f'"{missing[0]}" on type "{merged.name}" (the field must be defined in the subgraph).',
                 )
+
+
+def _requires(merger: Merger, merged: MergedType) -> None:
+    for graph, sub in merged.sources.items():
+        for sub_field in sub.fields.values():
+            if not sub_field.requires:
+                continue
+            for name in _top_level(sub_field.requires):
+                required = sub.fields.get(name)
+                if required is not None and not required.external:
+                    merger.issue(
+                        "REQUIRES_FIELDS_MISSING_EXTERNAL",
+                        f'[{graph}] On field "{merged.name}.{sub_field.name}", for @requires(fields: '
+                        f'"{sub_field.requires}"): field "{merged.name}.{name}" should not be part of a @requires '
+                        f"since it is already provided by this subgraph (it is not marked @external)",
+                    )
 
 
 def _used_field_names(merger: Merger, graph: str) -> set[str]:
