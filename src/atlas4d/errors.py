@@ -93,11 +93,20 @@ class MigrationError(Atlas4DError):
 
 
 INTERNAL_CODE = "INTERNAL"
+# sent by the HTTP layer before any resolver runs
+PROTOCOL_CODES = ("GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED", "METHOD_NOT_ALLOWED")
+# sent by the federation gateway about a subgraph
+GATEWAY_CODES = (
+    "DOWNSTREAM_SERVICE_ERROR",
+    "SUBGRAPH_UNAVAILABLE",
+    "SUBGRAPH_TIMEOUT",
+    "SUBGRAPH_BAD_RESPONSE",
+)
 
 
 def all_codes() -> set[str]:
     """Every code a client can receive (used by the docs test)."""
-    codes = {INTERNAL_CODE, "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED"}
+    codes = {INTERNAL_CODE, *PROTOCOL_CODES, *GATEWAY_CODES}
     pending: list[type[Atlas4DError]] = [Atlas4DError]
     while pending:
         cls = pending.pop()

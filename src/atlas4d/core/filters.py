@@ -27,6 +27,21 @@ _DURATION = re.compile(
 )
 
 
+MAX_DURATION = timedelta(days=366 * 200)  # far beyond any data; keeps date arithmetic in range
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)  # one day of margin for any time zone
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def check_instant(value: datetime, name: str) -> None:
+    """A zone-aware time PostgreSQL and Python can both hold (years 1..9999 in every zone)."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError as exc:
+        raise BadTimeRange(f"time {name} is outside years 1..9999", field=name) from exc
+    if not EARLIEST <= utc <= LATEST:
+        raise BadTimeRange(f"time {name} is outside years 1..9999", field=name)
+
+
 def parse_duration(text: str) -> timedelta:
     """ISO-8601 duration without years and months (their length is ambiguous): PnW, PnDTnHnMnS."""
     match = _DURATION.match(text.strip().upper()) if text else None
@@ -36,7 +51,12 @@ def parse_duration(text: str) -> timedelta:
             "(years and months are not accepted)"
         )
     parts = {k: float(v) for k, v in match.groupdict().items() if v is not None}
-    delta = timedelta(**parts)
+    try:
+        delta = timedelta(**parts)
+    except OverflowError as exc:
+        raise BadDuration(f"duration {text!r} is too long") from exc
+    if delta > MAX_DURATION:
+        raise BadDuration(f"duration {text!r} is longer than {MAX_DURATION.days} days")
     if delta <= timedelta(0):
         raise BadDuration(f"duration {text!r} must be positive")
     return delta
@@ -142,10 +162,14 @@ class TimeRange:
                 raise BadTimeRange(
                     f"time {name} must carry a time zone (e.g. 2026-01-01T00:00:00Z)", field=name
                 )
+            if value is not None:
+                check_instant(value, name)
         if last is not None:
             if start is not None or end is not None:
                 raise BadTimeRange("give either `last` or `from`/`to`, not both", field="last")
             delta = parse_duration(last) if isinstance(last, str) else last
+            if delta > MAX_DURATION:
+                raise BadDuration(f"`last` is longer than {MAX_DURATION.days} days", field="last")
             return cls(datetime.now(UTC) - delta, None)
         if start is not None and end is not None and start >= end:
             raise BadTimeRange(

@@ -21,8 +21,8 @@ from typing import Any
 
 import asyncpg
 
-from atlas4d.core.filters import has_nul
-from atlas4d.errors import BatchTooLarge, Conflict, InvalidItem
+from atlas4d.core.filters import check_instant, has_nul
+from atlas4d.errors import BadTimeRange, BatchTooLarge, Conflict, InvalidItem
 
 MAX_REPORTED_ERRORS = 100
 OBSERVATION_COPY_COLUMNS = (
@@ -129,6 +129,11 @@ def validate_observations(
             errors.append(ItemError(i, "time", "is required"))
         elif it.time.tzinfo is None or it.time.utcoffset() is None:
             errors.append(ItemError(i, "time", "must carry a time zone (e.g. 2026-01-01T00:00:00Z)"))
+        else:
+            try:
+                check_instant(it.time, "time")
+            except BadTimeRange:
+                errors.append(ItemError(i, "time", "is outside years 1..9999"))
         _check_number(errors, i, "lon", it.lon, -180, 180)
         _check_number(errors, i, "lat", it.lat, -90, 90)
         if it.lon is None:

@@ -7,6 +7,7 @@ answer 400, as Apollo Server does; execution errors answer 200 with `errors`.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -57,6 +58,15 @@ class _LRU(OrderedDict[str, Any]):
             self.popitem(last=False)
 
 
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def request_id_of(request: Request) -> str:
+    """The caller's X-Request-ID when it is a plain token (it is echoed in headers and logs), else ours."""
+    sent = request.headers.get("x-request-id", "")
+    return sent if _SAFE_REQUEST_ID.match(sent) else uuid4().hex[:16]
+
+
 def graphiql_html() -> str:
     """GraphiQL (loaded by the browser from its CDN), posting to the page's own URL."""
     return get_graphql_ide_html("graphiql")
@@ -90,7 +100,7 @@ class GraphQLEndpoint:
         self._documents = _LRU(1024)
 
     async def handle(self, request: Request) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid4().hex[:16]
+        request_id = request_id_of(request)
         if request.method == "GET":
             if "text/html" in request.headers.get("accept", "") and "query" not in request.query_params:
                 if not self.settings.graphiql:

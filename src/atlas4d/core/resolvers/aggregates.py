@@ -13,7 +13,7 @@ from atlas4d.core.schema.inputs import ObservationFilter, observation_filter
 from atlas4d.core.schema.scalars import Duration, GeoJSON
 from atlas4d.core.schema.types import Position
 from atlas4d.core.sql import Params
-from atlas4d.errors import BadInput, PageTooLarge
+from atlas4d.errors import BadDuration, BadInput, PageTooLarge
 
 BUCKET_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -43,6 +43,8 @@ async def observation_buckets(
 ) -> list[ObservationBucket]:
     if interval < timedelta(seconds=1):
         raise BadInput("`interval` must be at least PT1S", field="interval")
+    if interval > timedelta(days=366 * 100):
+        raise BadDuration("`interval` must be at most 100 years", field="interval")
     params = Params()
     clauses = observation_filter(filter).sql(params)
     limit = info.context.settings.max_page_size

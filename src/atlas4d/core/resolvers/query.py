@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import strawberry
 
 from atlas4d.core import filters as f
@@ -16,6 +18,7 @@ from atlas4d.core.queries import (
     page_size,
     track_filter_sql,
 )
+from atlas4d.core.resolvers.lookahead import selects
 from atlas4d.core.schema.connection import Connection, connection
 from atlas4d.core.schema.inputs import (
     AnomalyFilter,
@@ -67,7 +70,21 @@ async def observations(
         after,
         order_by is TimeOrder.TIME_DESC,
     )
-    return connection(page, Observation.from_row)
+    result = connection(page, Observation.from_row)
+    if selects(info, ("nodes", "entity"), ("edges", "node", "entity")):
+        await preload_entities(info, result.nodes)
+    return result
+
+
+async def preload_entities(info: Info, observations: list[Observation]) -> None:
+    """Attach each observation's entity from one batched load (one statement, as the loader would), so
+    `entity` resolves without an awaitable per object."""
+    ids = list({uuid.UUID(o.entity_id) for o in observations if o.entity_id is not None})
+    rows = await info.context.loaders.entity().load_many(ids)
+    entities = {row["id"]: Entity.from_row(row) for row in rows if row is not None}
+    for o in observations:
+        if o.entity_id is not None:
+            o._entity = entities.get(uuid.UUID(o.entity_id))
 
 
 async def entities(

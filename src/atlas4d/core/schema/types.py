@@ -41,6 +41,9 @@ def list_args(info: Info, time: TimeFilter | None, first: int | None, order: Tim
     )
 
 
+_NOT_LOADED: object = object()
+
+
 @strawberry.type(description="A position in WGS 84, altitude in metres.")
 class Position:
     lon: float
@@ -121,12 +124,20 @@ class Observation:
     entity_id: strawberry.ID | None
     track_id: strawberry.ID | None
     metadata: JSON | None
+    geometry: GeoJSON = strawberry.field(
+        description="A GeoJSON Point (with altitude as third coordinate when known)."
+    )
+    _entity: strawberry.Private[object] = _NOT_LOADED
 
     @classmethod
     def from_row(cls, r: asyncpg.Record) -> Observation:
         entity_id = r["entity_id"]
         track_id = r["track_id"]
+        lon, lat, alt = r["lon"], r["lat"], r["altitude_m"]
         return cls(
+            geometry=GeoJSON(
+                {"type": "Point", "coordinates": [lon, lat] if alt is None else [lon, lat, alt]}
+            ),
             id=strawberry.ID(str(r["id"])),
             time=r["t"],
             lon=r["lon"],
@@ -152,15 +163,18 @@ class Observation:
     def position(self) -> Position:
         return Position(lon=self.lon, lat=self.lat, altitude=self.altitude)
 
-    @strawberry.field(description="A GeoJSON Point (with altitude as third coordinate when known).")
-    def geometry(self) -> GeoJSON:
-        coords = [self.lon, self.lat] if self.altitude is None else [self.lon, self.lat, self.altitude]
-        return GeoJSON({"type": "Point", "coordinates": coords})
-
     @strawberry.field
-    async def entity(self, info: Info) -> Entity | None:
+    def entity(self, info: Info) -> Entity | None:
+        # Returned directly when the page resolver preloaded it (look-ahead), else loaded in a batch. A
+        # value instead of an awaitable per object is what makes `nodes { entity { name } }` cheap.
         if self.entity_id is None:
             return None
+        if self._entity is not _NOT_LOADED:
+            return self._entity  # type: ignore[return-value]
+        return self._load_entity(info)  # type: ignore[return-value]  # graphql-core awaits it
+
+    async def _load_entity(self, info: Info) -> Entity | None:
+        assert self.entity_id is not None
         row = await info.context.loaders.entity().load(uuid.UUID(self.entity_id))
         return Entity.from_row(row) if row else None
 
