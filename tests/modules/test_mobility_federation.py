@@ -90,6 +90,22 @@ async def test_a_query_across_core_and_mobility_through_the_gateway(
     # core: entities, latest observations; mobility: vehicles, trips, stops; core again: tracks
     assert len(log) == 6, "\n".join(s[:120] for s in log.statements)
 
+    # starting in mobility: the speeding observation's own fields come from core, and agree
+    query = """{ speedingEvents(first: 50) { speedKmh lon lat geofence { name }
+        observation { speed lon lat entity { name } track { trip { vehicle { label } } } } } }"""
+    result = await gateway.execute(query, context=context)
+    await gateway.aclose()
+    assert "errors" not in result, result
+    events = result["data"]["speedingEvents"]
+    assert len(events) == 50
+    for e in events:
+        o = e["observation"]
+        assert o["speed"] * 3.6 == pytest.approx(e["speedKmh"]) and (o["lon"], o["lat"]) == (
+            e["lon"],
+            e["lat"],
+        )
+        assert o["track"]["trip"]["vehicle"]["label"] == o["entity"]["name"]
+
 
 # --- docs -------------------------------------------------------------------------------------------------
 
