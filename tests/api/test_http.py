@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Route
 
+from atlas4d.app import create_app
 from atlas4d.core.context import Context
 from atlas4d.core.schema import build_core_schema
 from atlas4d.db.pool import log_statements
@@ -307,3 +308,28 @@ async def test_unsafe_request_ids_are_not_echoed(client: httpx.AsyncClient, sent
     for path in ("/graphql", SUBGRAPH):
         echoed = (await client.post(path, json={"query": "{ __typename }"}, headers=headers)).headers
         assert echoed.get("x-request-id") != as_received
+
+
+async def test_settings_reach_the_gateway_and_the_subgraph(database_url: str) -> None:
+    """The whole app built with stricter settings applies them on /graphql (the gateway) and on the subgraph."""
+    strict = Settings(
+        database_url=None, introspection=False, graphiql=False, max_query_depth=3, max_aliases=2
+    )
+    app = create_app(strict, dsn=database_url, modules=[])
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://strict") as c,
+    ):
+        for path in ("/graphql", SUBGRAPH):
+            schema = await c.post(path, json={"query": "{ __schema { queryType { name } } }"})
+            assert (schema.status_code, code_of(schema)) == (400, "GRAPHQL_VALIDATION_FAILED"), path
+            ide = await c.get(path, headers={"accept": "text/html"})
+            assert ide.status_code == 404 and not ide.headers["content-type"].startswith("text/html"), path
+            deep = await c.post(path, json={"query": chain(nested(4))})
+            assert code_of(deep) == "QUERY_TOO_COMPLEX", (path, deep.text)
+            aliases = await c.post(path, json={"query": "{ a: __typename b: __typename c: __typename }"})
+            assert code_of(aliases) == "QUERY_TOO_COMPLEX", (path, aliases.text)
+            ok = await c.post(
+                path, json={"query": "{ a: __typename observations(first: 1) { nodes { id } } }"}
+            )
+            assert "errors" not in ok.json(), (path, ok.text)
