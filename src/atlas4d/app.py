@@ -31,9 +31,11 @@ def create_app(
     dsn: str | None = None,
     run_migrations: bool = True,
     modules: Sequence[Module] | None = None,
+    subgraph: str | None = None,
 ) -> Starlette:
-    """The whole server. `modules=None` means the enabled installed modules. The pool is opened in the
-    lifespan, so nothing connects at import or build time."""
+    """The whole server. `modules=None` means the enabled installed modules; `subgraph="NAME"` serves that
+    one subgraph alone at /graphql (what another gateway would call). The pool is opened in the lifespan,
+    so nothing connects at import or build time."""
     if modules is None:
         from atlas4d.modules.registry import enabled_modules
 
@@ -55,7 +57,10 @@ def create_app(
 
     routes: list[BaseRoute] = []
     routes.extend(_rest_routes())
-    routes.extend(_graphql_routes(settings, mods))
+    if subgraph is None:
+        routes.extend(_graphql_routes(settings, mods))
+    else:
+        routes.extend(_single_subgraph_routes(settings, mods, subgraph))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.state.modules = mods
@@ -77,6 +82,25 @@ def _graphql_routes(settings: Settings, modules: Sequence[Module]) -> list[BaseR
     gateway, _ = gateway_routes(settings, modules)
     core = [r for r in graphql_routes(settings, modules) if getattr(r, "path", "") != "/graphql"]
     return [*gateway, *core, *module_routes(modules, settings)]
+
+
+def _single_subgraph_routes(settings: Settings, modules: Sequence[Module], name: str) -> list[BaseRoute]:
+    from starlette.routing import Route
+
+    from atlas4d.core.http import graphql_routes
+    from atlas4d.modules.serving import module_routes
+
+    if name == "core":
+        routes = graphql_routes(settings, modules)
+    else:
+        chosen = [m for m in modules if m.name == name]
+        if not chosen:
+            known = ", ".join(["core", *sorted(m.name for m in modules)])
+            raise ValueError(f"no subgraph named {name!r} (known: {known})")
+        routes = module_routes(chosen, settings)
+    endpoint = next(r for r in routes if isinstance(r, Route) and r.path.startswith("/subgraphs/"))
+    assert isinstance(endpoint, Route)
+    return [Route("/graphql", endpoint.endpoint, methods=["GET", "POST"]), endpoint]
 
 
 def pool_of(app: Starlette) -> asyncpg.Pool:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
 from rich.console import Console
+from starlette.applications import Starlette
 
 from atlas4d.settings import Settings
 
@@ -29,6 +31,9 @@ def register(app: typer.Typer) -> None:
         host: str | None = typer.Option(None, help="Bind address (default ATLAS4D_HOST, 127.0.0.1)."),
         port: int | None = typer.Option(None, help="Port (default ATLAS4D_PORT, 4000)."),
         workers: int | None = typer.Option(None, help="uvicorn worker processes."),
+        subgraph: str | None = typer.Option(
+            None, help="Serve only this subgraph (core or a module) at /graphql, for another gateway to call."
+        ),
     ) -> None:
         """Serve GraphQL (GraphiQL in a browser), the Core Spec REST endpoints and /health."""
         import uvicorn
@@ -39,6 +44,13 @@ def register(app: typer.Typer) -> None:
         updates = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None}
         settings = settings.model_copy(update=updates)
         database_url(settings)  # start the embedded cluster once, before workers fork
+        if subgraph is not None:
+            os.environ["ATLAS4D_SERVE_SUBGRAPH"] = subgraph
+            try:
+                app_from_env()  # fail fast on an unknown name, before uvicorn starts
+            except ValueError as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(2) from exc
         console = Console(stderr=True)
         console.print(f"[bold green]Atlas4D Gateway[/] on http://{settings.host}:{settings.port}/graphql")
         console.print("Open it in a browser for GraphiQL, and try:\n")
@@ -68,8 +80,8 @@ def core_sdl() -> str:
     return build_core_schema().as_str() + "\n"
 
 
-def app_from_env():  # type: ignore[no-untyped-def]
+def app_from_env() -> Starlette:
     """uvicorn factory: each worker builds its own app from the environment."""
     from atlas4d.app import create_app
 
-    return create_app(Settings())
+    return create_app(Settings(), subgraph=os.environ.get("ATLAS4D_SERVE_SUBGRAPH"))
