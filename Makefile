@@ -29,7 +29,7 @@ format: setup
 	$(VENV)/ruff check --fix src tests bench
 
 snapshot: setup
-	$(VENV)/atlas4d schema print core > graphql/core.graphql
+	$(VENV)/python scripts/snapshot.py
 
 bench: setup
 	$(VENV)/python -m bench

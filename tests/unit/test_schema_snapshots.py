@@ -1,0 +1,30 @@
+"""The SDL in graphql/ is a committed artifact: these fail when a schema changes and its snapshot does not
+(refresh with `make snapshot`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from atlas4d.cli.serve import core_sdl
+from atlas4d.modules.registry import discover
+from atlas4d.platform import compose_local
+
+GRAPHQL = Path(__file__).parents[2] / "graphql"
+
+
+def test_core_snapshot() -> None:
+    assert (GRAPHQL / "core.graphql").read_text(encoding="utf-8") == core_sdl(), "run `make snapshot`"
+
+
+@pytest.mark.parametrize("name", sorted(discover()))
+def test_module_snapshot(name: str) -> None:
+    sdl = discover()[name].module.subgraph().as_str() + "\n"
+    assert (GRAPHQL / "modules" / f"{name}.graphql").read_text(encoding="utf-8") == sdl, "run `make snapshot`"
+
+
+def test_supergraph_snapshot() -> None:
+    modules = [d.module for d in discover().values()]
+    expected = compose_local(modules)
+    assert (GRAPHQL / "supergraph.graphql").read_text(encoding="utf-8") == expected, "run `make snapshot`"
