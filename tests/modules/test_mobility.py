@@ -103,7 +103,12 @@ async def test_seed_alone_is_deterministic_and_idempotent(db: asyncpg.Pool) -> N
     assert summary.rows["atlas4d_mobility.trips"] == first["tracks"] == len(first["trips"]) > 20
     assert all(t[2] is not None and t[3] is not None for t in first["trips"])  # stop to stop
     for _, lon, lat, *_ in first["observations"]:
-        assert 27.35 <= lon <= 27.55 and 42.44 <= lat <= 42.57
+        assert 27.35 <= lon <= 27.55 and 42.45 <= lat <= 42.55
+    extent = await db.fetchrow(
+        "SELECT ST_XMin(e) AS x0, ST_YMin(e) AS y0, ST_XMax(e) AS x1, ST_YMax(e) AS y1 FROM (SELECT ST_Extent(g) AS e "
+        "FROM (SELECT geom AS g FROM atlas4d_mobility.stops UNION ALL SELECT geom FROM atlas4d_mobility.geofences) u) x"
+    )
+    assert extent["x0"] >= 27.35 and extent["x1"] <= 27.55 and extent["y0"] >= 42.45 and extent["y1"] <= 42.55
     await seed(db)
     assert await snapshot(db) == first  # re-run replaces
     await db.execute(f"TRUNCATE {TABLES}")

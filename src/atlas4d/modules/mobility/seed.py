@@ -24,12 +24,14 @@ from atlas4d.modules.contract import SeedSummary
 from atlas4d.modules.mobility.settings import current_settings
 
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "atlas4d:module:mobility")
+# Everything this seed places lies in lon 27.35..27.55, lat 42.45..42.55 (the core demo's vehicles drive a
+# little beyond it, to the airport; their trips there end at no stop).
 WINDOW = timedelta(hours=24)
 
 STOPS: tuple[tuple[str, float, float], ...] = (
     ("Troykata (centre)", 27.4700, 42.4960),
-    ("Burgas Airport", 27.5300, 42.5600),
-    ("Sarafovo", 27.5150, 42.5620),
+    ("Airport road (Sarafovo turn)", 27.5100, 42.5480),
+    ("Sarafovo", 27.5350, 42.5470),
     ("Dolno Ezerovo", 27.3850, 42.4960),
     ("Vaya lakeside", 27.4250, 42.5020),
     ("Meden Rudnik", 27.4370, 42.4560),
@@ -37,13 +39,13 @@ STOPS: tuple[tuple[str, float, float], ...] = (
     ("Lazur", 27.4780, 42.5150),
     ("Sea Garden", 27.4850, 42.4930),
     ("Port of Burgas", 27.4780, 42.4900),
-    ("Kraimorie", 27.5080, 42.4470),
+    ("Kraimorie road", 27.4980, 42.4560),
 )
 # name, speed limit km/h, (min lon, min lat, max lon, max lat)
 GEOFENCES: tuple[tuple[str, float, tuple[float, float, float, float]], ...] = (
     ("City centre", 40.0, (27.4550, 42.4880, 27.4850, 42.5050)),
     ("Sea Garden promenade", 30.0, (27.4800, 42.4920, 27.4950, 42.5150)),
-    ("Airport road", 60.0, (27.4700, 42.5150, 27.5350, 42.5650)),
+    ("Airport road", 60.0, (27.4700, 42.5150, 27.5400, 42.5500)),
     ("Meden Rudnik school zone", 30.0, (27.4350, 42.4540, 27.4550, 42.4700)),
 )
 KINDS = {"car": "car", "taxi": "taxi", "bus": "bus", "truck": "truck", "delivery_van": "truck"}
