@@ -493,3 +493,44 @@ async def test_ingest_time_outside_the_representable_range(
         ext = error(body)
         assert (ext["code"], ext.get("index"), ext.get("field")) == ("INVALID_ITEM", 1, "time"), (path, body)
     assert await counts(clean_db) == before
+
+
+def nested_object(depth: int) -> dict[str, Any]:
+    root: dict[str, Any] = {}
+    node = root
+    for _ in range(depth):
+        node["a"] = {}
+        node = node["a"]
+    return root
+
+
+JSON_FIELDS = {  # mutation: (list argument, a valid item as a literal, JSON field, selection)
+    "ingestObservations": ("observations", 'time: "2026-01-01T00:00:00Z", lon: 27.5, lat: 42.5', "metadata",
+                           "accepted"),
+    "createEntities": ("entities", 'kind: "olt"', "properties", "id"),
+    "recordAnomalies": ("anomalies", 'observationId: "OBS", anomalyType: "x", severity: 1, score: 0.5', "metadata",
+                        "id"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", ["deep", "huge-int"])
+@pytest.mark.parametrize("mutation", list(JSON_FIELDS))
+async def test_json_the_encoder_cannot_store_is_an_item_error(
+    baseline: dict[str, Any], client: httpx.AsyncClient, clean_db: asyncpg.Pool, mutation: str, shape: str
+) -> None:
+    """metadata/properties nested 300 deep, or with an integer beyond 64 bits (an inline literal keeps it
+    exact), are JSON objects the jsonb encoder refuses: the item's error, not INTERNAL."""
+    before = await counts(clean_db)
+    argument, item, field, selection = JSON_FIELDS[mutation]
+    item = item.replace("OBS", baseline["observation"])
+    value = "$v" if shape == "deep" else "{big: 123456789012345678901234567890}"
+    declared = "($v: JSON)" if shape == "deep" else ""
+    query = (
+        f"mutation{declared} {{ {mutation}({argument}: [{{{item}}}, {{{item}, {field}: {value}}}]) "
+        f"{{ {selection} }} }}"
+    )
+    for path in ENDPOINTS:
+        body = await post(client, query, {"v": nested_object(300)} if shape == "deep" else {}, path)
+        ext = error(body)
+        assert (ext["code"], ext.get("index"), ext.get("field")) == ("INVALID_ITEM", 1, field), (path, body)
+    assert await counts(clean_db) == before
