@@ -15,8 +15,13 @@ import strawberry
 from graphql import (
     DocumentNode,
     ExecutionResult,
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
     GraphQLScalarType,
     GraphQLSchema,
+    GraphQLUnionType,
     execute,
     specified_scalar_types,
 )
@@ -27,6 +32,7 @@ from atlas4d.core.context import Context
 from atlas4d.core.schema import build_core_schema
 from atlas4d.federation.compose import SubgraphSource, compose
 from atlas4d.federation.gateway import Gateway
+from atlas4d.federation.planner.nodes import FetchNode
 from atlas4d.federation.subgraph import subgraph_sdl
 from atlas4d.federation.supergraph import Supergraph
 from atlas4d.federation.transport import JSON, SubgraphResponse
@@ -68,6 +74,7 @@ class InProcessSubgraph:
     name: str
     schema: GraphQLSchema
     requests: int = 0
+    passthrough: bool = False  # see agrees_with_api
 
     async def fetch(
         self, document: DocumentNode, text: str, variables: JSON, operation_name: str | None, context: Any
@@ -95,7 +102,58 @@ def build_gateway(settings: Settings, modules: Sequence[Module]) -> Gateway:
     subgraphs = {n: InProcessSubgraph(n, graphql_schema_of(s)) for n, s in schemas.items()}
     for sub in subgraphs.values():
         adopt_scalar_parsers(supergraph.api_schema, sub.schema)
+        sub.passthrough = agrees_with_api(supergraph.api_schema, sub.schema)
     return Gateway(supergraph, subgraphs, introspection=settings.introspection)
+
+
+def _type_text(t: Any) -> str:
+    return str(t)
+
+
+def agrees_with_api(api: GraphQLSchema, sub: GraphQLSchema) -> bool:
+    """Whether the subgraph's schema answers every operation it can fully serve exactly as the gateway
+    would: each of its fields has the API's type (same nullability and list shape), its enums the same
+    values, its unions and interfaces the same members. Then a plan that is a single fetch to this
+    in-process subgraph may run the client's document on it directly, skipping re-shaping."""
+    for name, sub_type in sub.type_map.items():
+        if name.startswith("_"):
+            continue
+        api_type = api.type_map.get(name)
+        if api_type is None:
+            continue  # hidden from the API: no validated operation can reach it
+        kinds = (
+            GraphQLObjectType,
+            GraphQLInterfaceType,
+            GraphQLUnionType,
+            GraphQLEnumType,
+            GraphQLScalarType,
+        )
+        if not any(isinstance(api_type, k) and isinstance(sub_type, k) for k in kinds) and not (
+            isinstance(api_type, GraphQLInputObjectType) and isinstance(sub_type, GraphQLInputObjectType)
+        ):
+            return False
+        if isinstance(sub_type, GraphQLObjectType | GraphQLInterfaceType):
+            assert isinstance(api_type, GraphQLObjectType | GraphQLInterfaceType)
+            for field_name, field in sub_type.fields.items():
+                api_field = api_type.fields.get(field_name)
+                if field_name.startswith("_") or api_field is None:
+                    continue
+                if _type_text(api_field.type) != _type_text(field.type):
+                    return False
+            if isinstance(sub_type, GraphQLInterfaceType):
+                assert isinstance(api_type, GraphQLInterfaceType)
+                sub_members = {t.name for t in sub.get_possible_types(sub_type)}
+                if sub_members != {t.name for t in api.get_possible_types(api_type)}:
+                    return False
+        elif isinstance(sub_type, GraphQLEnumType):
+            assert isinstance(api_type, GraphQLEnumType)
+            if set(sub_type.values) != set(api_type.values):
+                return False
+        elif isinstance(sub_type, GraphQLUnionType):
+            assert isinstance(api_type, GraphQLUnionType)
+            if {t.name for t in sub_type.types} != {t.name for t in api_type.types}:
+                return False
+    return True
 
 
 def adopt_scalar_parsers(api_schema: GraphQLSchema, local: GraphQLSchema) -> None:
@@ -135,7 +193,49 @@ class GatewayEndpoint(GraphQLEndpoint):
         context: Any,
         request_id: str,
     ) -> dict[str, Any]:
+        subgraph = self._single_local_fetch(query, operation_name)
+        if subgraph is not None:
+            subgraph.requests += 1
+            result = execute(
+                subgraph.schema,
+                document,
+                context_value=context,
+                variable_values=variables,
+                operation_name=operation_name,
+                executor_class=FastExecutor,
+            )
+            if inspect.isawaitable(result):
+                result = await result
+            assert isinstance(result, ExecutionResult)
+            out: dict[str, Any] = {}
+            if result.errors:
+                out["errors"] = [
+                    _tagged(format_graphql_error(e, request_id), subgraph.name) for e in result.errors
+                ]
+            out["data"] = result.data
+            return out
         return await self.gateway.execute(query, variables, operation_name, context)
+
+    def _single_local_fetch(self, query: str, operation_name: str | None) -> InProcessSubgraph | None:
+        """The in-process subgraph that serves the whole operation in one fetch, when its schema agrees
+        with the API schema; None when the operation needs the planner's executor."""
+        try:
+            plan = self.gateway.plan(query, operation_name)
+        except Exception:
+            return None  # the gateway's own execute reports it
+        node = plan.node
+        if plan.introspection is not None or not isinstance(node, FetchNode) or node.entity:
+            return None
+        subgraph = self.gateway.subgraphs.get(node.service)
+        if isinstance(subgraph, InProcessSubgraph) and subgraph.passthrough:
+            return subgraph
+        return None
+
+
+def _tagged(error: dict[str, Any], service: str) -> dict[str, Any]:
+    """Name the subgraph in the error, as the planner's executor does."""
+    error["extensions"] = {**(error.get("extensions") or {}), "serviceName": service}
+    return error
 
 
 def gateway_routes(settings: Settings, modules: Sequence[Module]) -> tuple[list[BaseRoute], Gateway]:

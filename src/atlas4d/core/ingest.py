@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import orjson
 
 from atlas4d.core.filters import check_instant, has_nul
 from atlas4d.errors import BadTimeRange, BatchTooLarge, Conflict, InvalidItem
@@ -102,6 +103,19 @@ def _check_number(
 def _check_text(errors: list[ItemError], i: int, name: str, value: object) -> None:
     if has_nul(value):
         errors.append(ItemError(i, name, "contains a NUL character, which PostgreSQL cannot store"))
+    elif isinstance(value, dict | list):
+        error = json_error(value)
+        if error:
+            errors.append(ItemError(i, name, error))
+
+
+def json_error(value: object) -> str | None:
+    """Why a JSON value cannot be stored as jsonb (too deep, an integer beyond 64 bits), or None."""
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        return f"cannot be stored as JSON: {exc}"
+    return None
 
 
 def _uuid(errors: list[ItemError], i: int, name: str, value: str | None) -> uuid.UUID | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,11 +58,21 @@ def decode_cursor(kind: str, cursor: str, nparts: int) -> list[str]:
 
 @dataclass
 class Page:
+    """One page of rows; cursors are computed only when asked for (most clients read `nodes`)."""
+
     rows: list[asyncpg.Record]
     has_next: bool
-    cursors: list[str]
+    cursor_of: Callable[[asyncpg.Record], str]
     count_sql: str
     count_params: list[Any]
+
+    @property
+    def cursors(self) -> list[str]:
+        return [self.cursor_of(r) for r in self.rows]
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursor_of(self.rows[-1]) if self.rows else None
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -107,7 +118,7 @@ async def observations_page(
     rows = await conn.fetch(sql, *params.values)
     has_next = len(rows) > first
     rows = rows[:first]
-    return Page(rows, has_next, [observation_cursor(r) for r in rows], count_sql, count_params)
+    return Page(rows, has_next, observation_cursor, count_sql, count_params)
 
 
 def entity_filter_sql(
@@ -167,9 +178,7 @@ async def keyset_page(
     has_next = len(rows) > first
     rows = rows[:first]
     key_name = key.split(".")[-1]
-    return Page(
-        rows, has_next, [encode_cursor(kind, str(r[key_name])) for r in rows], count_sql, count_params
-    )
+    return Page(rows, has_next, lambda r: encode_cursor(kind, str(r[key_name])), count_sql, count_params)
 
 
 def track_filter_sql(

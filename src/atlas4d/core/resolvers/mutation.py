@@ -88,6 +88,8 @@ async def record_anomalies(info: Info, anomalies: list[AnomalyInput]) -> list[An
                 errors.append(ingest.ItemError(i, name, "contains a NUL character"))
         if a.metadata is not None and not isinstance(a.metadata, dict):
             errors.append(ingest.ItemError(i, "metadata", "must be a JSON object"))
+        elif a.metadata is not None and (problem := ingest.json_error(a.metadata)):
+            errors.append(ingest.ItemError(i, "metadata", problem))
         if not a.anomaly_type.strip():
             errors.append(ingest.ItemError(i, "anomalyType", "must not be blank"))
         if not 1 <= a.severity <= 5:

@@ -45,8 +45,6 @@ def connection(page: Page, build: Callable[[asyncpg.Record], T]) -> Connection[T
     nodes: Sequence[T] = [build(r) for r in page.rows]
     return Connection(
         nodes=list(nodes),
-        page_info=PageInfo(
-            has_next_page=page.has_next, end_cursor=page.cursors[-1] if page.cursors else None
-        ),
+        page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
         _page=page,
     )
