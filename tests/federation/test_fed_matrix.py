@@ -111,6 +111,11 @@ SCENARIOS = [
         requests={"products": 3, "reviews": 1, "inventory": 1},
     ),
     Scenario(
+        "shareable root field returning a value type no single subgraph can serve",
+        "{ viewer { region cart { name reviews { body } } myReviews { body product { name } } } }",
+        requests={"products": 2, "reviews": 2},
+    ),
+    Scenario(
         "@provides",
         "{ topReviews { body author { username } } }",
         requests={"reviews": 1},

@@ -142,9 +142,15 @@ class PlanExecutor:
 def _complete(obj: JSON, spec: Representation) -> bool:
     """Whether the object has what its representation needs: non-null keys, and every @requires field (an
     entity fetch that failed or found nothing leaves them missing; the dependent fetch skips the object)."""
-    if any(obj.get(key) is None for key in spec.keys):
-        return False
-    return all(s.response_key in obj for s in spec.selections if isinstance(s, Field))
+    # One field may sit under several response keys (an alias chosen where the client's own field had
+    # directives, and the plain name elsewhere): one present is enough.
+    found: dict[str, bool] = {}
+    for selection in spec.selections:
+        if isinstance(selection, Field):
+            key = selection.response_key
+            present = key in obj and (key not in spec.keys or obj[key] is not None)
+            found[selection.name] = found.get(selection.name, False) or present
+    return all(found.values())
 
 
 def _failure(service: str, code: str) -> JSON:

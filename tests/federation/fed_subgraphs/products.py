@@ -104,7 +104,20 @@ SearchResult = Annotated[Product | Book, strawberry.union("SearchResult")]
 
 
 @strawberry.type
+class Viewer:
+    region: str = strawberry.federation.field(shareable=True)
+
+    @strawberry.field
+    def cart(self) -> list[Product]:
+        return PRODUCTS[1:3]
+
+
+@strawberry.type
 class Query:
+    @strawberry.federation.field(shareable=True)
+    def viewer(self) -> Viewer:
+        return Viewer(region="EU")
+
     @strawberry.field
     def top_products(self, first: int = 5) -> list[Product]:
         return PRODUCTS[:first]

@@ -134,7 +134,20 @@ MAGAZINES = [Magazine(id=strawberry.ID("m1"), title="Wired", issue=42)]
 
 
 @strawberry.type
+class Viewer:
+    region: str = strawberry.federation.field(shareable=True)
+
+    @strawberry.field
+    def my_reviews(self) -> list[Review]:
+        return [r for r in REVIEWS if r.author_id == "u1"]
+
+
+@strawberry.type
 class Query:
+    @strawberry.federation.field(shareable=True)
+    def viewer(self) -> Viewer:
+        return Viewer(region="EU")
+
     @strawberry.field
     def top_reviews(self, first: int = 10) -> list[Review]:
         return REVIEWS[:first]

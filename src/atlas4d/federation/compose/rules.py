@@ -145,8 +145,8 @@ def _returns_type(merger: Merger, graph: str, type_name: str) -> bool:
 
 
 def _satisfiable(merger: Merger, merged: MergedType) -> None:
-    if len(merged.sources) < 2:
-        return
+    if len(merged.sources) < 2 or not any(sub.keys for sub in merged.sources.values()):
+        return  # value types: a shared root field can be split across subgraphs, no key needed
 
     def reachable(start: str) -> set[str]:
         seen, queue = {start}, deque([start])

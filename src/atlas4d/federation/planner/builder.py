@@ -53,6 +53,7 @@ class PlanBuilder:
         self.groups: list[Group] = []
         self._entity_groups: dict[tuple[str, tuple[str, ...], frozenset[int]], Group] = {}
         self._field_sets: dict[str, list[Selection]] = {}
+        self._client_keys: list[dict[str, str]] = []
 
     # --- entry point --------------------------------------------------------------------------------------
     def build(self) -> list[Group]:
@@ -92,13 +93,70 @@ class PlanBuilder:
         candidates = self.sg.resolving_graphs(root_type, item.name)
         if not candidates:
             raise PlanningError(f'No subgraph resolves "{root_type}.{item.name}".')
-        graph = max(candidates, key=lambda g: self._coverage(g, root_type, [item]))
-        group = self._root_group(graph, after, sequential=sequential)
-        target = group.selections
-        for wrapper in wrappers:
-            kept = add_selection(target, Fragment(None, wrapper.directives))
-            target = kept.selections
-        self._add_local_field(group, graph, root_type, item, (), target, None)
+        ranked = sorted(candidates, key=lambda g: -self._coverage(g, root_type, [item]))
+        feasible = [g for g in ranked if self._feasible(g, root_type, [item])]
+        if feasible or item.leaf or len(candidates) == 1:
+            parts = [((feasible or ranked)[0], item)]
+        else:
+            parts = self._split_shared_root(root_type, item, ranked)
+        for graph, part in parts:
+            group = self._root_group(graph, after, sequential=sequential)
+            target = group.selections
+            for wrapper in wrappers:
+                kept = add_selection(target, Fragment(None, wrapper.directives))
+                target = kept.selections
+            self._add_local_field(group, graph, root_type, part, (), target, None)
+
+    def _split_shared_root(self, root_type: str, item: Field, ranked: list[str]) -> list[tuple[str, Field]]:
+        """A shareable root field no single subgraph can serve whole, returning a type without a key (so no
+        entity jump can fill the gaps): ask each subgraph for the part it can serve; the answers merge."""
+        child_type = self.sg.field_type(root_type, item.name)
+        items = (
+            item.selections
+            if self._is_abstract(child_type)
+            else self.object_selections(child_type, item.selections)
+        )
+        parts: dict[str, Field] = {}
+        for selection in items:
+            graph = next((g for g in ranked if self._feasible(g, child_type, [selection])), ranked[0])
+            part = parts.setdefault(
+                graph, Field(item.name, item.alias, item.arguments, item.directives, [], False)
+            )
+            part.selections.append(selection)
+        return list(parts.items())
+
+    def _feasible(self, graph: str, type_name: str, selections: list[Selection], depth: int = 0) -> bool:
+        """Whether the selections can be planned from the subgraph (a dry run of the walk, without keys hops
+        through third subgraphs)."""
+        if depth > 12:
+            return True
+        if self._is_abstract(type_name):
+            if self.sg.is_interface_object(type_name, graph):
+                return True
+            return all(
+                self._feasible(graph, t, self.object_selections(t, selections), depth + 1)
+                for t in self.sg.possible_types_in_graph(type_name, graph)
+            )
+        for selection in self.object_selections(type_name, selections):
+            if isinstance(selection, Fragment):
+                if not self._feasible(graph, type_name, selection.selections, depth + 1):
+                    return False
+                continue
+            if selection.name == "__typename" or (type_name, selection.name) not in self.sg.field_types:
+                continue
+            where = graph
+            if not self._local(graph, type_name, selection.name, None):
+                targets = [
+                    (g, t) for g, t in self._jump_targets(type_name, selection.name) if self.sg.keys(t, g)
+                ]
+                if not targets:
+                    return False
+                where = targets[0][0]
+            if selection.selections and not self._feasible(
+                where, self.sg.field_type(type_name, selection.name), selection.selections, depth + 1
+            ):
+                return False
+        return True
 
     def _root_group(self, graph: str, after: frozenset[int], *, sequential: bool) -> Group:
         if sequential:
@@ -252,13 +310,38 @@ class PlanBuilder:
         path: tuple[str, ...],
         out: list[Selection],
         provided: Provided | None,
+        *,
+        client: bool = True,
+        wrapped: bool = False,
+    ) -> set[int]:
+        """Plan fields of one object. `client`: the operation's own selections (their response keys are what
+        planner-added fields must not collide with); `wrapped`: inside a directive-only fragment of the level."""
+        if client:
+            keys = dict(self._client_keys[-1]) if wrapped and self._client_keys else {}
+            keys.update(_response_keys(selections))
+            self._client_keys.append(keys)
+        try:
+            return self._plan_object_fields(group, graph, type_name, selections, path, out, provided)
+        finally:
+            if client:
+                self._client_keys.pop()
+
+    def _plan_object_fields(
+        self,
+        group: Group,
+        graph: str,
+        type_name: str,
+        selections: list[Selection],
+        path: tuple[str, ...],
+        out: list[Selection],
+        provided: Provided | None,
     ) -> set[int]:
         touched: set[int] = {group.id}
         for item in selections:
             if isinstance(item, Fragment):
                 wrapper = Fragment(None, item.directives)
                 touched |= self.plan_object(
-                    group, graph, type_name, item.selections, path, wrapper.selections, provided
+                    group, graph, type_name, item.selections, path, wrapper.selections, provided, wrapped=True
                 )
                 if wrapper.selections:
                     add_selection(out, wrapper)
@@ -357,12 +440,12 @@ class PlanBuilder:
         key = direct_keys[0] if direct_keys else keys[0]
         key_selections = self._unclashed(out, self._field_set(key))
         add_selection(out, Field("__typename"))
-        depends = self.plan_object(group, graph, type_name, key_selections, path, out, provided)
+        depends = self.plan_object(group, graph, type_name, key_selections, path, out, provided, client=False)
         join = self.sg.field_join(known_as, item.name, target_graph)
         required: list[Selection] = []
         if join is not None and join.requires:
             required = self._unclashed(out, self._field_set(join.requires))
-            depends |= self.plan_object(group, graph, type_name, required, path, out, provided)
+            depends |= self.plan_object(group, graph, type_name, required, path, out, provided, client=False)
         target = self._entity_group(target_graph, path, frozenset(depends))
         representation = target.representations.setdefault(type_name, Representation(known_as))
         representation.keys.update(s.response_key for s in key_selections if isinstance(s, Field))
@@ -375,12 +458,12 @@ class PlanBuilder:
     def _unclashed(self, out: list[Selection], selections: list[Selection]) -> list[Selection]:
         """Field-set selections the planner adds, aliased where the client already uses the response key for
         something else (`{ upc: name }`); representations read the alias and send the field name."""
-        taken = {s.response_key: s.signature() for s in out if isinstance(s, Field)}
+        taken = dict(self._client_keys[-1]) if self._client_keys else {}
+        taken.update(_response_keys(out))
         result: list[Selection] = []
         for selection in selections:
             clash = isinstance(selection, Field) and (
-                taken.get(selection.response_key, Field(selection.name).signature())
-                != Field(selection.name).signature()
+                taken.get(selection.response_key, selection.signature()) != selection.signature()
             )
             if clash:
                 selection = copy_selection(selection)
@@ -438,7 +521,7 @@ class PlanBuilder:
             raise PlanningError(f'No subgraph resolves interface "{interface}" by key.')
         owner = owners[0]
         key = self._unclashed(out, self._field_set(self.sg.keys(interface, owner)[0]))
-        depends = self.plan_object(group, graph, interface, key, path, out, None)
+        depends = self.plan_object(group, graph, interface, key, path, out, None, client=False)
         target = self._entity_group(owner, path, frozenset(depends))
         representation = target.representations.setdefault(interface, Representation(interface))
         representation.keys.update(s.response_key for s in key if isinstance(s, Field))
@@ -447,3 +530,15 @@ class PlanBuilder:
         touched.add(target.id)
         touched |= self.plan_selections(target, owner, interface, remote, path, fragment.selections, None)
         return touched
+
+
+def _response_keys(selections: list[Selection]) -> dict[str, str]:
+    """Response key -> field signature at one level (directive-only fragments share the level)."""
+    keys: dict[str, str] = {}
+    for selection in selections:
+        if isinstance(selection, Field):
+            keys.setdefault(selection.response_key, selection.signature())
+        elif selection.type_condition is None:
+            for key, signature in _response_keys(selection.selections).items():
+                keys.setdefault(key, signature)
+    return keys
