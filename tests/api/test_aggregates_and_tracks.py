@@ -31,7 +31,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INTERVALS = {"PT1M": timedelta(minutes=1), "PT15M": timedelta(minutes=15), "PT1H": timedelta(hours=1),
              "PT6H": timedelta(hours=6), "P1D": timedelta(days=1)}  # fmt: skip
 EXAMPLES = settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 # one random observation around Burgas: (seconds after BASE, lon, lat, speed or None, entity number)
