@@ -120,14 +120,17 @@ async def test_edited_migration_is_refused(fresh_database: str, tmp_path: Path) 
 
 
 def test_cli_migrate_reports_and_refuses(cli: typer.Typer, fresh_database: str, tmp_path: Path) -> None:
-    env: dict[str, str | None] = {"ATLAS4D_DATABASE_URL": fresh_database}
+    # ATLAS4D_MODULES=none: only core's migrations (with modules enabled, theirs follow core's)
+    env: dict[str, str | None] = {"ATLAS4D_DATABASE_URL": fresh_database, "ATLAS4D_MODULES": "none"}
     code, out = invoke(cli, ["db", "migrate"], env)
     assert code == 0, out
     assert [line for line in out.splitlines() if line.startswith("applied")] == [
         f"applied core/{m.version}" for m in core_migrations()
     ]
     code, out = invoke(cli, ["db", "migrate"], env)
-    assert code == 0 and "core: up to date" in out and "applied" not in out
+    assert code == 0 and "up to date" in out and "applied" not in out
+    code, out = invoke(cli, ["db", "migrate"], {**env, "ATLAS4D_MODULES": "telecom"})
+    assert code == 0 and "applied telecom/0001" in out and "applied core" not in out
 
     folder = tmp_path / "mod"
     write_migrations(folder, "atlas4d_climod", {"0001_a.sql": "CREATE SCHEMA {S};"})
