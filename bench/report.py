@@ -1,0 +1,217 @@
+# ruff: noqa: RUF001
+"""The core benchmark's section of bench/RESULTS.md (between its markers; other sections are kept)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.ingest import IngestResult
+from bench.load import Measurement
+from bench.micro import MicroResult
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+START, END = "<!-- core-bench:start -->", "<!-- core-bench:end -->"
+INGEST_PATH = "ingestObservations (GraphQL, 10k a call)"
+BULK_HTTP = "bulk NDJSON over HTTP (1 connection)"
+BULK_CLI = "atlas4d ingest FILE --workers 2"
+FLOOR = "floor: orjson + validation + COPY, 1 connection"
+RAW_COPY = "floor: raw binary COPY, 1 connection"
+
+
+@dataclass
+class Report:
+    params: dict[str, str]
+    reads: dict[str, dict[str, list[Measurement]]]  # query → system → rounds
+    titles: dict[str, str]
+    id_counts: dict[str, int]
+    ingest: dict[str, list[IngestResult]]
+    micro: list[MicroResult]
+    versions: dict[str, str]
+
+
+def machine() -> dict[str, str]:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if "model name" in line), "?"
+    )
+    mem_kb = int(
+        next(
+            line.split()[1]
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
+    )
+    return {
+        "nproc": str(os.cpu_count()),
+        "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
+        "CPU": model,
+        "load average at start": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+    }
+
+
+def _mean(values: Sequence[float]) -> float:
+    return statistics.fmean(values)
+
+
+def _rounds(values: Sequence[float], fmt: str = "{:,.0f}") -> str:
+    mean = fmt.format(_mean(values))
+    if len(values) < 2:
+        return mean
+    return f"{mean} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+
+
+def _target_row(
+    name: str, ours: float | None, base: float | None, goal: float, higher_is_better: bool = True
+) -> str:
+    if ours is None or base is None or base == 0:
+        return f"| {name} | – | – | not measured |"
+    ratio = ours / base
+    met = ratio >= goal if higher_is_better else ratio <= goal
+    if met:
+        status = "**met**"
+    elif higher_is_better:
+        status = f"not met: {goal / ratio:.2f}× short ({ratio / goal:.0%} of the target)"
+    else:
+        status = f"not met: {ratio / goal:.2f}× over"
+    return f"| {name} | {ratio:.2f}× | {'≥' if higher_is_better else '≤'} {goal:g}× | {status} |"
+
+
+def _rps(report: Report, query: str, system: str) -> float | None:
+    runs = report.reads.get(query, {}).get(system)
+    return _mean([m.rps for m in runs]) if runs else None
+
+
+def _ingest_rate(report: Report, name: str) -> float | None:
+    runs = report.ingest.get(name)
+    return _mean([r.rows_per_s for r in runs]) if runs else None
+
+
+def targets(report: Report) -> list[str]:
+    rows = [
+        "| target | measured | goal | status |",
+        "|---|---:|---:|---|",
+        _target_row(
+            "Q1 vs PostGraphile v5", _rps(report, "Q1", "atlas4d"), _rps(report, "Q1", "postgraphile-v5"), 5
+        ),
+        _target_row(
+            "Q1 vs raw SQL (pgbench TPS)", _rps(report, "Q1", "atlas4d"), _rps(report, "Q1", "raw-sql"), 0.5
+        ),
+        _target_row(
+            "Q2 vs PostGraphile v5", _rps(report, "Q2", "atlas4d"), _rps(report, "Q2", "postgraphile-v5"), 5
+        ),
+        _target_row(
+            "Q3 vs raw SQL (pgbench TPS)", _rps(report, "Q3", "atlas4d"), _rps(report, "Q3", "raw-sql"), 0.8
+        ),
+        _target_row(
+            "ingestObservations vs validate+COPY floor (1 connection)",
+            _ingest_rate(report, INGEST_PATH),
+            _ingest_rate(report, FLOOR),
+            0.7,
+        ),
+        _target_row(
+            "bulk NDJSON over HTTP vs raw COPY floor",
+            _ingest_rate(report, BULK_HTTP),
+            _ingest_rate(report, RAW_COPY),
+            0.8,
+        ),
+        _target_row(
+            "`atlas4d ingest FILE` vs raw COPY floor",
+            _ingest_rate(report, BULK_CLI),
+            _ingest_rate(report, RAW_COPY),
+            0.8,
+        ),
+    ]
+    fast = [m for m in report.micro if "stock" not in m.name]
+    stock = report.micro[0] if report.micro else None
+    if fast:
+        best = min(fast, key=lambda m: m.us_per_object)
+        rows.append(
+            _target_row("in-process µs per 8-field object (vs 2 µs)", best.us_per_object, 2.0, 1.0, False)
+        )
+    elif stock is not None:
+        rows.append(
+            f"| in-process µs per 8-field object | {stock.us_per_object:.1f} µs (stock only) | ≤ 2 µs | "
+            f"not met: {stock.us_per_object / 2:.1f}× over (no fast path yet) |"
+        )
+    rows.append(
+        "| Q1 and Q3 latency growth 1M → 10M | – | ≤ 2× | not measured (run with `--scale 10000000`) |"
+    )
+    return rows
+
+
+def section(report: Report) -> str:
+    p = report.params
+    lines = [
+        START,
+        "## Core benchmark",
+        "",
+        f"`make bench` (`python -m bench`), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. {p['observations']} observations, "
+        f"{p['entities']} entities, {p['days']} days; wrk/pgbench at concurrency 16, {p['duration']} s per query after "
+        f"a {p['warmup']} s warm-up, {p['rounds']} round(s), systems interleaved. Our server: uvicorn, "
+        f"{p['workers']} workers. Numbers are the mean of the rounds (range in brackets).",
+        "",
+        "Every system returned the same ids before any number was taken: "
+        + ", ".join(f"{q} {n:,} ids" for q, n in report.id_counts.items())
+        + ".",
+        "",
+        "### Reads",
+        "",
+        "| query | system | req/s | p50 ms | p99 ms | CPU: system (cores) | CPU: PostgreSQL (cores) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for query, systems in report.reads.items():
+        for system, runs in systems.items():
+            lines.append(
+                f"| {query} {report.titles[query]} | {system} | {_rounds([m.rps for m in runs])} | "
+                f"{_mean([m.p50_ms for m in runs]):.1f} | {_mean([m.p99_ms for m in runs]):.1f} | "
+                f"{_mean([m.server_cores for m in runs]):.2f} | {_mean([m.postgres_cores for m in runs]):.2f} |"
+            )
+    lines += [
+        "",
+        "CPU is from /proc: the system's process tree (uvicorn master + workers, the Node process, or pgbench "
+        "itself for raw SQL) and the PostgreSQL cluster's processes, in CPU-seconds per second of the run "
+        f"(the machine has {os.cpu_count()} cores; wrk's own share is the rest).",
+        "",
+        "### Ingest (Q5)",
+        "",
+        f"{p['ingest_rows']} observations (2,000 entities, no track ids) into an empty, indexed "
+        "`atlas4d.observations_core` in a separate database, emptied and checkpointed before each path.",
+        "",
+        "| path | rows/s | CPU: client/server (cores) | CPU: PostgreSQL (cores) |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, loads in report.ingest.items():
+        lines.append(
+            f"| {name} | {_rounds([r.rows_per_s for r in loads])} | {_mean([r.server_cores for r in loads]):.2f} | "
+            f"{_mean([r.postgres_cores for r in loads]):.2f} |"
+        )
+    lines += [
+        "",
+        "### In-process execution",
+        "",
+        "| executor | µs per 8-field object | µs per field |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {m.name} | {m.us_per_object:.2f} | {m.us_per_field:.2f} |" for m in report.micro]
+    lines += ["", "### Targets (issue 7)", "", *targets(report), "", "### Machine and versions", ""]
+    lines += [f"- {k}: {v}" for k, v in report.versions.items()]
+    lines += ["", END]
+    return "\n".join(lines) + "\n"
+
+
+def write(report: Report, path: Path = RESULTS) -> str:
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    block = section(report)
+    if START in text and END in text:
+        before, rest = text.split(START, 1)
+        after = rest.split(END, 1)[1]
+        text = before + block.rstrip("\n") + after
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    path.write_text(text)
+    return block

@@ -1,0 +1,130 @@
+"""The GraphQL systems under test, each on a free loopback port: our server (uvicorn, workers = cores) and
+PostGraphile v5 and v4 (one Node process each, as they ship), all on the same database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.prepare import JS, node_binary
+from bench.procs import free_port, process_tree, start, wait_http
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PROBE: dict[str, object] = {"query": "{ __typename }"}
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    proc: subprocess.Popen[bytes]
+
+    def pids(self) -> list[int]:
+        return process_tree(self.proc.pid)
+
+
+def start_atlas4d(dsn: str, logs: Path, *, workers: int | None = None, name: str = "atlas4d") -> Server:
+    port = free_port()
+    env = {
+        "ATLAS4D_DATABASE_URL": dsn,
+        "ATLAS4D_HOST": "127.0.0.1",
+        "ATLAS4D_PORT": str(port),
+        "ATLAS4D_WORKERS": str(workers or os.cpu_count() or 1),
+        "ATLAS4D_MODULES": "none",  # the core subgraph behind our gateway
+        "ATLAS4D_GRAPHIQL": "false",
+        "ATLAS4D_POOL_MAX_SIZE": "16",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.app_factory:app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        env["ATLAS4D_WORKERS"],
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    proc = start(command, env=env, cwd=ROOT, log=logs / f"{name}.log")
+    url = f"http://127.0.0.1:{port}/graphql"
+    wait_http(url, proc, PROBE)
+    return Server(name, url, proc)
+
+
+def start_postgraphile(version: str, dsn: str, logs: Path) -> Server:
+    port = free_port()
+    folder = JS / version
+    script = "server.mjs" if version == "v5" else "server.js"
+    env = {"DATABASE_URL": dsn, "PORT": str(port), "NODE_ENV": "production"}
+    proc = start([str(node_binary()), script], env=env, cwd=folder, log=logs / f"postgraphile-{version}.log")
+    url = f"http://127.0.0.1:{port}/graphql"
+    wait_http(url, proc, PROBE)
+    return Server(f"postgraphile-{version}", url, proc)
+
+
+def versions(dsn: str) -> dict[str, str]:
+    """Every version the results depend on."""
+    from importlib.metadata import version
+
+    import asyncpg
+    import graphql
+    import strawberry  # noqa: F401  (version from metadata)
+    import uvicorn
+
+    import atlas4d
+
+    def npm_version(peer: str, package: str) -> str:
+        manifest = JS / peer / "node_modules" / package / "package.json"
+        import json
+
+        return str(json.loads(manifest.read_text())["version"])
+
+    def command(*args: str) -> str:
+        try:
+            done = subprocess.run(list(args), capture_output=True, text=True, timeout=30)
+        except OSError:
+            return "missing"
+        return (done.stdout or done.stderr).strip().splitlines()[0] if (done.stdout or done.stderr) else "?"
+
+    import asyncio
+
+    async def server_versions() -> tuple[str, str]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            pg = await conn.fetchval("SHOW server_version")
+            postgis = await conn.fetchval("SELECT postgis_lib_version()")
+            return str(pg), str(postgis)
+        finally:
+            await conn.close()
+
+    pg, postgis = asyncio.run(server_versions())
+    return {
+        "atlas4d": atlas4d.__version__,
+        "python": sys.version.split()[0],
+        "strawberry-graphql": version("strawberry-graphql"),
+        "graphql-core": graphql.__version__,
+        "uvicorn": uvicorn.__version__,
+        "asyncpg": asyncpg.__version__,
+        "orjson": version("orjson"),
+        "PostgreSQL": pg,
+        "PostGIS": postgis,
+        "node (peers)": command(str(node_binary()), "--version"),
+        "postgraphile v5": npm_version("v5", "postgraphile"),
+        "postgraphile v4": npm_version("v4", "postgraphile"),
+        "@graphile/postgis": npm_version("v4", "@graphile/postgis"),
+        "postgraphile-plugin-connection-filter": npm_version("v4", "postgraphile-plugin-connection-filter"),
+        "postgraphile-plugin-connection-filter-postgis": npm_version(
+            "v4", "postgraphile-plugin-connection-filter-postgis"
+        ),
+        "wrk": command("wrk", "-v"),
+        "pgbench": command("pgbench", "--version"),
+    }
