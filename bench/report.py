@@ -16,6 +16,8 @@ from bench.micro import MicroResult
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 START, END = "<!-- core-bench:start -->", "<!-- core-bench:end -->"
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
+DOCS_START, DOCS_END = "<!-- numbers:start -->", "<!-- numbers:end -->"
 INGEST_PATH = "ingestObservations (GraphQL, 10k a call)"
 BULK_HTTP = "bulk NDJSON over HTTP (1 connection)"
 BULK_CLI = "atlas4d ingest FILE --workers 2"
@@ -144,6 +146,34 @@ def targets(report: Report) -> list[str]:
     return rows
 
 
+def reads_table(report: Report) -> list[str]:
+    lines = [
+        "| query | system | req/s | p50 ms | p99 ms | CPU: system (cores) | CPU: PostgreSQL (cores) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for query, systems in report.reads.items():
+        for system, runs in systems.items():
+            lines.append(
+                f"| {query} {report.titles[query]} | {system} | {_rounds([m.rps for m in runs])} | "
+                f"{_mean([m.p50_ms for m in runs]):.1f} | {_mean([m.p99_ms for m in runs]):.1f} | "
+                f"{_mean([m.server_cores for m in runs]):.2f} | {_mean([m.postgres_cores for m in runs]):.2f} |"
+            )
+    return lines
+
+
+def ingest_table(report: Report) -> list[str]:
+    lines = [
+        "| path | rows/s | CPU: client/server (cores) | CPU: PostgreSQL (cores) |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, loads in report.ingest.items():
+        lines.append(
+            f"| {name} | {_rounds([r.rows_per_s for r in loads])} | {_mean([r.server_cores for r in loads]):.2f} | "
+            f"{_mean([r.postgres_cores for r in loads]):.2f} |"
+        )
+    return lines
+
+
 def section(report: Report) -> str:
     p = report.params
     lines = [
@@ -161,16 +191,8 @@ def section(report: Report) -> str:
         "",
         "### Reads",
         "",
-        "| query | system | req/s | p50 ms | p99 ms | CPU: system (cores) | CPU: PostgreSQL (cores) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        *reads_table(report),
     ]
-    for query, systems in report.reads.items():
-        for system, runs in systems.items():
-            lines.append(
-                f"| {query} {report.titles[query]} | {system} | {_rounds([m.rps for m in runs])} | "
-                f"{_mean([m.p50_ms for m in runs]):.1f} | {_mean([m.p99_ms for m in runs]):.1f} | "
-                f"{_mean([m.server_cores for m in runs]):.2f} | {_mean([m.postgres_cores for m in runs]):.2f} |"
-            )
     lines += [
         "",
         "CPU is from /proc: the system's process tree (uvicorn master + workers, the Node process, or pgbench "
@@ -182,14 +204,8 @@ def section(report: Report) -> str:
         f"{p['ingest_rows']} observations (2,000 entities, no track ids) into an empty, indexed "
         "`atlas4d.observations_core` in a separate database, emptied and checkpointed before each path.",
         "",
-        "| path | rows/s | CPU: client/server (cores) | CPU: PostgreSQL (cores) |",
-        "|---|---:|---:|---:|",
+        *ingest_table(report),
     ]
-    for name, loads in report.ingest.items():
-        lines.append(
-            f"| {name} | {_rounds([r.rows_per_s for r in loads])} | {_mean([r.server_cores for r in loads]):.2f} | "
-            f"{_mean([r.postgres_cores for r in loads]):.2f} |"
-        )
     lines += [
         "",
         "### In-process execution",
@@ -204,14 +220,37 @@ def section(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(report: Report, path: Path = RESULTS) -> str:
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
+def _replace_between(text: str, start: str, end: str, block: str) -> str:
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        return before + block.rstrip("\n") + rest.split(end, 1)[1]
+    return text.rstrip("\n") + "\n\n" + block
+
+
+def docs_numbers(report: Report) -> str:
+    """The tables docs/performance.md copies from RESULTS.md."""
+    p = report.params
+    lines = [
+        DOCS_START,
+        f"{datetime.now(UTC):%Y-%m-%d}, {p['observations']} observations, concurrency 16, {p['rounds']} round(s) of "
+        f"{p['duration']} s; CPU and versions in bench/RESULTS.md.",
+        "",
+        *reads_table(report),
+        "",
+        f"Ingest of {p['ingest_rows']} observations:",
+        "",
+        *ingest_table(report),
+        "",
+        *targets(report),
+        DOCS_END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write(report: Report, path: Path = RESULTS, docs: Path = DOCS) -> str:
     block = section(report)
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        after = rest.split(END, 1)[1]
-        text = before + block.rstrip("\n") + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text)
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    path.write_text(_replace_between(text, START, END, block))
+    if docs.exists():
+        docs.write_text(_replace_between(docs.read_text(), DOCS_START, DOCS_END, docs_numbers(report)))
     return block

@@ -35,6 +35,13 @@ def max_body_bytes_from_env() -> int:
     return int(os.environ.get("ATLAS4D_BULK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
 
 
+def body_limit(request: Request) -> int:
+    """The app's `settings.bulk_max_body_bytes` when it has one, else the environment's (or 1 GiB)."""
+    settings = getattr(request.app.state, "settings", None)
+    configured = getattr(settings, "bulk_max_body_bytes", None)
+    return int(configured) if configured is not None else max_body_bytes_from_env()
+
+
 def _flag(request: Request, name: str, default: bool) -> bool:
     value = request.query_params.get(name)
     if value is None:
@@ -89,7 +96,7 @@ def ingest_endpoint(max_body_bytes: int | None, chunk_lines: int = CHUNK_LINES):
                 f"or text/csv with a header, got {content_type or 'none'!r}",
                 field="Content-Type",
             )
-        limit = max_body_bytes if max_body_bytes is not None else max_body_bytes_from_env()
+        limit = max_body_bytes if max_body_bytes is not None else body_limit(request)
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise RequestTooLarge(
