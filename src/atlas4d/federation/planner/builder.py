@@ -490,16 +490,13 @@ class PlanBuilder:
         path: tuple[str, ...],
         out: list[Selection],
     ) -> set[int]:
-        """An interface the subgraph only knows as an @interfaceObject: what it lacks comes from a subgraph
-        that has the real interface (and so knows the concrete types)."""
+        """An interface the subgraph only knows as an @interfaceObject. Interface fields are planned as on an
+        object (those it lacks jump, by the interface's key, to whichever subgraph resolves them); `__typename`
+        and fragments on concrete types need a subgraph with the real interface, which knows the types."""
         local: list[Selection] = []
         remote: list[Selection] = []
         for selection in selections:
-            if (
-                isinstance(selection, Field)
-                and selection.name != "__typename"
-                and self._local(graph, interface, selection.name, None)
-            ):
+            if isinstance(selection, Field) and selection.name != "__typename":
                 local.append(selection)
             elif isinstance(selection, Fragment) and selection.type_condition in (None, interface):
                 sub_local = self._fields_local(graph, interface, selection.selections, None)
