@@ -65,6 +65,11 @@ class Databases:
     seed_end: datetime
 
 
+def bench_database(observations: int) -> str:
+    """`atlas4d_bench` at the standard 1M rows; other scales get their own, so runs never reseed each other."""
+    return BENCH_DB if observations == 1_000_000 else f"{BENCH_DB}_{observations}"
+
+
 def ensure_tools(console: Console) -> None:
     """wrk (Debian package) and the npm peers (`npm ci` in bench/js/v4 and v5)."""
     if shutil.which("wrk") is None:
@@ -129,9 +134,10 @@ async def prepare_databases(
     params = (
         f"observations={observations} entities={entities} days={days} seed={SEED} end={SEED_END.isoformat()}"
     )
-    bench_url = await _create_database(cluster, BENCH_DB, fresh=False)
+    name = bench_database(observations)
+    bench_url = await _create_database(cluster, name, fresh=False)
     if await _seeded_with(bench_url) != params:
-        console.print(f"seeding {BENCH_DB}: {params}")
+        console.print(f"seeding {name}: {params}")
         pool = await create_pool(settings.model_copy(update={"pool_max_size": 4}), bench_url)
         try:
             async with pool.acquire() as conn:
@@ -149,7 +155,7 @@ async def prepare_databases(
             await pool.close()
         console.print(f"seeded {summary.observations:,} observations in {summary.seconds:.0f} s")
     else:
-        console.print(f"{BENCH_DB} already seeded ({params})")
+        console.print(f"{name} already seeded ({params})")
     admin = await asyncpg.connect(bench_url)
     try:
         await admin.execute(BENCH_SCHEMA_SQL)
