@@ -40,7 +40,7 @@ def core_range(specifier: str) -> tuple[str | None, str | None]:
 
 
 def _three(version: str) -> str:
-    parts = version.split(".") + ["0", "0"]
+    parts = [*version.split("."), "0", "0"]
     return ".".join(parts[:3])
 
 

@@ -7,21 +7,16 @@ Loaders that take arguments (a time window, a page size) are cached per distinct
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-import asyncpg
 from aiodataloader import DataLoader
 
 from atlas4d.core.filters import TimeRange
+from atlas4d.core.loaders.base import LoaderCache, Row, by_key, grouped
 from atlas4d.core.queries import ANOMALY_COLUMNS, ENTITY_COLUMNS, OBSERVATION_COLUMNS, TRACK_COLUMNS
 from atlas4d.core.sql import Params
-
-K = TypeVar("K", bound=Hashable)
-Row = asyncpg.Record
 
 
 @dataclass(frozen=True)
@@ -33,34 +28,11 @@ class ListArgs:
     descending: bool
 
 
-def _by_key(rows: Sequence[Row], keys: Sequence[Any], column: str) -> list[Row | None]:
-    found = {r[column]: r for r in rows}
-    return [found.get(k) for k in keys]
-
-
-def _grouped(rows: Sequence[Row], keys: Sequence[Any], column: str) -> list[list[Row]]:
-    groups: dict[Any, list[Row]] = defaultdict(list)
-    for r in rows:
-        groups[r[column]].append(r)
-    return [groups.get(k, []) for k in keys]
-
-
-class Loaders:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-        self._loaders: dict[Hashable, DataLoader[Any, Any]] = {}
-
-    def _get(
-        self, key: Hashable, batch: Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
-    ) -> DataLoader[Any, Any]:
-        loader = self._loaders.get(key)
-        if loader is None:
-            loader = DataLoader(batch, max_batch_size=10_000)
-            self._loaders[key] = loader
-        return loader
+class Loaders(LoaderCache):
+    """Core's loaders; a fresh set per request."""
 
     async def _fetch(self, sql: str, *args: Any) -> list[Row]:
-        return await self._pool.fetch(sql, *args)
+        return await self.pool.fetch(sql, *args)
 
     # --- by id ---------------------------------------------------------------------------------
 
@@ -69,9 +41,9 @@ class Loaders:
             rows = await self._fetch(
                 f"SELECT {ENTITY_COLUMNS} FROM atlas4d.entities e WHERE e.id = ANY($1::uuid[])", keys
             )
-            return _by_key(rows, keys, "id")
+            return by_key(rows, keys, "id")
 
-        return self._get("entity", batch)
+        return self.loader("entity", batch)
 
     def observation(self) -> DataLoader[int, Row | None]:
         async def batch(keys: list[int]) -> list[Row | None]:
@@ -79,18 +51,18 @@ class Loaders:
                 f"SELECT {OBSERVATION_COLUMNS} FROM atlas4d.observations_core o WHERE o.id = ANY($1::bigint[])",
                 keys,
             )
-            return _by_key(rows, keys, "id")
+            return by_key(rows, keys, "id")
 
-        return self._get("observation", batch)
+        return self.loader("observation", batch)
 
     def track(self) -> DataLoader[uuid.UUID, Row | None]:
         async def batch(keys: list[uuid.UUID]) -> list[Row | None]:
             rows = await self._fetch(
                 f"SELECT {TRACK_COLUMNS} FROM atlas4d.tracks tr WHERE tr.id = ANY($1::uuid[])", keys
             )
-            return _by_key(rows, keys, "id")
+            return by_key(rows, keys, "id")
 
-        return self._get("track", batch)
+        return self.loader("track", batch)
 
     # --- nested ----------------------------------------------------------------------------------
 
@@ -102,9 +74,9 @@ class Loaders:
                 "WHERE o.entity_id = k.key ORDER BY o.t DESC, o.id DESC LIMIT 1) x",
                 keys,
             )
-            return _by_key(rows, keys, "entity_key")
+            return by_key(rows, keys, "entity_key")
 
-        return self._get("latest_observation", batch)
+        return self.loader("latest_observation", batch)
 
     def _observations_of(self, column: str, args: ListArgs) -> DataLoader[uuid.UUID, list[Row]]:
         async def batch(keys: list[uuid.UUID]) -> list[list[Row]]:
@@ -119,9 +91,9 @@ class Loaders:
                 f"LIMIT {params.add(args.first)}) x",
                 *params.values,
             )
-            return _grouped(rows, keys, "parent_key")
+            return grouped(rows, keys, "parent_key")
 
-        return self._get((f"observations_of_{column}", args), batch)
+        return self.loader((f"observations_of_{column}", args), batch)
 
     def entity_observations(self, args: ListArgs) -> DataLoader[uuid.UUID, list[Row]]:
         return self._observations_of("entity_id", args)
@@ -147,9 +119,9 @@ class Loaders:
                 f"LIMIT {params.add(args.first)}) x",
                 *params.values,
             )
-            return _grouped(rows, keys, "parent_key")
+            return grouped(rows, keys, "parent_key")
 
-        return self._get(("entity_tracks", args), batch)
+        return self.loader(("entity_tracks", args), batch)
 
     def observation_anomalies(self) -> DataLoader[int, list[Row]]:
         async def batch(keys: list[int]) -> list[list[Row]]:
@@ -158,9 +130,9 @@ class Loaders:
                 "ORDER BY a.detected_at DESC, a.id",
                 keys,
             )
-            return _grouped(rows, keys, "observation_id")
+            return grouped(rows, keys, "observation_id")
 
-        return self._get("observation_anomalies", batch)
+        return self.loader("observation_anomalies", batch)
 
     def track_geometry(self, tolerance_m: float | None) -> DataLoader[uuid.UUID, Any]:
         async def batch(keys: list[uuid.UUID]) -> list[Any]:
@@ -178,7 +150,7 @@ class Loaders:
             found = {r["id"]: r["geojson"] for r in rows}
             return [found.get(k) for k in keys]
 
-        return self._get(("track_geometry", tolerance_m), batch)
+        return self.loader(("track_geometry", tolerance_m), batch)
 
     def track_position(self) -> DataLoader[tuple[uuid.UUID, datetime], Row | None]:
         """The observations just before and just after `t` on each track (for interpolation)."""
@@ -200,4 +172,4 @@ class Loaders:
             by_ord = {r["ord"]: r for r in rows}
             return [by_ord.get(i + 1) for i in range(len(keys))]
 
-        return self._get("track_position", batch)
+        return self.loader("track_position", batch)

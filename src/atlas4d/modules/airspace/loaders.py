@@ -9,17 +9,14 @@ those observations by (track, zone): first and last time inside, lowest and high
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Coroutine, Hashable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import asyncpg
 from aiodataloader import DataLoader
 
 from atlas4d.core.filters import TimeRange
+from atlas4d.core.loaders.base import LoaderCache, Row, by_key, grouped
 from atlas4d.core.sql import Params
-
-Row = asyncpg.Record
 
 AIRCRAFT_COLUMNS = "a.entity_id, a.icao24, a.callsign, a.type_code, a.registration"
 ZONE_COLUMNS = (
@@ -59,33 +56,12 @@ def violations_sql(
     )
 
 
-def _by_key(rows: Sequence[Row], keys: Sequence[Any], column: str) -> list[Row | None]:
-    found = {r[column]: r for r in rows}
-    return [found.get(k) for k in keys]
-
-
-def _grouped(rows: Sequence[Row], keys: Sequence[Any], column: str) -> list[list[Row]]:
-    groups: dict[Any, list[Row]] = defaultdict(list)
-    for r in rows:
-        groups[r[column]].append(r)
-    return [groups.get(k, []) for k in keys]
-
-
-class AirspaceLoaders:
+class AirspaceLoaders(LoaderCache):
     """Built once per request by `Context.module_loaders("airspace")`."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(pool)
         self._pool = pool
-        self._loaders: dict[Hashable, DataLoader[Any, Any]] = {}
-
-    def _get(
-        self, key: Hashable, batch: Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
-    ) -> DataLoader[Any, Any]:
-        loader = self._loaders.get(key)
-        if loader is None:
-            loader = DataLoader(batch, max_batch_size=10_000)
-            self._loaders[key] = loader
-        return loader
 
     def aircraft(self) -> DataLoader[uuid.UUID, Row | None]:
         async def batch(keys: list[uuid.UUID]) -> list[Row | None]:
@@ -93,9 +69,9 @@ class AirspaceLoaders:
                 f"SELECT {AIRCRAFT_COLUMNS} FROM atlas4d_airspace.aircraft a WHERE a.entity_id = ANY($1::uuid[])",
                 keys,
             )
-            return _by_key(rows, keys, "entity_id")
+            return by_key(rows, keys, "entity_id")
 
-        return self._get("aircraft", batch)
+        return self.loader("aircraft", batch)
 
     def zone(self) -> DataLoader[uuid.UUID, Row | None]:
         async def batch(keys: list[uuid.UUID]) -> list[Row | None]:
@@ -103,9 +79,9 @@ class AirspaceLoaders:
                 f"SELECT {ZONE_COLUMNS} FROM atlas4d_airspace.restricted_zones z WHERE z.id = ANY($1::uuid[])",
                 keys,
             )
-            return _by_key(rows, keys, "id")
+            return by_key(rows, keys, "id")
 
-        return self._get("zone", batch)
+        return self.loader("zone", batch)
 
     def violations_by(self, column: str, time: TimeRange | None) -> DataLoader[uuid.UUID, list[Row]]:
         """Violations grouped by `column`: track_id (Track.violations), zone_id (RestrictedZone.violations)
@@ -123,9 +99,9 @@ class AirspaceLoaders:
             else:
                 observations.append(f"o.{column} {keyed}")
             rows = await self._pool.fetch(violations_sql(observations, zones), *params.values)
-            return _grouped(rows, keys, column)
+            return grouped(rows, keys, column)
 
-        return self._get(("violations", column, time), batch)
+        return self.loader(("violations", column, time), batch)
 
     def flights(self, time: TimeRange | None) -> DataLoader[uuid.UUID, list[Row]]:
         """Core tracks of each aircraft entity whose time span overlaps `time`, oldest first."""
@@ -142,6 +118,6 @@ class AirspaceLoaders:
                 "ORDER BY tr.start_time, tr.id",
                 *params.values,
             )
-            return _grouped(rows, keys, "entity_id")
+            return grouped(rows, keys, "entity_id")
 
-        return self._get(("flights", time), batch)
+        return self.loader(("flights", time), batch)

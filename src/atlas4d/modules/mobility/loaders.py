@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 from aiodataloader import DataLoader
 
 from atlas4d.core.filters import TimeRange
+from atlas4d.core.loaders.base import LoaderCache, Row, by_key, grouped
 from atlas4d.core.sql import Params
 from atlas4d.modules.mobility.queries import GEOFENCE_COLUMNS, STOP_COLUMNS, TRIP_COLUMNS, VEHICLE_COLUMNS
 from atlas4d.modules.mobility.settings import MobilitySettings, current_settings
-
-Row = asyncpg.Record
 
 
 @dataclass(frozen=True)
@@ -25,38 +21,16 @@ class TripArgs:
     first: int
 
 
-def by_key(rows: Sequence[Row], keys: Sequence[Any], column: str) -> list[Row | None]:
-    found = {r[column]: r for r in rows}
-    return [found.get(k) for k in keys]
-
-
-def grouped(rows: Sequence[Row], keys: Sequence[Any], column: str) -> list[list[Row]]:
-    groups: dict[Any, list[Row]] = defaultdict(list)
-    for r in rows:
-        groups[r[column]].append(r)
-    return [groups.get(k, []) for k in keys]
-
-
-class MobilityLoaders:
+class MobilityLoaders(LoaderCache):
     def __init__(self, pool: asyncpg.Pool, settings: MobilitySettings | None = None) -> None:
-        self.pool = pool
+        super().__init__(pool)
         self.settings = settings or current_settings()
-        self._loaders: dict[Hashable, DataLoader[Any, Any]] = {}
-
-    def _get(
-        self, key: Hashable, batch: Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
-    ) -> DataLoader[Any, Any]:
-        loader = self._loaders.get(key)
-        if loader is None:
-            loader = DataLoader(batch, max_batch_size=10_000)
-            self._loaders[key] = loader
-        return loader
 
     def _by_id(self, name: str, sql: str, column: str) -> DataLoader[uuid.UUID, Row | None]:
         async def batch(keys: list[uuid.UUID]) -> list[Row | None]:
             return by_key(await self.pool.fetch(sql, keys), keys, column)
 
-        return self._get(name, batch)
+        return self.loader(name, batch)
 
     def vehicle(self) -> DataLoader[uuid.UUID, Row | None]:
         return self._by_id(
@@ -105,7 +79,7 @@ class MobilityLoaders:
             )
             return grouped(rows, keys, "parent_key")
 
-        return self._get(("vehicle_trips", args), batch)
+        return self.loader(("vehicle_trips", args), batch)
 
 
 def create_loaders(pool: asyncpg.Pool) -> MobilityLoaders:

@@ -7,13 +7,11 @@ Loaders with arguments (a time window, an interval) are cached per distinct argu
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Coroutine, Hashable, Sequence
-from typing import Any
 
 import asyncpg
 from aiodataloader import DataLoader
 
+from atlas4d.core.loaders.base import LoaderCache, Row, by_key, grouped
 from atlas4d.core.sql import Params
 from atlas4d.modules.telecom.queries import (
     ANOMALY_COLUMNS,
@@ -27,47 +25,23 @@ from atlas4d.modules.telecom.queries import (
 )
 from atlas4d.modules.telecom.settings import TelecomSettings, current_settings
 
-Row = asyncpg.Record
 
-
-def by_key(rows: Sequence[Row], keys: Sequence[Any], column: str) -> list[Row | None]:
-    found = {r[column]: r for r in rows}
-    return [found.get(k) for k in keys]
-
-
-def grouped(rows: Sequence[Row], keys: Sequence[Any], column: str) -> list[list[Row]]:
-    groups: dict[Any, list[Row]] = defaultdict(list)
-    for r in rows:
-        groups[r[column]].append(r)
-    return [groups.get(k, []) for k in keys]
-
-
-class TelecomLoaders:
+class TelecomLoaders(LoaderCache):
     def __init__(self, pool: asyncpg.Pool, settings: TelecomSettings | None = None) -> None:
-        self.pool = pool
+        super().__init__(pool)
         self.settings = settings or current_settings()
-        self._loaders: dict[Hashable, DataLoader[Any, Any]] = {}
-
-    def _get(
-        self, key: Hashable, batch: Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
-    ) -> DataLoader[Any, Any]:
-        loader = self._loaders.get(key)
-        if loader is None:
-            loader = DataLoader(batch, max_batch_size=10_000)
-            self._loaders[key] = loader
-        return loader
 
     def _one(self, name: str, sql: str, column: str) -> DataLoader[uuid.UUID, Row | None]:
         async def batch(keys: list[uuid.UUID]) -> list[Row | None]:
             return by_key(await self.pool.fetch(sql, keys), keys, column)
 
-        return self._get(name, batch)
+        return self.loader(name, batch)
 
     def _many(self, name: str, sql: str, column: str) -> DataLoader[uuid.UUID, list[Row]]:
         async def batch(keys: list[uuid.UUID]) -> list[list[Row]]:
             return grouped(await self.pool.fetch(sql, keys), keys, column)
 
-        return self._get(name, batch)
+        return self.loader(name, batch)
 
     def node(self) -> DataLoader[uuid.UUID, Row | None]:
         return self._one(
@@ -120,7 +94,7 @@ class TelecomLoaders:
             rows = await self.pool.fetch(metric_buckets_sql(args, params, nodes_ph), *params.values)
             return grouped(rows, keys, "node_id")
 
-        return self._get(("metrics", args), batch)
+        return self.loader(("metrics", args), batch)
 
     def anomalies(self, args: AnomalyArgs) -> DataLoader[uuid.UUID, list[Row]]:
         async def batch(keys: list[uuid.UUID]) -> list[list[Row]]:
@@ -133,7 +107,7 @@ class TelecomLoaders:
             )
             return grouped(rows, keys, "node_id")
 
-        return self._get(("anomalies", args), batch)
+        return self.loader(("anomalies", args), batch)
 
 
 def create_loaders(pool: asyncpg.Pool) -> TelecomLoaders:

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 from aiodataloader import DataLoader
 
 from atlas4d.core.filters import TimeRange
+from atlas4d.core.loaders.base import LoaderCache, Row, by_key, grouped
 from atlas4d.core.sql import Params
-
-Row = asyncpg.Record
 
 CAMERA_COLUMNS = (
     "c.entity_id, c.name, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.heading_deg, c.fov_deg, c.range_m, "
@@ -44,33 +40,12 @@ class DetectionArgs:
         return clauses
 
 
-def _by_key(rows: Sequence[Row], keys: Sequence[Any], column: str) -> list[Row | None]:
-    found = {r[column]: r for r in rows}
-    return [found.get(k) for k in keys]
-
-
-def _grouped(rows: Sequence[Row], keys: Sequence[Any], column: str) -> list[list[Row]]:
-    groups: dict[Any, list[Row]] = defaultdict(list)
-    for r in rows:
-        groups[r[column]].append(r)
-    return [groups.get(k, []) for k in keys]
-
-
-class VisionLoaders:
+class VisionLoaders(LoaderCache):
     """Built once per request by `Context.module_loaders("vision")`."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(pool)
         self._pool = pool
-        self._loaders: dict[Hashable, DataLoader[Any, Any]] = {}
-
-    def _get(
-        self, key: Hashable, batch: Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
-    ) -> DataLoader[Any, Any]:
-        loader = self._loaders.get(key)
-        if loader is None:
-            loader = DataLoader(batch, max_batch_size=10_000)
-            self._loaders[key] = loader
-        return loader
 
     def camera(self) -> DataLoader[uuid.UUID, Row | None]:
         async def batch(keys: list[uuid.UUID]) -> list[Row | None]:
@@ -78,9 +53,9 @@ class VisionLoaders:
                 f"SELECT {CAMERA_COLUMNS} FROM atlas4d_vision.cameras c WHERE c.entity_id = ANY($1::uuid[])",
                 keys,
             )
-            return _by_key(rows, keys, "entity_id")
+            return by_key(rows, keys, "entity_id")
 
-        return self._get("camera", batch)
+        return self.loader("camera", batch)
 
     def detections_by(self, column: str, args: DetectionArgs) -> DataLoader[uuid.UUID, list[Row]]:
         """Detections of each key, newest first, at most `args.first` each: `column` is camera_id
@@ -99,6 +74,6 @@ class VisionLoaders:
                 f"WHERE {' AND '.join(clauses)} ORDER BY d.t DESC, d.id LIMIT {params.add(args.first)}) x",
                 *params.values,
             )
-            return _grouped(rows, keys, "parent_key")
+            return grouped(rows, keys, "parent_key")
 
-        return self._get(("detections", column, args), batch)
+        return self.loader(("detections", column, args), batch)
