@@ -16,8 +16,8 @@ test: setup
 	$(VENV)/python -m pytest -q -p no:cacheprovider
 
 lint: setup
-	$(VENV)/ruff check src tests bench
-	$(VENV)/ruff format --check src tests bench
+	$(VENV)/ruff check src tests bench scripts
+	$(VENV)/ruff format --check src tests bench scripts
 
 typecheck: setup
 	$(VENV)/mypy

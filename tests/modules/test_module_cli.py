@@ -17,27 +17,42 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "atlas4d", *args], capture_output=True, text=True, env=env, timeout=600,
+        [sys.executable, "-m", "atlas4d", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
         check=False,
     )
 
 
 def installed(distribution: str) -> bool:
-    result = subprocess.run([sys.executable, "-m", "pip", "show", distribution], capture_output=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "show", distribution], capture_output=True, check=False
+    )
     return result.returncode == 0
 
 
 @pytest.fixture
 def env(tmp_path: Path, database_url: str) -> Iterator[dict[str, str]]:
-    e = {**os.environ, "ATLAS4D_DATA_DIR": str(tmp_path), "ATLAS4D_DATABASE_URL": database_url, "COLUMNS": "200"}
+    e = {
+        **os.environ,
+        "ATLAS4D_DATA_DIR": str(tmp_path),
+        "ATLAS4D_DATABASE_URL": database_url,
+        "COLUMNS": "200",
+    }
     e.pop("ATLAS4D_MODULES", None)
     yield e
     for dist in ("atlas4d-weather-testmodule", "atlas4d-future-testmodule"):
         if installed(dist):
-            subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", dist], capture_output=True, check=False)
+            subprocess.run(
+                [sys.executable, "-m", "pip", "uninstall", "-y", dist], capture_output=True, check=False
+            )
 
 
-async def test_install_enable_disable_round_trip(env: dict[str, str], database_url: str, tmp_path: Path) -> None:
+async def test_install_enable_disable_round_trip(
+    env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
     result = cli(env, "module", "install", str(FIXTURES / "weather_module"))
     assert result.returncode == 0, result.stderr
     assert "installed weather 0.1.0" in result.stdout
@@ -45,7 +60,9 @@ async def test_install_enable_disable_round_trip(env: dict[str, str], database_u
     conn = await asyncpg.connect(database_url)
     try:
         assert await conn.fetchval("SELECT to_regclass('atlas4d_weather.readings') IS NOT NULL")
-        applied = await conn.fetchval("SELECT count(*) FROM atlas4d.schema_migrations WHERE module = 'weather'")
+        applied = await conn.fetchval(
+            "SELECT count(*) FROM atlas4d.schema_migrations WHERE module = 'weather'"
+        )
         assert applied == 1
     finally:
         await conn.close()

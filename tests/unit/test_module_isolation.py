@@ -65,8 +65,12 @@ def test_the_check_catches_a_cross_import() -> None:
         (fake / "__init__.py").write_text("from atlas4d.modules.telecom import module\n", encoding="utf-8")
         (fake / "sub.py").write_text("from ..mobility.schema import x\n", encoding="utf-8")
         flagged = violations(fake)
-        assert any(v.startswith("zz_fake_for_test/__init__.py:1 imports atlas4d.modules.telecom") for v in flagged)
-        assert any(v.startswith("zz_fake_for_test/sub.py:1 imports atlas4d.modules.mobility") for v in flagged)
+        assert any(
+            v.startswith("zz_fake_for_test/__init__.py:1 imports atlas4d.modules.telecom") for v in flagged
+        )
+        assert any(
+            v.startswith("zz_fake_for_test/sub.py:1 imports atlas4d.modules.mobility") for v in flagged
+        )
     finally:
         for f in fake.iterdir():
             f.unlink()
