@@ -91,12 +91,17 @@ class RemoteSubgraph:
         body: JSON = {"query": text, "variables": variables}
         if operation_name:
             body["operationName"] = operation_name
+        content = orjson.dumps(body)
+        headers = {"content-type": "application/json", "accept": "application/json", **self.headers}
         try:
-            response = await self.client.post(
-                self.url,
-                content=orjson.dumps(body),
-                headers={"content-type": "application/json", "accept": "application/json", **self.headers},
-            )
+            try:
+                response = await self.client.post(self.url, content=content, headers=headers)
+            except httpx.RemoteProtocolError:
+                # Most often a pooled keep-alive connection the server had just closed. Queries are tried once
+                # more; a mutation may have run, so it is not.
+                if text.startswith("mutation"):
+                    raise
+                response = await self.client.post(self.url, content=content, headers=headers)
         except httpx.TimeoutException as exc:
             raise SubgraphFailure("SUBGRAPH_TIMEOUT", f"timed out: {type(exc).__name__}") from exc
         except httpx.HTTPError as exc:
