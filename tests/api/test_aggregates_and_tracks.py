@@ -138,7 +138,8 @@ async def test_square_grid_matches_oracle(
         polygon = shapely.geometry.shape(c["geometry"])
         assert polygon.is_valid and polygon.area == pytest.approx(size * size)
         assert polygon.contains(shapely.Point(c["center"]["lon"], c["center"]["lat"]))
-        assert all(polygon.intersects(shapely.Point(m["lon"], m["lat"])) for m in cells[key])
+        # a point on a cell edge may sit one ulp outside the computed polygon
+        assert all(polygon.buffer(1e-9).intersects(shapely.Point(m["lon"], m["lat"])) for m in cells[key])
 
 
 @EXAMPLES
