@@ -79,12 +79,15 @@ async def observations(
 async def preload_entities(info: Info, observations: list[Observation]) -> None:
     """Attach each observation's entity from one batched load (one statement, as the loader would), so
     `entity` resolves without an awaitable per object."""
-    ids = list({uuid.UUID(o.entity_id) for o in observations if o.entity_id is not None})
-    rows = await info.context.loaders.entity().load_many(ids)
-    entities = {row["id"]: Entity.from_row(row) for row in rows if row is not None}
+    by_text: dict[str, uuid.UUID] = {}
+    for o in observations:
+        if o.entity_id is not None and o.entity_id not in by_text:
+            by_text[o.entity_id] = uuid.UUID(o.entity_id)
+    rows = await info.context.loaders.entity().load_many(list(by_text.values()))
+    entities = {str(row["id"]): Entity.from_row(row) for row in rows if row is not None}
     for o in observations:
         if o.entity_id is not None:
-            o._entity = entities.get(uuid.UUID(o.entity_id))
+            o._entity = entities.get(o.entity_id)
 
 
 async def entities(
