@@ -333,3 +333,28 @@ async def test_settings_reach_the_gateway_and_the_subgraph(database_url: str) ->
                 path, json={"query": "{ a: __typename observations(first: 1) { nodes { id } } }"}
             )
             assert "errors" not in ok.json(), (path, ok.text)
+
+
+@ENDPOINTS
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "text/plain;charset=UTF-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ],
+)
+async def test_simple_request_content_types_do_not_execute(
+    clean_db: asyncpg.Pool, client: httpx.AsyncClient, path: str, content_type: str
+) -> None:
+    """CSRF: a browser sends these content types cross-origin without a preflight, so a JSON body under them
+    must not run a mutation (Apollo Router and Server refuse them too); application/json is the way in."""
+    body = b'{"query": "mutation { createEntities(entities: [{kind: \\"csrf\\"}]) { id } }"}'
+    response = await client.post(path, content=body, headers={"content-type": content_type})
+    assert response.status_code in (400, 415), response.text
+    assert response.json()["errors"]
+    assert await clean_db.fetchval("SELECT count(*) FROM atlas4d.entities") == 0
+    ok = await client.post(path, content=body, headers={"content-type": "application/json; charset=utf-8"})
+    assert "errors" not in ok.json(), ok.text
+    assert await clean_db.fetchval("SELECT count(*) FROM atlas4d.entities") == 1
