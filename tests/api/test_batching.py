@@ -95,3 +95,14 @@ async def test_entity_references_are_batched(clean_db: Any, client: httpx.AsyncC
     assert "errors" not in body, body
     assert [e["id"] for e in body["data"]["_entities"]] == [str(i) for i in ids]
     assert len(log) == 2  # entities by id, then latest observations
+
+
+async def test_observation_pages_preload_their_entities(clean_db: Any, client: httpx.AsyncClient) -> None:
+    await load(clean_db, 30)
+    query = "{ observations(first: 200) { nodes { entityId entity { id kind } } } }"
+    with log_statements() as log:
+        r = await client.post("/graphql", json={"query": query})
+    nodes = r.json()["data"]["observations"]["nodes"]
+    assert len(nodes) == 200
+    assert all(n["entity"]["id"] == n["entityId"] and n["entity"]["kind"] == "vehicle" for n in nodes)
+    assert len(log) == 2, log.statements  # the page, then every distinct entity at once
