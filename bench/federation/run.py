@@ -104,6 +104,7 @@ def main() -> None:
     from subgraphs import catalog_schema, stock_schema
 
     processes: list[subprocess.Popen[bytes]] = []
+    load = os.getloadavg()
     try:
         ports = {"catalog": free_port(), "stock": free_port()}
         for name in ports:
@@ -152,14 +153,16 @@ def main() -> None:
             process.terminate()
             process.wait()
             processes.remove(process)
-        write_results(runs, args.duration, args.connections)
+        write_results(runs, args.duration, args.connections, load)
     finally:
         for process in processes:
             process.terminate()
             process.wait()
 
 
-def write_results(runs: dict[str, dict[str, float]], duration: int, connections: int) -> None:
+def write_results(
+    runs: dict[str, dict[str, float]], duration: int, connections: int, load: tuple[float, float, float]
+) -> None:
     apollo = runs["@apollo/gateway, subgraphs over HTTP"]["rps"]
     lines = [
         START,
@@ -168,6 +171,8 @@ def write_results(runs: dict[str, dict[str, float]], duration: int, connections:
         f"`bench/federation/run.py`: `{QUERY}` — 100 `Item` entities from `catalog`, two fields from `stock` by",
         f"`_entities`; wrk, 1 thread, {connections} connections, {duration} s after a 2 s warm-up; one process per",
         f"gateway and subgraph on {os.cpu_count()} cores (`{time.strftime('%Y-%m-%d')}`).",
+        f"Load average when the run started: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (the machine is shared: "
+        "compare rows of one run, not runs).",
         "",
         "| gateway | req/s | p50 ms | p99 ms | vs Apollo |",
         "|---|---:|---:|---:|---:|",

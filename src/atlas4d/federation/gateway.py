@@ -67,6 +67,7 @@ class Gateway:
         self._http_client = http_client
         self._documents: OrderedDict[str, tuple[DocumentNode | None, list[GraphQLError]]] = OrderedDict()
         self._document_cache_size = document_cache_size
+        self._plans_by_text: OrderedDict[tuple[str, str | None], QueryPlan] = OrderedDict()
         rules = list(specified_rules)
         if not introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
@@ -138,6 +139,17 @@ class Gateway:
             self._documents.popitem(last=False)
         return result
 
+    def _plan_for(self, query: str, document: DocumentNode, operation_name: str | None) -> QueryPlan:
+        """The planner caches by normalised document; this first looks the exact query text up (no printing)."""
+        key = (query, operation_name)
+        plan = self._plans_by_text.get(key)
+        if plan is None:
+            plan = self.planner.plan(document, operation_name)
+            self._plans_by_text[key] = plan
+            if len(self._plans_by_text) > self._document_cache_size:
+                self._plans_by_text.popitem(last=False)
+        return plan
+
     def plan(self, query: str, operation_name: str | None = None) -> QueryPlan:
         document, errors = self.document(query)
         if document is None:
@@ -180,7 +192,7 @@ class Gateway:
         if isinstance(coerced, list):
             return {"errors": [_format(e, "BAD_USER_INPUT") for e in coerced]}
         try:
-            plan = self.planner.plan(document, operation_name)
+            plan = self._plan_for(query, document, operation_name)
         except FederationError as exc:
             return {"errors": [{"message": str(exc), "extensions": {"code": exc.code}}]}
         return await self.executor.execute(plan, variables or {}, coerced, context)

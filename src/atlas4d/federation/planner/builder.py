@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from atlas4d.federation.errors import PlanningError
+from atlas4d.federation.planner.facts import Facts, Provided
 from atlas4d.federation.planner.nodes import Representation
-from atlas4d.federation.planner.operation import INTROSPECTION_ROOTS, Operation, parse_field_set
+from atlas4d.federation.planner.operation import INTROSPECTION_ROOTS, Operation
 from atlas4d.federation.planner.selection import (
     Field,
     Fragment,
@@ -43,22 +44,19 @@ class Group:
     representations: dict[str, Representation] = field(default_factory=dict)
 
 
-Provided = dict[str, list[Selection]]
-
-
 class PlanBuilder:
     def __init__(self, supergraph: Supergraph, operation: Operation) -> None:
         self.sg = supergraph
         self.operation = operation
         self.groups: list[Group] = []
         self._entity_groups: dict[tuple[str, tuple[str, ...], frozenset[int]], Group] = {}
-        self._field_sets: dict[str, list[Selection]] = {}
+        self.facts = Facts(supergraph)
         self._client_keys: list[dict[str, str]] = []
 
     # --- entry point --------------------------------------------------------------------------------------
     def build(self) -> list[Group]:
         root_type = self._root_type(self.operation.kind)
-        items = self.object_selections(root_type, self.operation.selections)
+        items = self.facts.object_selections(root_type, self.operation.selections)
         if self.operation.kind == "mutation":
             for item in items:
                 previous = frozenset(g.id for g in self.groups)
@@ -93,8 +91,8 @@ class PlanBuilder:
         candidates = self.sg.resolving_graphs(root_type, item.name)
         if not candidates:
             raise PlanningError(f'No subgraph resolves "{root_type}.{item.name}".')
-        ranked = sorted(candidates, key=lambda g: -self._coverage(g, root_type, [item]))
-        feasible = [g for g in ranked if self._feasible(g, root_type, [item])]
+        ranked = sorted(candidates, key=lambda g: -self.facts.coverage(g, root_type, [item]))
+        feasible = [g for g in ranked if self.facts.feasible(g, root_type, [item])]
         if feasible or item.leaf or len(candidates) == 1:
             parts = [((feasible or ranked)[0], item)]
         else:
@@ -113,50 +111,17 @@ class PlanBuilder:
         child_type = self.sg.field_type(root_type, item.name)
         items = (
             item.selections
-            if self._is_abstract(child_type)
-            else self.object_selections(child_type, item.selections)
+            if self.facts.is_abstract(child_type)
+            else self.facts.object_selections(child_type, item.selections)
         )
         parts: dict[str, Field] = {}
         for selection in items:
-            graph = next((g for g in ranked if self._feasible(g, child_type, [selection])), ranked[0])
+            graph = next((g for g in ranked if self.facts.feasible(g, child_type, [selection])), ranked[0])
             part = parts.setdefault(
                 graph, Field(item.name, item.alias, item.arguments, item.directives, [], False)
             )
             part.selections.append(selection)
         return list(parts.items())
-
-    def _feasible(self, graph: str, type_name: str, selections: list[Selection], depth: int = 0) -> bool:
-        """Whether the selections can be planned from the subgraph (a dry run of the walk, without keys hops
-        through third subgraphs)."""
-        if depth > 12:
-            return True
-        if self._is_abstract(type_name):
-            if self.sg.is_interface_object(type_name, graph):
-                return True
-            return all(
-                self._feasible(graph, t, self.object_selections(t, selections), depth + 1)
-                for t in self.sg.possible_types_in_graph(type_name, graph)
-            )
-        for selection in self.object_selections(type_name, selections):
-            if isinstance(selection, Fragment):
-                if not self._feasible(graph, type_name, selection.selections, depth + 1):
-                    return False
-                continue
-            if selection.name == "__typename" or (type_name, selection.name) not in self.sg.field_types:
-                continue
-            where = graph
-            if not self._local(graph, type_name, selection.name, None):
-                targets = [
-                    (g, t) for g, t in self._jump_targets(type_name, selection.name) if self.sg.keys(t, g)
-                ]
-                if not targets:
-                    return False
-                where = targets[0][0]
-            if selection.selections and not self._feasible(
-                where, self.sg.field_type(type_name, selection.name), selection.selections, depth + 1
-            ):
-                return False
-        return True
 
     def _root_group(self, graph: str, after: frozenset[int], *, sequential: bool) -> Group:
         if sequential:
@@ -178,55 +143,6 @@ class PlanBuilder:
         return group
 
     # --- type helpers -------------------------------------------------------------------------------------
-    def _satisfies(self, object_type: str, condition: str | None) -> bool:
-        if condition is None or condition == object_type:
-            return True
-        kind = self.sg.type_kinds.get(condition)
-        if kind == "union":
-            return any(m == object_type for _, m in self.sg.union_members.get(condition, []))
-        if kind == "interface":
-            return any(i == condition for _, i in self.sg.implements.get(object_type, []))
-        return False
-
-    def object_selections(self, object_type: str, selections: list[Selection]) -> list[Selection]:
-        """Selections that apply to an object type: matching fragments inlined, directive-only ones kept."""
-        out: list[Selection] = []
-        for selection in selections:
-            if isinstance(selection, Field):
-                add_selection(out, selection)
-            elif self._satisfies(object_type, selection.type_condition):
-                inner = self.object_selections(object_type, selection.selections)
-                if selection.directives:
-                    add_selection(out, Fragment(None, selection.directives, inner))
-                else:
-                    merge_selections(out, inner)
-        return out
-
-    def _is_abstract(self, type_name: str) -> bool:
-        return self.sg.type_kinds.get(type_name) in ("interface", "union")
-
-    def _field_set(self, field_set: str) -> list[Selection]:
-        if field_set not in self._field_sets:
-            self._field_sets[field_set] = parse_field_set(field_set)
-        return self._field_sets[field_set]
-
-    def _coverage(self, graph: str, type_name: str, selections: list[Selection]) -> int:
-        """How many selected fields the subgraph resolves without leaving it (a cost proxy)."""
-        score = 0
-        for selection in selections:
-            if isinstance(selection, Fragment):
-                condition = selection.type_condition or type_name
-                score += self._coverage(graph, condition, selection.selections)
-                continue
-            if (type_name, selection.name) not in self.sg.field_types:
-                continue
-            if self.sg.can_resolve(type_name, selection.name, graph):
-                score += 1
-                child = self.sg.field_type(type_name, selection.name)
-                score += self._coverage(graph, child, selection.selections)
-        return score
-
-    # --- walking selections -------------------------------------------------------------------------------
     def _child_path(self, type_name: str, field: Field, path: tuple[str, ...]) -> tuple[str, ...]:
         depth = self.sg.field_list_depths.get((type_name, field.name), 0)
         return (*path, field.response_key, *(["@"] * depth))
@@ -248,10 +164,10 @@ class PlanBuilder:
         child_type = self.sg.field_type(type_name, item.name)
         child_provided: Provided | None = None
         if provided is not None and item.name in provided:
-            child_provided = self._provided_map(provided[item.name])
+            child_provided = self.facts.provided_map(provided[item.name])
         join = self.sg.field_join(type_name, item.name, graph)
         if join is not None and join.provides:
-            child_provided = self._provided_map(self._field_set(join.provides))
+            child_provided = self.facts.provided_map(self.facts.field_set(join.provides))
         self.plan_selections(
             group,
             graph,
@@ -261,16 +177,6 @@ class PlanBuilder:
             kept.selections,
             child_provided,
         )
-
-    def _provided_map(self, selections: list[Selection]) -> Provided:
-        provided: Provided = {}
-        for selection in selections:
-            if isinstance(selection, Field):
-                provided.setdefault(selection.name, []).extend(selection.selections)
-            else:
-                for name, children in self._provided_map(selection.selections).items():
-                    provided.setdefault(name, []).extend(children)
-        return provided
 
     def plan_selections(
         self,
@@ -283,16 +189,22 @@ class PlanBuilder:
         provided: Provided | None,
     ) -> set[int]:
         """Plan selections on a value of `type_name` fetched by `group`; returns the groups that got fields."""
-        if not self._is_abstract(type_name):
+        if not self.facts.is_abstract(type_name):
             return self.plan_object(
-                group, graph, type_name, self.object_selections(type_name, selections), path, out, provided
+                group,
+                graph,
+                type_name,
+                self.facts.object_selections(type_name, selections),
+                path,
+                out,
+                provided,
             )
         if self.sg.is_interface_object(type_name, graph):
             return self._plan_interface_object(group, graph, type_name, selections, path, out)
         add_selection(out, Field("__typename"))
         touched: set[int] = {group.id}
         for object_type in self.sg.possible_types_in_graph(type_name, graph):
-            applied = self.object_selections(object_type, selections)
+            applied = self.facts.object_selections(object_type, selections)
             if not applied:
                 continue
             fragment = add_selection(out, Fragment(object_type))
@@ -349,61 +261,11 @@ class PlanBuilder:
             if item.name == "__typename":
                 add_selection(out, Field("__typename"))
                 continue
-            if self._local(graph, type_name, item.name, provided):
+            if self.facts.local(graph, type_name, item.name, provided):
                 self._add_local_field(group, graph, type_name, item, path, out, provided)
             else:
                 touched.add(self._jump(group, graph, type_name, item, path, out, provided))
         return touched
-
-    def _local(self, graph: str, type_name: str, field_name: str, provided: Provided | None) -> bool:
-        if provided is not None and field_name in provided:
-            return True
-        if not self.sg.can_resolve(type_name, field_name, graph):
-            # A key field the subgraph declares stays resolvable there even when marked @external
-            # (Federation 1 extensions: `extend type T @key(fields: "id") { id: ID! @external }`).
-            return self._is_key_field_of(graph, type_name, field_name)
-        join = self.sg.field_join(type_name, field_name, graph)
-        return join is None or not join.requires
-
-    def _fields_local(
-        self, graph: str, type_name: str, selections: list[Selection], provided: Provided | None
-    ) -> bool:
-        for item in selections:
-            if isinstance(item, Fragment):
-                if not self._fields_local(graph, item.type_condition or type_name, item.selections, None):
-                    return False
-                continue
-            if item.name == "__typename":
-                continue
-            if not self._local(graph, type_name, item.name, provided) and not self._is_key_field_of(
-                graph, type_name, item.name
-            ):
-                return False
-            if item.selections:
-                child = self.sg.field_type(type_name, item.name)
-                sub = self._provided_map(provided[item.name]) if provided and item.name in provided else None
-                if not self._fields_local(graph, child, item.selections, sub):
-                    return False
-        return True
-
-    def _is_key_field_of(self, graph: str, type_name: str, field_name: str) -> bool:
-        """Fields of a key the subgraph declares (even `resolvable: false`) are fields it can return."""
-        for key in self.sg.keys(type_name, graph, resolvable_only=False):
-            if any(isinstance(s, Field) and s.name == field_name for s in self._field_set(key)):
-                return self.sg.knows_field(type_name, field_name, graph)
-        return False
-
-    # --- entity jumps -------------------------------------------------------------------------------------
-    def _jump_targets(self, type_name: str, field_name: str) -> list[tuple[str, str]]:
-        """(subgraph, type it knows the entity as) pairs that can resolve the field."""
-        targets = [(g, type_name) for g in self.sg.resolving_graphs(type_name, field_name)]
-        if targets:
-            return targets
-        for _, interface in self.sg.implements.get(type_name, []):
-            for graph in self.sg.resolving_graphs(interface, field_name):
-                if self.sg.is_interface_object(interface, graph) and (graph, interface) not in targets:
-                    targets.append((graph, interface))
-        return targets
 
     def _jump(
         self,
@@ -418,7 +280,7 @@ class PlanBuilder:
     ) -> int:
         targets = [
             (g, known_as)
-            for g, known_as in self._jump_targets(type_name, item.name)
+            for g, known_as in self.facts.jump_targets(type_name, item.name)
             if self.sg.keys(known_as, g)
         ]
         if not targets or hops > MAX_KEY_HOPS:
@@ -429,22 +291,24 @@ class PlanBuilder:
         def rank(target: tuple[str, str]) -> tuple[int, int]:
             g, known_as = target
             direct = any(
-                self._fields_local(graph, type_name, self._field_set(k), provided)
+                self.facts.fields_local(graph, type_name, self.facts.field_set(k), provided)
                 for k in self.sg.keys(known_as, g)
             )
-            return (int(direct), self._coverage(g, known_as, [item]))
+            return (int(direct), self.facts.coverage(g, known_as, [item]))
 
         target_graph, known_as = max(targets, key=rank)
         keys = self.sg.keys(known_as, target_graph)
-        direct_keys = [k for k in keys if self._fields_local(graph, type_name, self._field_set(k), provided)]
+        direct_keys = [
+            k for k in keys if self.facts.fields_local(graph, type_name, self.facts.field_set(k), provided)
+        ]
         key = direct_keys[0] if direct_keys else keys[0]
-        key_selections = self._unclashed(out, self._field_set(key))
+        key_selections = self._unclashed(out, self.facts.field_set(key))
         add_selection(out, Field("__typename"))
         depends = self.plan_object(group, graph, type_name, key_selections, path, out, provided, client=False)
         join = self.sg.field_join(known_as, item.name, target_graph)
         required: list[Selection] = []
         if join is not None and join.requires:
-            required = self._unclashed(out, self._field_set(join.requires))
+            required = self._unclashed(out, self.facts.field_set(join.requires))
             depends |= self.plan_object(group, graph, type_name, required, path, out, provided, client=False)
         target = self._entity_group(target_graph, path, frozenset(depends))
         representation = target.representations.setdefault(type_name, Representation(known_as))
@@ -499,13 +363,13 @@ class PlanBuilder:
             if isinstance(selection, Field) and selection.name != "__typename":
                 local.append(selection)
             elif isinstance(selection, Fragment) and selection.type_condition in (None, interface):
-                sub_local = self._fields_local(graph, interface, selection.selections, None)
+                sub_local = self.facts.fields_local(graph, interface, selection.selections, None)
                 (local if sub_local and not selection.directives else remote).append(selection)
             else:
                 remote.append(selection)
         add_selection(out, Field("__typename"))
         touched = self.plan_object(
-            group, graph, interface, self.object_selections(interface, local), path, out, None
+            group, graph, interface, self.facts.object_selections(interface, local), path, out, None
         )
         if not remote:
             return touched
@@ -517,7 +381,7 @@ class PlanBuilder:
         if not owners:
             raise PlanningError(f'No subgraph resolves interface "{interface}" by key.')
         owner = owners[0]
-        key = self._unclashed(out, self._field_set(self.sg.keys(interface, owner)[0]))
+        key = self._unclashed(out, self.facts.field_set(self.sg.keys(interface, owner)[0]))
         depends = self.plan_object(group, graph, interface, key, path, out, None, client=False)
         target = self._entity_group(owner, path, frozenset(depends))
         representation = target.representations.setdefault(interface, Representation(interface))
