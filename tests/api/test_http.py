@@ -358,3 +358,25 @@ async def test_simple_request_content_types_do_not_execute(
     ok = await client.post(path, content=body, headers={"content-type": "application/json; charset=utf-8"})
     assert "errors" not in ok.json(), ok.text
     assert await clean_db.fetchval("SELECT count(*) FROM atlas4d.entities") == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "operation"),
+    [
+        ("query A { __typename } query B { __typename }", "C"),
+        ("query A { __typename } query B { __typename }", None),
+    ],
+    ids=["unknown-name", "name-missing"],
+)
+async def test_operation_name_errors_are_request_errors(
+    client: httpx.AsyncClient, query: str, operation: str | None
+) -> None:
+    """The operation to run cannot be chosen: the same request error on both endpoints and both methods (a GET
+    naming no existing operation is not a mutation, so not 405)."""
+    codes = set()
+    for path in ("/graphql", SUBGRAPH):
+        params = {"query": query, **({"operationName": operation} if operation else {})}
+        for response in (await client.post(path, json=params), await client.get(path, params=params)):
+            assert response.status_code in (200, 400), (path, response.status_code, response.text)
+            codes.add(code_of(response))
+    assert len(codes) == 1 and codes <= {"BAD_REQUEST", "BAD_USER_INPUT"}, codes
