@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
+from atlas4d.db.pool import log_statements
+
 INGEST = (
     "mutation($o: [ObservationInput!]!) { ingestObservations(observations: $o) "
     "{ accepted entitiesCreated tracksUpdated } }"
@@ -350,3 +352,19 @@ async def test_copy_and_insert_paths_store_identical_rows(
         dict(r)
         for r in await clean_db.fetch("SELECT id, kind, source_type FROM atlas4d.entities ORDER BY id")
     ] == (inserted_entities)
+
+
+@pytest.mark.parametrize(("size", "copy"), [(10, False), (199, False), (200, True), (3000, True)])
+async def test_a_batch_is_a_fixed_number_of_statements(
+    clean_db: asyncpg.Pool, client: httpx.AsyncClient, size: int, copy: bool
+) -> None:
+    """Whatever its size, a batch is one transaction of a few statements (never one per item); from
+    copy_threshold (200) on, observations go through COPY instead of INSERT."""
+    items = [varied(i) for i in range(size)]
+    with log_statements() as log:
+        assert (await gql(client, INGEST, {"o": items}))["ingestObservations"]["accepted"] == size
+    inserts = [s for s in log.statements if s.startswith("INSERT INTO atlas4d.observations_core")]
+    assert len(inserts) == (0 if copy else 1), log.statements
+    assert len(log.statements) <= 5, log.statements
+    assert log.statements[0].startswith("BEGIN") and log.statements[-1].startswith("COMMIT")
+    assert await clean_db.fetchval("SELECT count(*) FROM atlas4d.observations_core") == size
