@@ -19,7 +19,7 @@ from bench.load import Measurement, lua_script, pgbench, wrk
 from bench.prepare import prepare
 from bench.procs import install_cleanup, postgres_pids, stop
 from bench.queries import SYSTEMS, Query, all_queries
-from bench.report import Report, machine, write
+from bench.report import Report, latency_growth, machine, save_reads, write
 from bench.servers import Server, start_atlas4d, start_postgraphile, versions
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -147,6 +147,7 @@ def main(options: Options) -> None:
         id_counts = check_same_ids(queries, servers, dbs.bench_url, console)
         if not options.skip_reads:
             reads = run_reads(options, queries, servers, dbs.bench_url, pg, console)
+            save_reads(reads, OUT / f"reads-{options.observations}.json")
     finally:
         for server in servers.values():
             stop(server.proc)
@@ -181,5 +182,8 @@ def main(options: Options) -> None:
         ingest=ingest_results,
         micro=micro_results,
         versions={**host, **versions(dbs.bench_url)},
+        growth=latency_growth(reads, OUT / "reads-10000000.json")
+        if options.observations == 1_000_000
+        else {},
     )
     console.print(write(report))
