@@ -3,6 +3,7 @@ to date, entity conflict policies, anomalies, and the COPY and INSERT paths stor
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -368,3 +369,31 @@ async def test_a_batch_is_a_fixed_number_of_statements(
     assert len(log.statements) <= 5, log.statements
     assert log.statements[0].startswith("BEGIN") and log.statements[-1].startswith("COMMIT")
     assert await clean_db.fetchval("SELECT count(*) FROM atlas4d.observations_core") == size
+
+
+@pytest.mark.parametrize("size", [5, 300], ids=["insert", "copy"])
+async def test_concurrent_batches_on_one_track_keep_it_whole(
+    clean_db: asyncpg.Pool, client: httpx.AsyncClient, size: int
+) -> None:
+    """Eight batches extending the same track at once: the track ends up describing all their observations
+    (each refresh must see the others' committed rows, not overwrite them with a stale aggregate)."""
+    track = uuid.uuid4()
+
+    async def batch(k: int) -> None:
+        items = [item(k * 1000 + i, uuid.UUID(int=k + 1), track) for i in range(size)]
+        assert (await gql(client, INGEST, {"o": items}))["ingestObservations"]["accepted"] == size
+
+    for _ in range(3):
+        await asyncio.gather(*(batch(k) for k in range(8)))
+        stored = await clean_db.fetchrow(
+            "SELECT count(*) AS n, min(t) AS lo, max(t) AS hi FROM atlas4d.observations_core WHERE track_id = $1",
+            track,
+        )
+        got = await clean_db.fetchrow(
+            "SELECT point_count, start_time, end_time FROM atlas4d.tracks WHERE id = $1", track
+        )
+        assert (got["point_count"], got["start_time"], got["end_time"]) == (
+            stored["n"],
+            stored["lo"],
+            stored["hi"],
+        )
