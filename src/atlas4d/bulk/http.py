@@ -64,8 +64,8 @@ async def load_stream(
     """Parse and write everything `pieces` (an async iterator of bytes) yields, inside one transaction."""
     writer = ChunkWriter([conn], auto_create_entities=auto_create_entities)
     received = 0
-    try:
-        async with conn.transaction():
+    async with conn.transaction():
+        try:
             async for data in pieces:
                 received += len(data)
                 if received > max_bytes:
@@ -80,9 +80,10 @@ async def load_stream(
             await writer.write(body.rest())
             await writer.drain()
             tracks = await writer.refresh_tracks(conn)
-    except BaseException:
-        await writer.abort()
-        raise
+        except BaseException:
+            # the connection must be idle before the transaction rolls back
+            await writer.abort()
+            raise
     s = writer.summary(tracks)
     return {"accepted": s.accepted, "entitiesCreated": s.entities_created, "tracksUpdated": s.tracks_updated}
 
