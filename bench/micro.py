@@ -9,6 +9,7 @@ fast path, pass its executor to `measure` (and `identical` checks its output aga
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,9 @@ from atlas4d.core.schema.types import Observation
 Executor = Callable[[GraphQLSchema, DocumentNode, Any], Any]
 QUERY = "{ observations(first: 1000) { nodes { id time lon lat altitude speed heading sourceType } } }"
 FIELDS_PER_OBJECT = 8
+# Executors measured next to stock, as "module:attribute" (an `Executor`); ones that do not import are skipped.
+# Add the fast path here and `make bench` reports it and checks its output against stock byte for byte.
+CANDIDATES: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,20 @@ def measure(
     return MicroResult(name, count, per_object, per_object / FIELDS_PER_OBJECT), output
 
 
+def available_executors() -> dict[str, Executor]:
+    found: dict[str, Executor] = {}
+    for name, target in CANDIDATES.items():
+        module_name, _, attribute = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        executor = getattr(module, attribute, None)
+        if callable(executor):
+            found[name] = executor
+    return found
+
+
 def run(extra: dict[str, Executor] | None = None, seconds: float = 2.0) -> list[MicroResult]:
     """Stock first, then each extra executor; an extra whose output differs from stock fails loudly."""
     stock, expected = measure("graphql-core execute (stock)", stock_executor, seconds=seconds)
@@ -116,5 +134,5 @@ def run(extra: dict[str, Executor] | None = None, seconds: float = 2.0) -> list[
 
 
 if __name__ == "__main__":
-    for r in run():
+    for r in run(available_executors()):
         print(f"{r.name}: {r.us_per_object:.2f} µs per object ({r.us_per_field:.2f} µs per field)")

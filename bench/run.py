@@ -164,7 +164,7 @@ def main(options: Options) -> None:
         finally:
             stop(server.proc)
     console.print("in-process execution (micro-benchmark)")
-    micro_results = micro.run()
+    micro_results = micro.run(micro.available_executors())
     report = Report(
         params={
             "observations": f"{options.observations:,}",
