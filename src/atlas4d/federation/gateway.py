@@ -34,7 +34,13 @@ from atlas4d.federation.errors import FederationError
 from atlas4d.federation.executor import PlanExecutor
 from atlas4d.federation.planner import QueryPlan, QueryPlanner
 from atlas4d.federation.supergraph import Supergraph
-from atlas4d.federation.transport import JSON, LocalSubgraph, RemoteSubgraph, Subgraph
+from atlas4d.federation.transport import (
+    JSON,
+    LocalSubgraph,
+    RemoteSubgraph,
+    Subgraph,
+    remember_missing_sniffio,
+)
 
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -109,6 +115,7 @@ class Gateway:
                 )
                 continue
             if client is None:
+                remember_missing_sniffio()
                 client = httpx.AsyncClient(
                     timeout=httpx.Timeout(timeout),
                     limits=httpx.Limits(
