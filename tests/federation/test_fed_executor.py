@@ -97,3 +97,21 @@ async def test_one_entities_request_per_subgraph_per_step(stack: Stack) -> None:
         assert set(inventory["representations"][0]) == {"__typename", "sku", "pkg", "dimensions"}
     finally:
         await gateway.aclose()
+
+
+async def test_gateway_from_local_schemas_and_remote_urls(stack: Stack) -> None:
+    """The wiring the main server uses: compose local Strawberry schemas with remote subgraphs, serve it."""
+    local = {n: stack.schemas[n] for n in ("products", "reviews", "inventory")}
+    remote = {n: stack.urls[n] for n in ("ratings", "accounts")}
+    gateway = Gateway.from_subgraphs(
+        local, remote, local_url="http://127.0.0.1:4000/subgraphs/{name}/graphql"
+    )
+    try:
+        assert 'url: "http://127.0.0.1:4000/subgraphs/products/graphql"' in gateway.supergraph.sdl
+        query = "{ topProducts(first: 2) { name stars reviews { author { name } } } }"
+        ours = await gateway.execute(query)
+        assert ours == await stack.gateways["remote"].execute(query)
+        assert ours["data"]["topProducts"][0]["reviews"][0]["author"]["name"] == "Ada Lovelace"
+        assert gateway.subgraphs["products"].requests == 1  # in-process
+    finally:
+        await gateway.aclose()

@@ -21,14 +21,6 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
     return pairs
 
 
-def _fetch_sdl(url: str) -> str:
-    import httpx
-
-    response = httpx.post(url, json={"query": "{ _service { sdl } }"}, timeout=30)
-    response.raise_for_status()
-    return str(response.json()["data"]["_service"]["sdl"])
-
-
 def compose_command(
     subgraph: Annotated[
         list[str],
@@ -44,13 +36,14 @@ def compose_command(
 ) -> None:
     """Compose subgraph SDLs into a Federation 2 supergraph in Apollo's format."""
     from atlas4d.federation.compose import CompositionError, SubgraphSource, compose
+    from atlas4d.federation.gateway import fetch_sdl
 
     sources = _pairs(subgraph, "--subgraph")
     routes = _pairs(routing_url or [], "--routing-url")
     subgraphs = []
     for name, where in sources.items():
         if where.startswith(("http://", "https://")):
-            subgraphs.append(SubgraphSource(name, routes.get(name, where), _fetch_sdl(where)))
+            subgraphs.append(SubgraphSource(name, routes.get(name, where), fetch_sdl(where)))
         else:
             url = routes.get(name, DEFAULT_ROUTING.format(name=name))
             subgraphs.append(SubgraphSource(name, url, Path(where).read_text()))

@@ -30,9 +30,11 @@ from graphql import (
 from graphql.execution.values import get_variable_values
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
+from atlas4d.federation.compose import SubgraphSource, compose
 from atlas4d.federation.errors import FederationError
 from atlas4d.federation.executor import PlanExecutor
 from atlas4d.federation.planner import QueryPlan, QueryPlanner
+from atlas4d.federation.subgraph import subgraph_sdl
 from atlas4d.federation.supergraph import Supergraph
 from atlas4d.federation.transport import (
     JSON,
@@ -43,6 +45,20 @@ from atlas4d.federation.transport import (
 )
 
 DEFAULT_TIMEOUT_S = 30.0
+LOCAL_ROUTING_URL = "http://127.0.0.1:4000/subgraphs/{name}/graphql"
+
+
+def fetch_sdl(url: str, timeout: float = DEFAULT_TIMEOUT_S) -> str:
+    """A running subgraph's SDL, from `_service { sdl }` (blocking: for start-up and the CLI)."""
+    response = httpx.post(url, json={"query": "{ _service { sdl } }"}, timeout=timeout)
+    response.raise_for_status()
+    payload = response.json()
+    try:
+        return str(payload["data"]["_service"]["sdl"])
+    except (KeyError, TypeError) as exc:
+        raise FederationError(
+            f"{url} does not answer `_service {{ sdl }}`: is it a federation subgraph?"
+        ) from exc
 
 
 def as_graphql_schema(schema: object) -> GraphQLSchema:
@@ -124,6 +140,35 @@ class Gateway:
                 )
             subgraphs[name] = RemoteSubgraph(name, urls.get(name, info.url), client)
         return cls(supergraph, subgraphs, introspection=introspection, http_client=client)
+
+    @classmethod
+    def from_subgraphs(
+        cls,
+        local: Mapping[str, object] | None = None,
+        remote: Mapping[str, str] | None = None,
+        *,
+        local_url: str = LOCAL_ROUTING_URL,
+        remote_sdls: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> Gateway:
+        """Compose local schemas (run in-process) and remote subgraphs (SDL read from their `_service`, or
+        given in `remote_sdls`) with our composition, and build the gateway over the result.
+
+        `local_url` is the routing URL written into the supergraph for local subgraphs (what Apollo Router or
+        Hive Gateway would call, e.g. the main server's `/subgraphs/NAME/graphql`); `gateway.supergraph.sdl`
+        is the composed supergraph. Other options as for `from_supergraph`. Raises CompositionError.
+        """
+        local = dict(local or {})
+        remote = dict(remote or {})
+        given = dict(remote_sdls or {})
+        sources = [
+            SubgraphSource(name, local_url.format(name=name), subgraph_sdl(schema))
+            for name, schema in local.items()
+        ]
+        sources += [
+            SubgraphSource(name, url, given.get(name) or fetch_sdl(url)) for name, url in remote.items()
+        ]
+        return cls.from_supergraph(compose(sources), local=local, **options)
 
     async def aclose(self) -> None:
         if self._http_client is not None:
