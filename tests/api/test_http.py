@@ -115,7 +115,8 @@ async def test_malformed_requests_are_400(
     client: httpx.AsyncClient, path: str, body: bytes, content_type: str
 ) -> None:
     response = await client.post(path, content=body, headers={"content-type": content_type})
-    assert response.status_code == 400
+    # a non-JSON media type may also be refused as such (415), see the CSRF test below
+    assert response.status_code in ((400,) if content_type == "application/json" else (400, 415))
     assert code_of(response) == "BAD_REQUEST"
 
 
