@@ -1,7 +1,7 @@
 """Benchmark: our gateway (subgraphs in-process, and all remote) against @apollo/gateway on the same two
 subgraphs, with wrk. Writes the federation section of bench/RESULTS.md.
 
-    .venv/bin/python bench/federation/run.py [--duration 10] [--connections 32]
+    .venv/bin/python bench/federation/run.py [--rounds 3] [--duration 5] [--connections 8]
 
 Needs wrk (`apt-get install -y wrk`) and the npm peers (`npm ci --prefix tests/js`). Every server binds
 127.0.0.1 and is stopped at the end. One process per server (no workers), so the numbers compare one core's worth
@@ -93,8 +93,9 @@ def wrk(url: str, duration: int, connections: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from atlas4d.federation.compose import SubgraphSource, compose
@@ -120,7 +121,7 @@ def main() -> None:
         )
         folder = Path(tempfile.mkdtemp())
         (folder / "supergraph.graphql").write_text(sdl)
-        runs: dict[str, dict[str, float]] = {}
+        urls_by_label: dict[str, str] = {}
         expected = None
         for label, mode in (
             ("atlas4d, subgraphs in-process", "local"),
@@ -148,12 +149,16 @@ def main() -> None:
             expected = expected or answer
             assert answer == expected, "gateways disagree"
             wrk(url, 2, args.connections)  # warm-up (JIT, caches, connection pools)
-            runs[label] = wrk(url, args.duration, args.connections)
-            print(label, json.dumps(runs[label]))
-            process.terminate()
-            process.wait()
-            processes.remove(process)
-        write_results(runs, args.duration, args.connections, load)
+            urls_by_label[label] = url
+        # Rounds interleave the gateways so that a change in the machine's load hits all of them alike;
+        # each row reports its median round (by req/s).
+        rounds: dict[str, list[dict[str, float]]] = {label: [] for label in urls_by_label}
+        for _ in range(args.rounds):
+            for label, url in urls_by_label.items():
+                rounds[label].append(wrk(url, args.duration, args.connections))
+                print(label, json.dumps(rounds[label][-1]))
+        runs = {label: sorted(r, key=lambda run: run["rps"])[len(r) // 2] for label, r in rounds.items()}
+        write_results(runs, args.duration, args.connections, load, args.rounds)
     finally:
         for process in processes:
             process.terminate()
@@ -161,7 +166,11 @@ def main() -> None:
 
 
 def write_results(
-    runs: dict[str, dict[str, float]], duration: int, connections: int, load: tuple[float, float, float]
+    runs: dict[str, dict[str, float]],
+    duration: int,
+    connections: int,
+    load: tuple[float, float, float],
+    rounds: int,
 ) -> None:
     apollo = runs["@apollo/gateway, subgraphs over HTTP"]["rps"]
     lines = [
@@ -169,8 +178,9 @@ def write_results(
         "## Federation gateway",
         "",
         f"`bench/federation/run.py`: `{QUERY}` — 100 `Item` entities from `catalog`, two fields from `stock` by",
-        f"`_entities`; wrk, 1 thread, {connections} connections, {duration} s after a 2 s warm-up; one process per",
-        f"gateway and subgraph on {os.cpu_count()} cores (`{time.strftime('%Y-%m-%d')}`).",
+        f"`_entities`; wrk, 1 thread, {connections} connections; {rounds} rounds of {duration} s, the gateways",
+        "interleaved in each round, median round per row (by req/s), after a 2 s warm-up; one process per",
+        f"gateway and subgraph on {os.cpu_count()} cores (`{time.strftime('%Y-%m-%d %H:%M')}`).",
         f"Load average when the run started: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (the machine is shared: "
         "compare rows of one run, not runs).",
         "",
