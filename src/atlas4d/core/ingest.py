@@ -254,6 +254,7 @@ async def ingest_observations(
         track_ids = sorted({r[3] for r in rows if r[3] is not None})
         updated = 0
         if track_ids:
+            # refresh_tracks locks each track first, so concurrent batches on one track serialise (0004)
             updated = await conn.fetchval("SELECT atlas4d.refresh_tracks($1::uuid[])", track_ids)
         return IngestSummary(len(rows), created, int(updated))
 

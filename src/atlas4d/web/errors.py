@@ -17,6 +17,9 @@ from atlas4d.errors import INTERNAL_CODE, Atlas4DError, DatabaseUnavailable, Que
 log = logging.getLogger("atlas4d.errors")
 
 
+OPERATION_SELECTION_ERRORS = ("Unknown operation named", "Must provide operation name")
+
+
 def domain_error(exc: BaseException) -> Atlas4DError | None:
     """The client-safe error for an exception, or None when it must be masked."""
     if isinstance(exc, Atlas4DError):
@@ -51,6 +54,9 @@ def format_graphql_error(error: GraphQLError, request_id: str, phase: str = "exe
     wrapped = False
     while isinstance(original, GraphQLError):  # argument/variable coercion nests the scalar's error
         original, wrapped = original.original_error, True
+    if original is None and error.message.startswith(OPERATION_SELECTION_ERRORS):
+        out["extensions"] = {"code": "BAD_REQUEST"}  # as the gateway answers it
+        return out
     if original is None:
         code = (error.extensions or {}).get("code") or (
             "GRAPHQL_PARSE_FAILED"

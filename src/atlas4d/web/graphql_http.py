@@ -84,6 +84,12 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+def is_json(content_type: str) -> bool:
+    """application/json, or any application/*+json type (e.g. application/graphql-response+json)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
 def error_response(code: str, message: str, status: int) -> JSONResponse:
     return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status)
 
@@ -113,6 +119,12 @@ class GraphQLEndpoint:
                 except orjson.JSONDecodeError:
                     return error_response("BAD_REQUEST", "`variables` is not JSON", 400)
         elif request.method == "POST":
+            if not is_json(request.headers.get("content-type", "")):
+                # Browsers send text/plain, form and multipart bodies cross-site without a preflight: running
+                # them would let any web page call our mutations (CSRF). JSON needs the preflight.
+                return error_response(
+                    "BAD_REQUEST", "POST bodies must be sent with Content-Type: application/json", 415
+                )
             try:
                 body = await read_body(request, self.settings.max_body_bytes)
             except RequestTooLarge as exc:
@@ -173,7 +185,8 @@ class GraphQLEndpoint:
         document, failure = self.prepare(query)
         if document is None:
             return JSONResponse(failure, status_code=400)
-        if request.method == "GET" and _operation_type(document, operation_name) is not OperationType.QUERY:
+        kind = _operation_type(document, operation_name)
+        if request.method == "GET" and kind is not None and kind is not OperationType.QUERY:
             return error_response("METHOD_NOT_ALLOWED", "only queries may be sent with GET", 405)
         context = await self.context(request, request_id)
         return await self.execute(document, query, variables, operation_name, context, request_id)
