@@ -116,9 +116,24 @@ SCENARIOS = [
         requests={"products": 2, "reviews": 2},
     ),
     Scenario(
+        "@requires of a field that itself @requires (chain across three subgraphs)",
+        "{ topProducts(first: 5) { upc freightClass } }",
+        requests={"products": 1, "reviews": 1, "inventory": 1},
+    ),
+    Scenario(
         "@provides",
         "{ topReviews { body author { username } } }",
         requests={"reviews": 1},
+    ),
+    Scenario(
+        "@provides with a fragment on a union member",
+        "{ topReviews(first: 2) { mentions { __typename ... on Book { id title } ... on Magazine { title issue } } } }",
+        requests={"reviews": 1},
+    ),
+    Scenario(
+        "@provides with a fragment, selection beyond it",
+        "{ topReviews(first: 1) { mentions { ... on Book { title year } } } }",
+        requests={"reviews": 1, "products": 1},
     ),
     Scenario(
         "@provides not covering the selection",

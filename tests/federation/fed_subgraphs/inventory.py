@@ -44,6 +44,14 @@ class Product:
     def price_in(self, currency: str) -> float:
         return self.price_in_eur if self.price_in_eur is not None else -1.0
 
+    shipping_estimate: int = strawberry.federation.field(external=True, default=-1)
+
+    @strawberry.federation.field(requires=["shippingEstimate"])
+    def freight_class(self) -> str:
+        # shippingEstimate itself @requires price and weight from products: a chain of @requires.
+        assert self.shipping_estimate >= 0, "requires fields missing"
+        return "free" if self.shipping_estimate == 0 else f"class-{self.shipping_estimate // 10}"
+
     @strawberry.federation.field(requires=['priceIn(currency: "EUR")'])
     def customs_note(self) -> str:
         assert self.price_in_eur is not None, "requires fields missing"
@@ -57,6 +65,7 @@ class Product:
             pkg=Package(id=representation["pkg"]["id"]),
             dimensions=ProductDimension(size=(dims or {}).get("size"), weight=(dims or {}).get("weight")),
             price_in_eur=representation.get("priceIn"),
+            shipping_estimate=representation.get("shippingEstimate", -1),
         )
 
 

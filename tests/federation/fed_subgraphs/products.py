@@ -88,7 +88,8 @@ class Publication:
 
 @strawberry.federation.type(keys=["id"])
 class Book(Publication):
-    year: int
+    title: str = strawberry.federation.field(shareable=True)  # `reviews` provides it on mentions
+    year: int = 0
 
     @classmethod
     def resolve_reference(cls, id: strawberry.ID) -> Book | None:

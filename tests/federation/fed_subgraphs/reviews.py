@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
@@ -37,6 +37,13 @@ class Review:
     body: str
     author_id: strawberry.Private[str]
     product_upc: strawberry.Private[str]
+
+    @strawberry.federation.field(provides=["... on Book { title }"])
+    def mentions(self) -> list[Mention]:
+        # Books come with their title (provided); magazines are this subgraph's own.
+        if self.id == "r1":
+            return [Book(id=strawberry.ID("b1"), title="Dune"), MAGAZINES[0]]
+        return []
 
     @strawberry.federation.field(provides=["username"])
     def author(self) -> User:
@@ -83,6 +90,7 @@ class Product:
 @strawberry.federation.type(keys=["id"])
 class Book:
     id: strawberry.ID
+    title: str = strawberry.federation.field(external=True, default="")
 
     @strawberry.field
     def review_count(self) -> int:
@@ -106,6 +114,9 @@ class Magazine(Publication):
     @classmethod
     def resolve_reference(cls, id: strawberry.ID) -> Magazine | None:
         return next((m for m in MAGAZINES if m.id == id), None)
+
+
+Mention = Annotated[Book | Magazine, strawberry.union("Mention")]
 
 
 @strawberry.federation.interface_object(keys=["id"])

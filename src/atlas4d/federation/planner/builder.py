@@ -163,11 +163,11 @@ class PlanBuilder:
         assert isinstance(kept, Field)
         child_type = self.sg.field_type(type_name, item.name)
         child_provided: Provided | None = None
-        if provided is not None and item.name in provided:
-            child_provided = self.facts.provided_map(provided[item.name])
+        if provided is not None:
+            child_provided = self.facts.provided_fields(type_name, provided).get(item.name)
         join = self.sg.field_join(type_name, item.name, graph)
         if join is not None and join.provides:
-            child_provided = self.facts.provided_map(self.facts.field_set(join.provides))
+            child_provided = self.facts.field_set(join.provides)
         self.plan_selections(
             group,
             graph,

@@ -15,7 +15,7 @@ from atlas4d.federation.planner.selection import (
 )
 from atlas4d.federation.supergraph import Supergraph
 
-Provided = dict[str, list[Selection]]
+Provided = list[Selection]  # the selections an @provides names, at one level
 
 
 class Facts:
@@ -73,18 +73,19 @@ class Facts:
 
     # --- walking selections -------------------------------------------------------------------------------
 
-    def provided_map(self, selections: list[Selection]) -> Provided:
-        provided: Provided = {}
-        for selection in selections:
+    def provided_fields(self, type_name: str, provided: Provided | None) -> dict[str, list[Selection]]:
+        """Fields an @provides (possibly with fragments) provides on `type_name`, with their sub-selections."""
+        fields: dict[str, list[Selection]] = {}
+        for selection in provided or ():
             if isinstance(selection, Field):
-                provided.setdefault(selection.name, []).extend(selection.selections)
-            else:
-                for name, children in self.provided_map(selection.selections).items():
-                    provided.setdefault(name, []).extend(children)
-        return provided
+                fields.setdefault(selection.name, []).extend(selection.selections)
+            elif self.satisfies(type_name, selection.type_condition):
+                for name, children in self.provided_fields(type_name, selection.selections).items():
+                    fields.setdefault(name, []).extend(children)
+        return fields
 
     def local(self, graph: str, type_name: str, field_name: str, provided: Provided | None) -> bool:
-        if provided is not None and field_name in provided:
+        if provided is not None and field_name in self.provided_fields(type_name, provided):
             return True
         if not self.sg.can_resolve(type_name, field_name, graph):
             # A key field the subgraph declares stays resolvable there even when marked @external
@@ -109,7 +110,7 @@ class Facts:
                 return False
             if item.selections:
                 child = self.sg.field_type(type_name, item.name)
-                sub = self.provided_map(provided[item.name]) if provided and item.name in provided else None
+                sub = self.provided_fields(type_name, provided).get(item.name) if provided else None
                 if not self.fields_local(graph, child, item.selections, sub):
                     return False
         return True
