@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
+from graphql import GraphQLResolveInfo, GraphQLSchema
 
 from atlas4d.core import ingest
 from atlas4d.core.context import Info
@@ -70,6 +73,46 @@ async def ingest_observations(
         entities_created=summary.entities_created,
         tracks_updated=summary.tracks_updated,
     )
+
+
+async def ingest_observations_fast(
+    _source: object, info: GraphQLResolveInfo[Any], observations: list[dict[str, Any]], **args: Any
+) -> IngestResult:
+    """`ingestObservations` as a plain graphql-core resolver over the already coerced input dicts.
+
+    Strawberry's argument conversion walks every field of every item through its type machinery — about
+    0.45 s for 10,000 observations, more than validation and COPY together — so the core schema installs
+    this resolver in its place (`install_fast_resolvers`). Same validation, same result.
+    """
+    context = info.context
+    s = context.settings
+    items = [
+        ingest.ObservationItem(
+            time=o["time"], lon=o["lon"], lat=o["lat"], altitude=o.get("altitude"), speed=o.get("speed"),
+            heading=o.get("heading"), source_type=o.get("sourceType"), entity_id=o.get("entityId"),
+            entity_kind=o.get("entityKind"), track_id=o.get("trackId"), metadata=o.get("metadata"),
+        )
+        for o in observations
+    ]  # fmt: skip
+    summary = await ingest.ingest_observations(
+        context.pool,
+        items,
+        max_batch=s.max_ingest_batch,
+        copy_threshold=s.copy_threshold,
+        auto_create_entities=args.get("autoCreateEntities", True),
+    )
+    return IngestResult(
+        accepted=summary.accepted,
+        entities_created=summary.entities_created,
+        tracks_updated=summary.tracks_updated,
+    )
+
+
+def install_fast_resolvers(schema: GraphQLSchema) -> None:
+    """Swap in resolvers that read graphql-core's coerced arguments directly (see ingest_observations_fast)."""
+    mutation = schema.mutation_type
+    assert mutation is not None
+    mutation.fields["ingestObservations"].resolve = ingest_observations_fast
 
 
 async def record_anomalies(info: Info, anomalies: list[AnomalyInput]) -> list[Anomaly]:

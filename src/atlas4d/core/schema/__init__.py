@@ -50,10 +50,12 @@ class Mutation:
 
 
 def build_core_schema() -> strawberry.federation.Schema:
-    return strawberry.federation.Schema(
+    schema = strawberry.federation.Schema(
         query=Query,
         mutation=Mutation,
         types=[Position, Anomaly],
         federation_version=FEDERATION_VERSION,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
+    mutation.install_fast_resolvers(schema._schema)
+    return schema
