@@ -68,9 +68,11 @@ def create_app(
 
 
 def _rest_routes() -> list[BaseRoute]:
+    """The Core Spec REST endpoints and the bulk ingest endpoint."""
+    from atlas4d.bulk import routes as bulk_routes
     from atlas4d.rest import routes
 
-    return routes()
+    return [*routes(), *bulk_routes()]
 
 
 def _graphql_routes(settings: Settings, modules: Sequence[Module]) -> list[BaseRoute]:

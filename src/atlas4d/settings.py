@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=100, description="Most aliased fields in one operation.")
     max_tokens: int = Field(default=10_000, description="Most lexical tokens in one document.")
     max_body_bytes: int = Field(default=8 * 1024 * 1024, description="Largest HTTP request body.")
+    bulk_max_body_bytes: int = Field(
+        default=1024 * 1024 * 1024, description="Largest body of the bulk NDJSON/CSV ingest endpoint."
+    )
     introspection: bool = Field(default=True, description="Allow __schema/__type queries.")
     graphiql: bool = Field(default=True, description="Serve GraphiQL to browsers on GET /graphql.")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from atlas4d.cli import db, demo, federation, modules, serve
+from atlas4d.cli import db, demo, federation, ingest, modules, serve
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Atlas4D Gateway")
 serve.register(app)
@@ -12,6 +12,7 @@ db.register(app)
 demo.register(app)
 federation.register(app)
 modules.register(app)
+ingest.register(app)
 
 
 def main() -> None:
