@@ -73,6 +73,8 @@ def wrk(
             f"-t{threads}",
             f"-c{CONNECTIONS}",
             f"-d{seconds}s",
+            "--timeout",
+            "60s",
             "--latency",
             "-s",
             str(script),
