@@ -137,7 +137,7 @@ def via_bulk_http(url: str, path: Path) -> int:
 
 def via_cli(dsn: str, path: Path, workers: int) -> int:
     env = {**os.environ, "ATLAS4D_DATABASE_URL": dsn}
-    command = [sys.executable, "-m", "bench.cli", "ingest", str(path), "--workers", str(workers)]
+    command = [sys.executable, "-m", "atlas4d", "ingest", str(path), "--workers", str(workers)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"atlas4d ingest failed:\n{done.stdout}\n{done.stderr}")

@@ -38,23 +38,7 @@ def start_atlas4d(dsn: str, logs: Path, *, workers: int | None = None, name: str
         "ATLAS4D_GRAPHIQL": "false",
         "ATLAS4D_POOL_MAX_SIZE": "16",
     }
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "bench.app_factory:app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        env["ATLAS4D_WORKERS"],
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    proc = start(command, env=env, cwd=ROOT, log=logs / f"{name}.log")
+    proc = start([sys.executable, "-m", "atlas4d", "serve"], env=env, cwd=ROOT, log=logs / f"{name}.log")
     url = f"http://127.0.0.1:{port}/graphql"
     wait_http(url, proc, PROBE)
     return Server(name, url, proc)
