@@ -286,3 +286,11 @@ async def test_unknown_entities_refused_when_auto_create_is_off(
     error = response.json()["error"]
     assert (response.status_code, error["line"], error["field"]) == (400, 1, "entityId")
     assert await count(clean_db) == 0
+
+
+async def test_the_app_serves_the_bulk_endpoint(clean_db: asyncpg.Pool, client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/ingest/observations", content=ndjson([item(0, uuid.uuid4())]), headers=NDJSON
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"accepted": 1, "entitiesCreated": 1, "tracksUpdated": 0}
