@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -130,6 +131,7 @@ def register(app: typer.Typer) -> None:
             dsn = database_url(settings)
             with Progress(*columns, console=console, transient=True) as bar:
                 task = bar.add_task("ingest", total=file.stat().st_size)
+                began = time.perf_counter()
                 summary = asyncio.run(
                     ingest_file(
                         settings,
@@ -163,5 +165,6 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1) from None
         typer.echo(
             f"accepted {summary.accepted} observations, created {summary.entities_created} entities, "
-            f"updated {summary.tracks_updated} tracks"
+            f"updated {summary.tracks_updated} tracks "
+            f"({summary.accepted / max(time.perf_counter() - began, 1e-9):,.0f} rows/s, {n} connection(s))"
         )
