@@ -15,7 +15,7 @@ def options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--duration", type=int, help="seconds per query (default 20)")
     parser.add_argument("--rounds", type=int, help="rounds (default 2)")
     parser.add_argument("--ingest-rows", type=int, help="observations per ingest path (default 1M)")
-    parser.add_argument("--ingest-rounds", type=int, help="rounds of the ingest paths (default 1)")
+    parser.add_argument("--ingest-rounds", type=int, help="rounds of the ingest paths (default 2)")
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-reads", action="store_true")

@@ -34,7 +34,7 @@ class Options:
     warmup: int = 5
     rounds: int = 2
     ingest_rows: int = 1_000_000
-    ingest_rounds: int = 1  # 1M rows through the mutation alone take minutes
+    ingest_rounds: int = 2
     systems: tuple[str, ...] = SYSTEMS
     skip_ingest: bool = False
     skip_reads: bool = False
