@@ -11,7 +11,11 @@ like an object. Fetches that share subgraph, response path and dependencies are 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+from graphql.language import ast
 
 from atlas4d.federation.errors import PlanningError
 from atlas4d.federation.planner.facts import Facts, Provided
@@ -28,6 +32,7 @@ from atlas4d.federation.planner.selection import (
 from atlas4d.federation.supergraph import Supergraph
 
 MAX_KEY_HOPS = 4
+Conditions = tuple[tuple[ast.DirectiveNode, ...], ...]  # directive-only fragments around a level's fields
 INTERNAL_ALIAS = "__fed_"
 
 
@@ -52,6 +57,7 @@ class PlanBuilder:
         self._entity_groups: dict[tuple[str, tuple[str, ...], frozenset[int]], Group] = {}
         self.facts = Facts(supergraph)
         self._client_keys: list[dict[str, str]] = []
+        self._conditions: Conditions = ()
 
     # --- entry point --------------------------------------------------------------------------------------
     def build(self) -> list[Group]:
@@ -115,12 +121,23 @@ class PlanBuilder:
             else self.facts.object_selections(child_type, item.selections)
         )
         parts: dict[str, Field] = {}
-        for selection in items:
+
+        def place(selection: Selection, wrappers: tuple[Fragment, ...]) -> None:
+            if isinstance(selection, Fragment) and selection.type_condition is None:
+                for inner in selection.selections:  # split directive-only fragments too, keeping directives
+                    place(inner, (*wrappers, selection))
+                return
             graph = next((g for g in ranked if self.facts.feasible(g, child_type, [selection])), ranked[0])
             part = parts.setdefault(
                 graph, Field(item.name, item.alias, item.arguments, item.directives, [], False)
             )
-            part.selections.append(selection)
+            target = part.selections
+            for wrapper in wrappers:
+                target = add_selection(target, Fragment(None, wrapper.directives)).selections
+            add_selection(target, selection)
+
+        for selection in items:
+            place(selection, ())
         return list(parts.items())
 
     def _root_group(self, graph: str, after: frozenset[int], *, sequential: bool) -> Group:
@@ -168,15 +185,29 @@ class PlanBuilder:
         join = self.sg.field_join(type_name, item.name, graph)
         if join is not None and join.provides:
             child_provided = self.facts.field_set(join.provides)
-        self.plan_selections(
-            group,
-            graph,
-            child_type,
-            item.selections,
-            self._child_path(type_name, item, path),
-            kept.selections,
-            child_provided,
-        )
+        with self._conditional(tuple(d for d in item.directives if d.name.value in ("skip", "include"))):
+            self.plan_selections(
+                group,
+                graph,
+                child_type,
+                item.selections,
+                self._child_path(type_name, item, path),
+                kept.selections,
+                child_provided,
+            )
+
+    @contextlib.contextmanager
+    def _conditional(self, directives: tuple[ast.DirectiveNode, ...]) -> Iterator[None]:
+        """Fields planned inside are under these @skip/@include conditions (an enclosing fragment or field):
+        a field sent to another subgraph from there carries them along."""
+        if not directives:
+            yield
+            return
+        self._conditions = (*self._conditions, directives)
+        try:
+            yield
+        finally:
+            self._conditions = self._conditions[:-1]
 
     def plan_selections(
         self,
@@ -252,9 +283,17 @@ class PlanBuilder:
         for item in selections:
             if isinstance(item, Fragment):
                 wrapper = Fragment(None, item.directives)
-                touched |= self.plan_object(
-                    group, graph, type_name, item.selections, path, wrapper.selections, provided, wrapped=True
-                )
+                with self._conditional(item.directives):
+                    touched |= self.plan_object(
+                        group,
+                        graph,
+                        type_name,
+                        item.selections,
+                        path,
+                        wrapper.selections,
+                        provided,
+                        wrapped=True,
+                    )
                 if wrapper.selections:
                     add_selection(out, wrapper)
                 continue
@@ -315,8 +354,14 @@ class PlanBuilder:
         representation.keys.update(s.response_key for s in key_selections if isinstance(s, Field))
         merge_selections(representation.selections, key_selections)
         merge_selections(representation.selections, required)
-        fragment = add_selection(target.selections, Fragment(known_as))
-        self._add_local_field(target, target_graph, known_as, item, path, fragment.selections, None)
+        if self._conditions:
+            # When a condition skips them, the required fields are not fetched, and neither is the field that
+            # needs them (it keeps the conditions below): the representation may go without them.
+            representation.optional.update(s.response_key for s in required if isinstance(s, Field))
+        target_out = add_selection(target.selections, Fragment(known_as)).selections
+        for directives in self._conditions:
+            target_out = add_selection(target_out, Fragment(None, directives)).selections
+        self._add_local_field(target, target_graph, known_as, item, path, target_out, None)
         return target.id
 
     def _unclashed(self, out: list[Selection], selections: list[Selection]) -> list[Selection]:
