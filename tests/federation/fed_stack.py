@@ -96,9 +96,9 @@ def start_stack(servers: list[ThreadedServer], processes: list[NodeProcess]) -> 
     processes.append(apollo)
     stack = Stack(schemas, sdls, urls, supergraph_sdl, apollo.url, counters, accounts)
     stack.gateways["local"] = Gateway.from_supergraph(
-        supergraph_sdl, local={n: schemas[n] for n in IN_PROCESS}, timeout=1.0
+        supergraph_sdl, local={n: schemas[n] for n in IN_PROCESS}, timeout=15.0
     )
-    stack.gateways["remote"] = Gateway.from_supergraph(supergraph_sdl, timeout=1.0)
+    stack.gateways["remote"] = Gateway.from_supergraph(supergraph_sdl, timeout=15.0)
     return stack
 
 

@@ -146,7 +146,7 @@ def _complete(obj: JSON, spec: Representation) -> bool:
     # directives, and the plain name elsewhere): one present is enough.
     found: dict[str, bool] = {}
     for selection in spec.selections:
-        if isinstance(selection, Field) and selection.response_key not in spec.optional:
+        if isinstance(selection, Field):
             key = selection.response_key
             present = key in obj and (key not in spec.keys or obj[key] is not None)
             found[selection.name] = found.get(selection.name, False) or present

@@ -15,6 +15,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from graphql import print_ast
 from graphql.language import ast
 
 from atlas4d.federation.errors import PlanningError
@@ -54,7 +55,7 @@ class PlanBuilder:
         self.sg = supergraph
         self.operation = operation
         self.groups: list[Group] = []
-        self._entity_groups: dict[tuple[str, tuple[str, ...], frozenset[int]], Group] = {}
+        self._entity_groups: dict[tuple[str, tuple[str, ...], frozenset[int], str], Group] = {}
         self.facts = Facts(supergraph)
         self._client_keys: list[dict[str, str]] = []
         self._conditions: Conditions = ()
@@ -349,15 +350,11 @@ class PlanBuilder:
         if join is not None and join.requires:
             required = self._unclashed(out, self.facts.field_set(join.requires))
             depends |= self.plan_object(group, graph, type_name, required, path, out, provided, client=False)
-        target = self._entity_group(target_graph, path, frozenset(depends))
+        target = self._entity_group(target_graph, path, frozenset(depends), self._conditions_key())
         representation = target.representations.setdefault(type_name, Representation(known_as))
         representation.keys.update(s.response_key for s in key_selections if isinstance(s, Field))
         merge_selections(representation.selections, key_selections)
         merge_selections(representation.selections, required)
-        if self._conditions:
-            # When a condition skips them, the required fields are not fetched, and neither is the field that
-            # needs them (it keeps the conditions below): the representation may go without them.
-            representation.optional.update(s.response_key for s in required if isinstance(s, Field))
         target_out = add_selection(target.selections, Fragment(known_as)).selections
         for directives in self._conditions:
             target_out = add_selection(target_out, Fragment(None, directives)).selections
@@ -381,8 +378,15 @@ class PlanBuilder:
             result.append(selection)
         return result
 
-    def _entity_group(self, graph: str, path: tuple[str, ...], depends: frozenset[int]) -> Group:
-        key = (graph, path, depends)
+    def _conditions_key(self) -> str:
+        return "".join(print_ast(d) for directives in self._conditions for d in directives)
+
+    def _entity_group(
+        self, graph: str, path: tuple[str, ...], depends: frozenset[int], conditions: str = ""
+    ) -> Group:
+        """Fetches under different @skip/@include conditions stay apart: a representation whose required
+        fields a condition left out is not sent, and must not hold back the fetch of unconditional fields."""
+        key = (graph, path, depends, conditions)
         group = self._entity_groups.get(key)
         if group is None:
             group = Group(len(self.groups), graph, True, path, depends)

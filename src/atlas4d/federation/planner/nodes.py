@@ -23,8 +23,6 @@ class Representation:
     selections: list[Selection] = field(default_factory=list)
     # Response keys of key fields: an object missing one (null, or its fetch failed) is not sent.
     keys: set[str] = field(default_factory=set)
-    # Response keys of @requires fields fetched under a @skip/@include fragment: may be absent.
-    optional: set[str] = field(default_factory=set)
 
 
 @dataclass
