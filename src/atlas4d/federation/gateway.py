@@ -206,7 +206,7 @@ class Gateway:
         document, errors = self.document(query)
         if document is None:
             raise FederationError("; ".join(e.message for e in errors))
-        return self.planner.plan(document, operation_name)
+        return self._plan_for(query, document, operation_name)
 
     async def execute(
         self,
