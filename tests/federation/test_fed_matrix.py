@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fed_stack import IN_PROCESS, Stack, assert_equivalent
 from fed_subgraphs.state import MUTATIONS, RATINGS
+from graphql import get_introspection_query
 
 from atlas4d.federation.gateway import Gateway
 
@@ -348,3 +349,23 @@ async def test_failures_are_masked(stack: Stack) -> None:
     result = await stack.gateways["local"].execute("{ topProducts(first: 1) { stars } }")
     text = repr(result)
     assert stack.urls["ratings"] not in text and "503" not in text and "service unavailable" not in text
+
+
+async def test_full_introspection_same_as_apollo(stack: Stack) -> None:
+    """The whole public API schema, as introspection shows it, is the one @apollo/gateway serves. (The
+    introspection types and built-in directives themselves come from graphql-core and graphql-js, whose
+    spec editions differ slightly: `@deprecated(reason:)` is non-null in graphql-core 3.3.)"""
+    query = get_introspection_query(descriptions=True)
+    async with httpx.AsyncClient(timeout=30) as client:
+        theirs = (await client.post(stack.apollo_url, json={"query": query})).json()
+    ours = await stack.gateways["local"].execute(query)
+
+    def by_name(result: dict[str, Any]) -> dict[str, Any]:
+        schema = result["data"]["__schema"]
+        return {
+            "types": {t["name"]: t for t in schema["types"] if not t["name"].startswith("__")},
+            "directives": sorted(d["name"] for d in schema["directives"]),
+            "roots": (schema["queryType"], schema["mutationType"], schema["subscriptionType"]),
+        }
+
+    assert by_name(ours) == by_name(theirs)
