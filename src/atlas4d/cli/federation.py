@@ -71,14 +71,19 @@ def gateway_command(
     import uvicorn
 
     from atlas4d.federation.app import create_app
+    from atlas4d.federation.errors import SupergraphError
     from atlas4d.federation.gateway import Gateway
+    from atlas4d.federation.supergraph import Supergraph
 
-    sdl = supergraph.read_text()
+    try:
+        parsed = Supergraph.parse(supergraph.read_text())  # fail fast on a bad file, before binding the port
+    except SupergraphError as exc:
+        typer.echo(f"{exc.code}: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
     def load() -> Gateway:
-        return Gateway.from_supergraph(sdl, timeout=timeout, introspection=introspection)
+        return Gateway.from_supergraph(parsed, timeout=timeout, introspection=introspection)
 
-    load()  # fail fast on a bad file, before binding the port
     uvicorn.run(create_app(loader=load), host=host, port=port, log_level="info")
 
 
