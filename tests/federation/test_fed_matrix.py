@@ -218,6 +218,7 @@ SCENARIOS = [
         }
         """,
         {"first": 2, "withReviews": False, "noName": False},
+        requests={"products": 1},  # the reviews fetch is all skipped: not sent
     ),
     Scenario(
         "__typename at the root",

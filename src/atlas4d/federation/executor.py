@@ -19,7 +19,7 @@ from graphql import ExecutionResult, GraphQLObjectType, GraphQLSchema, execute, 
 from atlas4d.federation.planner import FetchNode, FlattenNode, ParallelNode, QueryPlan, SequenceNode
 from atlas4d.federation.planner.nodes import PlanNode, Representation
 from atlas4d.federation.planner.selection import Field, Selection
-from atlas4d.federation.response import shape_response
+from atlas4d.federation.response import anything_included, shape_response
 from atlas4d.federation.transport import JSON, Subgraph, SubgraphFailure
 
 Path = list[str | int]
@@ -29,6 +29,7 @@ Path = list[str | int]
 class _State:
     variables: JSON
     context: Any
+    coerced: JSON = field(default_factory=dict)
     data: JSON = field(default_factory=dict)
     errors: list[JSON] = field(default_factory=list)
 
@@ -41,7 +42,7 @@ class PlanExecutor:
     async def execute(
         self, plan: QueryPlan, variables: JSON, coerced_variables: JSON, context: Any = None
     ) -> JSON:
-        state = _State(variables=variables, context=context)
+        state = _State(variables=variables, context=context, coerced=coerced_variables)
         if plan.node is not None:
             await self._run(plan.node, state)
         if plan.introspection is not None:
@@ -88,6 +89,8 @@ class PlanExecutor:
         return response.data, response.errors
 
     async def _root(self, fetch: FetchNode, state: _State) -> None:
+        if not anything_included(fetch.body, state.coerced):
+            return
         data, errors = await self._call(fetch, self._variables(fetch, state), state)
         for error in errors:
             state.errors.append(_tag(error, fetch.service, error.get("path")))
@@ -95,6 +98,8 @@ class PlanExecutor:
             _merge(state.data, data, self.api_schema)
 
     async def _entities(self, fetch: FetchNode, state: _State) -> None:
+        if not anything_included(fetch.body, state.coerced):
+            return  # every field it would fetch is skipped by @skip/@include: no request
         targets: list[tuple[JSON, Path]] = []
         representations: list[JSON] = []
         index_of: dict[bytes, int] = {}

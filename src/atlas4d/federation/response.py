@@ -42,6 +42,35 @@ def shape_response(
     return (None if result is _BUBBLE else result), shaper.errors
 
 
+def included(directives: tuple[ast.DirectiveNode, ...], variables: JSON) -> bool:
+    """What @skip/@include say for these (coerced) variables."""
+    for directive in directives:
+        name = directive.name.value
+        if name not in ("skip", "include"):
+            continue
+        value: Any = True
+        for argument in directive.arguments or ():
+            if argument.name.value == "if":
+                node = argument.value
+                if isinstance(node, ast.VariableNode):
+                    value = bool(variables.get(node.name.value))
+                elif isinstance(node, ast.BooleanValueNode):
+                    value = node.value
+        if (name == "skip" and value) or (name == "include" and not value):
+            return False
+    return True
+
+
+def anything_included(selections: list[Selection], variables: JSON) -> bool:
+    """Whether a fetch's selections select anything once @skip/@include are applied."""
+    for selection in selections:
+        if not included(selection.directives, variables):
+            continue
+        if isinstance(selection, Field) or anything_included(selection.selections, variables):
+            return True
+    return False
+
+
 class _Shaper:
     def __init__(self, schema: GraphQLSchema, variables: JSON, errors: list[JSON]) -> None:
         self.schema = schema
@@ -52,21 +81,7 @@ class _Shaper:
         ] = {}
 
     def _included(self, directives: tuple[ast.DirectiveNode, ...]) -> bool:
-        for directive in directives:
-            name = directive.name.value
-            if name not in ("skip", "include"):
-                continue
-            value: Any = True
-            for argument in directive.arguments or ():
-                if argument.name.value == "if":
-                    node = argument.value
-                    if isinstance(node, ast.VariableNode):
-                        value = bool(self.variables.get(node.name.value))
-                    elif isinstance(node, ast.BooleanValueNode):
-                        value = node.value
-            if (name == "skip" and value) or (name == "include" and not value):
-                return False
-        return True
+        return included(directives, self.variables)
 
     def _applies(self, condition: str | None, runtime: GraphQLOutputType) -> bool:
         if condition is None or condition == getattr(runtime, "name", None):
