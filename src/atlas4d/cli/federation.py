@@ -23,9 +23,9 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
 
 def compose_command(
     subgraph: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option("--subgraph", "-s", help="NAME=SDL_FILE or NAME=URL (the SDL is read from _service)."),
-    ],
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
@@ -33,12 +33,18 @@ def compose_command(
         list[str] | None,
         typer.Option("--routing-url", help="NAME=URL the gateway calls, for subgraphs given as files."),
     ] = None,
+    remote: Annotated[
+        list[str] | None,
+        typer.Option("--remote", help="NAME=URL of a running subgraph (same as --subgraph NAME=URL)."),
+    ] = None,
 ) -> None:
     """Compose subgraph SDLs into a Federation 2 supergraph in Apollo's format."""
     from atlas4d.federation.compose import CompositionError, SubgraphSource, compose
     from atlas4d.federation.gateway import fetch_sdl
 
-    sources = _pairs(subgraph, "--subgraph")
+    sources = {**_pairs(subgraph or [], "--subgraph"), **_pairs(remote or [], "--remote")}
+    if not sources:
+        raise typer.BadParameter("give at least one --subgraph or --remote", param_hint="--subgraph")
     routes = _pairs(routing_url or [], "--routing-url")
     subgraphs = []
     for name, where in sources.items():
