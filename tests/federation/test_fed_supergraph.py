@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from graphql import print_schema
 
-from atlas4d.federation.errors import SupergraphError
+from atlas4d.federation.errors import PlanningError, SupergraphError
+from atlas4d.federation.planner import QueryPlanner
 from atlas4d.federation.supergraph import FieldJoin, Supergraph, TypeJoin
 
 SUPERGRAPH = """
@@ -111,3 +112,18 @@ def test_renamed_join_prefix() -> None:
     sg = Supergraph.parse(renamed)
     assert sg.resolving_graphs("Product", "ship") == ["b-1"]
     assert "j__" not in print_schema(sg.api_schema)
+
+
+def test_unreachable_field_is_a_planning_error_not_a_loop() -> None:
+    """A supergraph composition would reject (B's only key is a field only B has): planning fails cleanly."""
+    cyclic = SUPERGRAPH.replace(
+        'type Product implements Node @join__type(graph: A, key: "id")\n'
+        '  @join__type(graph: B_1, key: "id", resolvable: false)',
+        'type Product implements Node @join__type(graph: A, key: "id")\n  @join__type(graph: B_1, key: "code2")',
+    ).replace(
+        '  ship: Int @join__field(graph: B_1, requires: "price")',
+        "  ship: Int @join__field(graph: B_1)\n  code2: ID @join__field(graph: B_1)",
+    )
+    planner = QueryPlanner(Supergraph.parse(cyclic))
+    with pytest.raises(PlanningError):
+        planner.plan("{ top { ship } }")

@@ -32,7 +32,7 @@ from atlas4d.federation.planner.selection import (
 )
 from atlas4d.federation.supergraph import Supergraph
 
-MAX_KEY_HOPS = 4
+MAX_KEY_HOPS = 8
 Conditions = tuple[tuple[ast.DirectiveNode, ...], ...]  # directive-only fragments around a level's fields
 INTERNAL_ALIAS = "__fed_"
 
@@ -59,6 +59,7 @@ class PlanBuilder:
         self.facts = Facts(supergraph)
         self._client_keys: list[dict[str, str]] = []
         self._conditions: Conditions = ()
+        self._hops = 0
 
     # --- entry point --------------------------------------------------------------------------------------
     def build(self) -> list[Group]:
@@ -316,14 +317,13 @@ class PlanBuilder:
         path: tuple[str, ...],
         out: list[Selection],
         provided: Provided | None,
-        hops: int = 0,
     ) -> int:
         targets = [
             (g, known_as)
             for g, known_as in self.facts.jump_targets(type_name, item.name)
             if self.sg.keys(known_as, g)
         ]
-        if not targets or hops > MAX_KEY_HOPS:
+        if not targets or self._hops > MAX_KEY_HOPS:
             raise PlanningError(
                 f'Cannot plan "{type_name}.{item.name}": no subgraph reachable from "{graph}" resolves it by key.'
             )
@@ -344,12 +344,20 @@ class PlanBuilder:
         key = direct_keys[0] if direct_keys else keys[0]
         key_selections = self._unclashed(out, self.facts.field_set(key))
         add_selection(out, Field("__typename"))
-        depends = self.plan_object(group, graph, type_name, key_selections, path, out, provided, client=False)
         join = self.sg.field_join(known_as, item.name, target_graph)
         required: list[Selection] = []
-        if join is not None and join.requires:
-            required = self._unclashed(out, self.facts.field_set(join.requires))
-            depends |= self.plan_object(group, graph, type_name, required, path, out, provided, client=False)
+        self._hops += 1  # keys and @requires inputs that need jumps of their own: bounded
+        try:
+            depends = self.plan_object(
+                group, graph, type_name, key_selections, path, out, provided, client=False
+            )
+            if join is not None and join.requires:
+                required = self._unclashed(out, self.facts.field_set(join.requires))
+                depends |= self.plan_object(
+                    group, graph, type_name, required, path, out, provided, client=False
+                )
+        finally:
+            self._hops -= 1
         target = self._entity_group(target_graph, path, frozenset(depends), self._conditions_key())
         representation = target.representations.setdefault(type_name, Representation(known_as))
         representation.keys.update(s.response_key for s in key_selections if isinstance(s, Field))
