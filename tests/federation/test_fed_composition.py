@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from fed_servers import node_json
 from fed_stack import Stack
-from graphql import print_schema
+from graphql import GraphQLSchema, print_schema
 
 from atlas4d.federation.compose import CompositionError, SubgraphSource, compose
+from atlas4d.federation.gateway import Gateway
 from atlas4d.federation.supergraph import Supergraph
 
 LINK = (
@@ -47,6 +48,25 @@ def normalised(sdl: str) -> dict[str, Any]:
         "join__unionMember": {k: sorted(v) for k, v in supergraph.union_members.items()},
         "join__enumValue": {k: sorted(v) for k, v in supergraph.enum_values.items()},
     }
+
+
+def schema_shape(schema: GraphQLSchema) -> dict[str, Any]:
+    shape: dict[str, Any] = {}
+    for name, type_ in schema.type_map.items():
+        if name.startswith("__"):
+            continue
+        fields = getattr(type_, "fields", None) or {}
+        shape[name] = {
+            "kind": type(type_).__name__,
+            "fields": sorted(
+                (f, str(d.type), sorted((a, str(arg.type)) for a, arg in getattr(d, "args", {}).items()))
+                for f, d in fields.items()
+            ),
+            "interfaces": sorted(i.name for i in getattr(type_, "interfaces", None) or ()),
+            "members": sorted(t.name for t in getattr(type_, "types", None) or ()),
+            "values": sorted(getattr(type_, "values", None) or ()),
+        }
+    return shape
 
 
 VALID = {
@@ -181,3 +201,40 @@ def test_classic_mistakes_rejected_by_both(case: str) -> None:
     assert ours, raised.value.errors
     for mention in mentions:
         assert mention in ours[0].message, ours[0].message
+
+
+def test_the_guild_composition_accepts_our_subgraphs_and_agrees(stack: Stack) -> None:
+    """Our subgraphs (Federation 2.7) compose with The Guild's composition (Hive) too, into the same API schema
+    and join metadata as ours and Apollo's."""
+    subs = [{"name": n, "url": stack.urls[n], "sdl": sdl} for n, sdl in stack.sdls.items()]
+    guild = node_json("compose-guild.js", subs)
+    assert "supergraphSdl" in guild, guild
+    ours, theirs = normalised(our_compose(subs)), normalised(guild["supergraphSdl"])
+    # The Guild orders types and fields its own way: compare the schemas' content, not their printing.
+    assert schema_shape(Supergraph.parse(our_compose(subs)).api_schema) == schema_shape(
+        Supergraph.parse(guild["supergraphSdl"]).api_schema
+    )
+    for part in ("graphs", "join__type", "join__implements", "join__unionMember", "join__enumValue"):
+        assert ours[part] == theirs[part], part
+    # join__field: The Guild writes some redundant entries (e.g. for fields every subgraph of the type has);
+    # what each subgraph resolves must agree.
+    guild_sg = Supergraph.parse(guild["supergraphSdl"])
+    ours_sg = Supergraph.parse(our_compose(subs))
+    for type_name, field_name in ours_sg.field_types:
+        assert sorted(guild_sg.resolving_graphs(type_name, field_name)) == sorted(
+            ours_sg.resolving_graphs(type_name, field_name)
+        ), (type_name, field_name)
+
+
+async def test_gateway_runs_the_guild_supergraph(stack: Stack) -> None:
+    subs = [{"name": n, "url": stack.urls[n], "sdl": sdl} for n, sdl in stack.sdls.items()]
+    gateway = Gateway.from_supergraph(node_json("compose-guild.js", subs)["supergraphSdl"])
+    try:
+        for query in (
+            "{ topProducts { name reviews { author { name } } inStock delivery } }",
+            "{ accounts { __typename balance ... on BusinessAccount { company } } }",
+            '{ search(term: "o") { ... on Book { title reviewCount } ... on Product { upc } } }',
+        ):
+            assert await gateway.execute(query) == await stack.gateways["remote"].execute(query)
+    finally:
+        await gateway.aclose()
