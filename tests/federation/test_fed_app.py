@@ -47,10 +47,17 @@ async def test_get_post_graphiql_and_introspection_switch(stack: Stack) -> None:
         got = await client.get("/graphql", params={"query": "{ __typename }"})
         assert got.json() == {"data": {"__typename": "Query"}}
         mutation = await client.get("/graphql", params={"query": 'mutation { addReview(body: "x") { seq } }'})
-        assert mutation.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+        assert mutation.status_code == 405
+        assert mutation.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
         intro = (await client.post("/graphql", json={"query": "{ __schema { queryType { name } } }"})).json()
         assert intro == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
-        assert (await client.post("/graphql", content=b"nope")).status_code == 400
+        json_type = {"content-type": "application/json"}
+        assert (await client.post("/graphql", content=b"nope", headers=json_type)).status_code == 400
+        # a body browsers may send cross-site without a preflight is refused (CSRF)
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        assert (
+            await client.post("/graphql", content=b'{"query": "{ __typename }"}', headers=form)
+        ).status_code == 415
     closed = create_app(loader=lambda: Gateway.from_supergraph(stack.supergraph_sdl, introspection=False))
     async with serve(closed) as client:
         answer = (await client.post("/graphql", json={"query": "{ __schema { queryType { name } } }"})).json()

@@ -1,4 +1,8 @@
-"""The gateway's HTTP face: a Starlette app with `/graphql` (POST and GET, GraphiQL for browsers) and `/health`."""
+"""The gateway's HTTP face for any supergraph (`atlas4d gateway`): `/graphql` and `/health`.
+
+It is our one GraphQL-over-HTTP layer (`atlas4d.web.graphql_http`: GET/POST, GraphiQL, body/depth/alias/token
+limits, JSON-only POST against CSRF, masked errors, cached validation) with execution handed to the planner.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +10,45 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import orjson
+from graphql import DocumentNode
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from atlas4d.federation.gateway import Gateway
-
-GRAPHIQL_HTML = """<!doctype html>
-<html><head><title>Atlas4D GraphiQL</title>
-<link rel="stylesheet" href="https://unpkg.com/graphiql@3/graphiql.min.css" /></head>
-<body style="margin:0"><div id="graphiql" style="height:100vh"></div>
-<script crossorigin src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
-<script crossorigin src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
-<script crossorigin src="https://unpkg.com/graphiql@3/graphiql.min.js"></script>
-<script>
-ReactDOM.createRoot(document.getElementById('graphiql')).render(
-  React.createElement(GraphiQL, { fetcher: GraphiQL.createFetcher({ url: window.location.href }) }));
-</script></body></html>"""
+from atlas4d.settings import Settings
+from atlas4d.web.graphql_http import GraphQLEndpoint, JSONResponse
 
 
-class ORJSONResponse(JSONResponse):
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+class SupergraphEndpoint(GraphQLEndpoint):
+    """GraphQL over HTTP in front of a gateway: validated on the API schema, executed by the planner."""
+
+    def __init__(
+        self, gateway: Gateway, settings: Settings, context_factory: Callable[[Request], Any] | None
+    ) -> None:
+        async def context(request: Request, request_id: str) -> Any:
+            if context_factory is not None:
+                return context_factory(request)
+            return {"request": request, "request_id": request_id}
+
+        super().__init__(
+            gateway.supergraph.api_schema,
+            settings.model_copy(update={"introspection": gateway.introspection}),
+            context,
+        )
+        self.gateway = gateway
+
+    async def execute(
+        self,
+        document: DocumentNode,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        context: Any,
+        request_id: str,
+    ) -> dict[str, Any]:
+        return await self.gateway.execute(query, variables, operation_name, context)
 
 
 class GatewayHolder:
@@ -37,10 +56,7 @@ class GatewayHolder:
 
     def __init__(self, gateway: Gateway | None = None) -> None:
         self.gateway = gateway
-
-
-def _bad_request(message: str) -> Response:
-    return ORJSONResponse({"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]}, 400)
+        self.endpoint: SupergraphEndpoint | None = None
 
 
 def create_app(
@@ -49,14 +65,18 @@ def create_app(
     loader: Callable[[], Gateway] | None = None,
     graphiql: bool = True,
     context_factory: Callable[[Request], Any] | None = None,
+    settings: Settings | None = None,
 ) -> Starlette:
     """A Starlette app serving `gateway` (or the one `loader` builds at startup)."""
     holder = GatewayHolder(gateway)
+    http_settings = (settings or Settings()).model_copy(update={"graphiql": graphiql})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if holder.gateway is None and loader is not None:
             holder.gateway = loader()
+        if holder.gateway is not None:
+            holder.endpoint = SupergraphEndpoint(holder.gateway, http_settings, context_factory)
         try:
             yield
         finally:
@@ -65,46 +85,20 @@ def create_app(
 
     async def health(request: Request) -> Response:
         if holder.gateway is None:
-            return ORJSONResponse({"status": "no supergraph loaded"}, 503)
-        return ORJSONResponse({"status": "ok", "subgraphs": sorted(holder.gateway.subgraphs)})
+            return JSONResponse({"status": "no supergraph loaded"}, status_code=503)
+        return JSONResponse({"status": "ok", "subgraphs": sorted(holder.gateway.subgraphs)})
 
     async def graphql_endpoint(request: Request) -> Response:
-        if holder.gateway is None:
-            return ORJSONResponse({"errors": [{"message": "No supergraph loaded."}]}, 503)
-        if request.method == "GET":
-            if (
-                graphiql
-                and "text/html" in request.headers.get("accept", "")
-                and "query" not in request.query_params
-            ):
-                return HTMLResponse(GRAPHIQL_HTML)
-            params: dict[str, Any] = dict(request.query_params)
-            if "variables" in params:
-                try:
-                    params["variables"] = orjson.loads(params["variables"])
-                except orjson.JSONDecodeError:
-                    return _bad_request("variables must be JSON")
-        else:
-            try:
-                params = orjson.loads(await request.body())
-            except orjson.JSONDecodeError:
-                return _bad_request("body must be JSON")
-        if not isinstance(params, dict) or not isinstance(params.get("query"), str):
-            return _bad_request("a query string is required")
-        variables = params.get("variables")
-        if variables is not None and not isinstance(variables, dict):
-            return _bad_request("variables must be an object")
-        operation_name = params.get("operationName")
-        context = context_factory(request) if context_factory else {"request": request}
-        result = await holder.gateway.execute(
-            params["query"],
-            variables,
-            operation_name if isinstance(operation_name, str) else None,
-            context,
-            allow_mutations=request.method == "POST",
-        )
-        status = 200 if "data" in result else 400
-        return ORJSONResponse(result, status)
+        if holder.endpoint is None:
+            return JSONResponse(
+                {
+                    "errors": [
+                        {"message": "No supergraph loaded.", "extensions": {"code": "SUBGRAPH_UNAVAILABLE"}}
+                    ]
+                },
+                status_code=503,
+            )
+        return await holder.endpoint.handle(request)
 
     app = Starlette(
         routes=[

@@ -151,7 +151,9 @@ class GraphQLEndpoint:
         result = await self.run(request, query, variables, operation_name, request_id)
         if isinstance(result, Response):
             return result
-        return JSONResponse(result, headers={"x-request-id": request_id})
+        # a response without `data` is a request error (the operation did not start), as Apollo answers it
+        status = 200 if "data" in result else 400
+        return JSONResponse(result, status_code=status, headers={"x-request-id": request_id})
 
     def prepare(self, query: str) -> tuple[DocumentNode | None, dict[str, Any] | None]:
         """Parse and validate (cached); returns the document or a 400 payload."""
