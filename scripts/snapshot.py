@@ -19,9 +19,8 @@ def main() -> None:
         (GRAPHQL / "modules" / f"{name}.graphql").write_text(
             d.module.subgraph().as_str() + "\n", encoding="utf-8"
         )
-    (GRAPHQL / "supergraph.graphql").write_text(
-        compose_local([d.module for d in found.values()]), encoding="utf-8"
-    )
+    supergraph = compose_local([d.module for d in found.values()]) + "\n"
+    (GRAPHQL / "supergraph.graphql").write_text(supergraph, encoding="utf-8")
     print(f"wrote core, {len(found)} module(s) and the supergraph to {GRAPHQL}")
 
 

@@ -26,5 +26,5 @@ def test_module_snapshot(name: str) -> None:
 
 def test_supergraph_snapshot() -> None:
     modules = [d.module for d in discover().values()]
-    expected = compose_local(modules)
+    expected = compose_local(modules) + "\n"
     assert (GRAPHQL / "supergraph.graphql").read_text(encoding="utf-8") == expected, "run `make snapshot`"

@@ -37,16 +37,33 @@ def compose_command(
         list[str] | None,
         typer.Option("--remote", help="NAME=URL of a running subgraph (same as --subgraph NAME=URL)."),
     ] = None,
+    module: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--module",
+            "-m",
+            help="An installed module (core is always included); `--module all` for every one.",
+        ),
+    ] = None,
+    base_url: Annotated[
+        str, typer.Option(help="Where `atlas4d serve` runs: core and module subgraphs are routed under it.")
+    ] = "http://127.0.0.1:4000",
 ) -> None:
-    """Compose subgraph SDLs into a Federation 2 supergraph in Apollo's format."""
+    """Compose subgraph SDLs into a Federation 2 supergraph in Apollo's format.
+
+    With --module (or no subgraph at all), core and the named modules are included from this installation,
+    routed to BASE_URL/subgraphs/NAME/graphql, so Apollo Router or Hive Gateway can serve `atlas4d serve`."""
     from atlas4d.federation.compose import CompositionError, SubgraphSource, compose
     from atlas4d.federation.gateway import fetch_sdl
+    from atlas4d.federation.subgraph import subgraph_sdl
 
     sources = {**_pairs(subgraph or [], "--subgraph"), **_pairs(remote or [], "--remote")}
-    if not sources:
-        raise typer.BadParameter("give at least one --subgraph or --remote", param_hint="--subgraph")
     routes = _pairs(routing_url or [], "--routing-url")
     subgraphs = []
+    if module is not None or not sources:
+        for name, schema in _local_schemas(module or []).items():
+            url = f"{base_url.rstrip('/')}/subgraphs/{name}/graphql"
+            subgraphs.append(SubgraphSource(name, routes.get(name, url), subgraph_sdl(schema)))
     for name, where in sources.items():
         if where.startswith(("http://", "https://")):
             subgraphs.append(SubgraphSource(name, routes.get(name, where), fetch_sdl(where)))
@@ -64,6 +81,25 @@ def compose_command(
     else:
         output.write_text(supergraph + "\n")
         typer.echo(f"wrote {output} ({len(subgraphs)} subgraphs)", err=True)
+
+
+def _local_schemas(names: list[str]) -> dict[str, object]:
+    """Core plus the named installed modules (`all`: every installed one)."""
+    from atlas4d.modules.registry import ModuleError, discover
+    from atlas4d.platform import local_schemas
+
+    try:
+        found = discover()
+    except ModuleError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--module") from exc
+    wanted = sorted(found) if "all" in names else [n for n in names if n != "core"]
+    unknown = [n for n in wanted if n not in found]
+    if unknown:
+        known = ", ".join(sorted(found)) or "none"
+        raise typer.BadParameter(
+            f"unknown module(s) {', '.join(unknown)} (installed: {known})", param_hint="--module"
+        )
+    return dict(local_schemas([found[n].module for n in wanted]))
 
 
 def gateway_command(

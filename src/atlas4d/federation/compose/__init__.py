@@ -192,7 +192,7 @@ class _Printer:
                 head += " implements " + " & ".join(interfaces)
         directives = self._type_directives(merged)
         kept = [print_ast(d) for s in merged.sources.values() for d in s.directives][:1]
-        head += "".join("\n  " + d for d in [*kept, *directives])
+        head += "".join("\n  " + d for d in [*directives, *kept])  # Apollo prints join__ first
         if merged.kind == "scalar":
             return head
         if merged.kind == "union":
@@ -218,11 +218,17 @@ class _Printer:
         if not merged_field.arguments:
             return ""
         printed = []
+        described = any(a.description is not None for a in merged_field.arguments)
         for argument in merged_field.arguments:
             text = f"{argument.name.value}: {type_text(argument.type)}"
             if argument.default_value is not None:
                 text += f" = {print_ast(argument.default_value)}"
+            if described:  # one argument a line, each with its description, as Apollo prints them
+                description = argument.description.value if argument.description is not None else None
+                text = _description(description, "    ") + "    " + text
             printed.append(text)
+        if described:
+            return "(\n" + "\n".join(printed) + "\n  )"
         return "(" + ", ".join(printed) + ")"
 
     def _fields(self, merged: MergedType) -> str:
