@@ -3,27 +3,11 @@
 from __future__ import annotations
 
 import bisect
-import math
 from dataclasses import dataclass, field
 
-EARTH_RADIUS_M = 6_371_008.8
+from atlas4d.core.geodesy import EARTH_RADIUS_M, bearing_deg, distance_m
 
-
-def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """Great-circle (haversine) distance."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
-
-
-def bearing_deg(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """Initial bearing from point 1 to point 2, clockwise from north, in [0, 360)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dl = math.radians(lon2 - lon1)
-    y = math.sin(dl) * math.cos(p2)
-    x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
-    return math.degrees(math.atan2(y, x)) % 360.0
+__all__ = ["EARTH_RADIUS_M", "Polyline", "Position", "bearing_deg", "distance_m"]
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,16 @@ offshore military area and a temporary flight restriction over the port for four
 from __future__ import annotations
 
 import itertools
-import math
 import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from atlas4d.core.geodesy import bearing_deg, destination, distance_m
+
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "atlas4d:airspace")
 SCENARIO = "burgas-airspace"
-EARTH_RADIUS_M = 6_371_008.8
 BOJ = (27.515, 42.570)  # lon, lat of Burgas Airport
 RUNWAY_04_FINAL_BEARING = 220.0  # from the airport towards the final approach fix
 SAMPLE_S = 15
@@ -28,31 +28,6 @@ WINDOW = timedelta(hours=24)
 
 def stable_id(*parts: object) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, "/".join(str(p) for p in parts))
-
-
-def destination(lon: float, lat: float, bearing_deg: float, distance_m: float) -> tuple[float, float]:
-    """The point `distance_m` away along a great circle (spherical Earth; fine at these distances)."""
-    p1, l1, b = math.radians(lat), math.radians(lon), math.radians(bearing_deg)
-    d = distance_m / EARTH_RADIUS_M
-    p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(b))
-    l2 = l1 + math.atan2(math.sin(b) * math.sin(d) * math.cos(p1), math.cos(d) - math.sin(p1) * math.sin(p2))
-    return math.degrees(l2), math.degrees(p2)
-
-
-def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = (
-        math.sin((p2 - p1) / 2) ** 2
-        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    )
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
-
-
-def bearing_deg(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    p1, p2, dl = math.radians(lat1), math.radians(lat2), math.radians(lon2 - lon1)
-    y = math.sin(dl) * math.cos(p2)
-    x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
-    return math.degrees(math.atan2(y, x)) % 360.0
 
 
 def circle_wkt(lon: float, lat: float, radius_m: float, vertices: int = 48) -> str:

@@ -8,15 +8,15 @@ scenario seed and the detection's id, so a detection does not change when unrela
 
 from __future__ import annotations
 
-import math
 import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from atlas4d.core.geodesy import bearing_deg, destination, distance_m
+
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "atlas4d:vision")
 SCENARIO = "burgas-vision"
-EARTH_RADIUS_M = 6_371_008.8
 WINDOW = timedelta(hours=24)
 SAMPLE_S = 3
 PASSES = 4
@@ -37,30 +37,6 @@ CAMERAS: tuple[tuple[str, tuple[float, float], tuple[float, float], float, float
 
 def stable_id(*parts: object) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, "/".join(str(p) for p in parts))
-
-
-def destination(lon: float, lat: float, bearing: float, distance: float) -> tuple[float, float]:
-    p1, l1, b = math.radians(lat), math.radians(lon), math.radians(bearing)
-    d = distance / EARTH_RADIUS_M
-    p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(b))
-    l2 = l1 + math.atan2(math.sin(b) * math.sin(d) * math.cos(p1), math.cos(d) - math.sin(p1) * math.sin(p2))
-    return math.degrees(l2), math.degrees(p2)
-
-
-def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = (
-        math.sin((p2 - p1) / 2) ** 2
-        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    )
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
-
-
-def bearing_deg(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    p1, p2, dl = math.radians(lat1), math.radians(lat2), math.radians(lon2 - lon1)
-    y = math.sin(dl) * math.cos(p2)
-    x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
-    return math.degrees(math.atan2(y, x)) % 360.0
 
 
 @dataclass(frozen=True)
