@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     pool_min_size: int = Field(default=2, description="Connections kept open per process.")
     pool_max_size: int = Field(default=10, description="Most connections per process.")
     statement_timeout_ms: int = Field(default=30_000, description="PostgreSQL statement_timeout per query.")
+    max_parallel_workers_per_gather: int = Field(
+        default=0, description="PostgreSQL parallel workers per query; 0 serves more concurrent requests."
+    )
 
     default_page_size: int = Field(default=100, description="`first` when a list field is not given one.")
     max_page_size: int = Field(default=10_000, description="Largest `first`; larger is an error.")
