@@ -37,8 +37,9 @@ STRAWBERRY_BACKREF = "strawberry-definition"
 _TYPENAME = object()
 _MISSING = object()
 
-# response key -> (attribute name or _TYPENAME, output coercer, non-null, read mappings by key, shortcut)
-Plain = tuple[Any, Callable[[Any], Any] | None, bool, bool, int]
+# response key -> (attribute name or _TYPENAME, output coercer, non-null, read mappings by key, shortcut),
+# or for a preloaded object field (_PRELOAD, attribute, missing marker, object type, return type)
+Plain = tuple[Any, Any, Any, Any, Any]
 
 # Shortcuts for values whose coercion is known to return them unchanged (graphql-core's own rules):
 # Float returns a finite `float` as is, String and ID a `str`, Boolean a `bool`; Strawberry's DateTime is
@@ -101,6 +102,28 @@ def _plain_field(field: GraphQLField, field_name: str) -> Plain | None:
     return None
 
 
+_PRELOAD = object()
+# (type name, field name) -> (attribute, the attribute's value when nothing was preloaded)
+PRELOADED: dict[tuple[str, str], tuple[str, object]] = {}
+
+
+def preloaded_field(type_name: str, field_name: str, attribute: str, missing: object) -> None:
+    """Declare that `type.field`'s resolver returns `source.<attribute>` whenever that is not `missing` (a
+    look-ahead preloaded it). The executor then completes that object in place of calling the resolver —
+    the same value the resolver would return, without its per-object machinery."""
+    PRELOADED[(type_name, field_name)] = (attribute, missing)
+
+
+def _preload_entry(parent: GraphQLObjectType, field: GraphQLField, field_name: str) -> tuple[Any, ...] | None:
+    declared = PRELOADED.get((parent.name, field_name))
+    if declared is None:
+        return None
+    named = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+    if not isinstance(named, GraphQLObjectType) or named.is_type_of is not None:
+        return None
+    return (_PRELOAD, declared[0], declared[1], named, field.type)
+
+
 class FastExecutor(IncrementalExecutor):
     """IncrementalExecutor with plain scalar fields completed in place (output identical to stock)."""
 
@@ -127,7 +150,7 @@ class FastExecutor(IncrementalExecutor):
             field = fields.get(name)
             if field is None:
                 continue
-            plain = _plain_field(field, name)
+            plain = _plain_field(field, name) or _preload_entry(parent_type, field, name)
             if plain is not None:
                 plan[response_name] = plain
         result = plan or None
@@ -154,7 +177,19 @@ class FastExecutor(IncrementalExecutor):
         try:
             for response_name, details in grouped_field_set.items():
                 plain = plan.get(response_name)
-                if plain is not None:
+                if plain is not None and plain[0] is _PRELOAD:
+                    _marker, attribute, missing, named, return_type = plain
+                    preloaded = getattr(source_value, attribute, missing)
+                    if preloaded is not missing and (preloaded is not None or named is return_type):
+                        result = self._complete_preloaded(
+                            named, return_type, details, Path(path, response_name, parent_type.name),
+                            preloaded, position_context,
+                        )  # fmt: skip
+                        results[response_name] = result
+                        if is_awaitable(result):
+                            awaitable_fields.append(response_name)
+                        continue
+                elif plain is not None:
                     attr, coerce, non_null, by_key, kind = plain
                     if attr is _TYPENAME:
                         results[response_name] = parent_type.name
@@ -197,6 +232,35 @@ class FastExecutor(IncrementalExecutor):
             return results
         return self._await_fields(results, awaitable_fields)
 
+    def _complete_preloaded(
+        self,
+        named: GraphQLObjectType,
+        return_type: GraphQLOutputType,
+        details: Any,
+        path: Path,
+        value: Any,
+        position_context: Any,
+    ) -> Any:
+        """What stock `execute_field` + `complete_value` do for an object the resolver would have returned."""
+        if value is None:
+            return None  # only reached for a nullable field
+        try:
+            completed = self.collect_and_execute_subfields(named, details, path, value, position_context)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, details, path)
+            return None
+        if self.is_awaitable(completed):
+
+            async def await_completed() -> Any:
+                try:
+                    return await completed
+                except Exception as raw_error:
+                    self.handle_field_error(raw_error, return_type, details, path)
+                    return None
+
+            return await_completed()
+        return completed
+
     def complete_iterable_value(
         self,
         item_type: GraphQLOutputType,
@@ -229,7 +293,11 @@ class FastExecutor(IncrementalExecutor):
         if new_defer_usages:
             return None
         plan = self._plan(named, grouped_field_set)
-        if plan is None or len(plan) != len(grouped_field_set):
+        if (
+            plan is None
+            or len(plan) != len(grouped_field_set)
+            or any(p[0] is _PRELOAD for p in plan.values())
+        ):
             return None
         columns = [(key, *plan[key]) for key in grouped_field_set]
         type_name = named.name
@@ -270,7 +338,7 @@ class FastExecutor(IncrementalExecutor):
                 ):
                     return None
                 try:
-                    coerced = coerce_value(kind, coerce, value)  # type: ignore[arg-type]
+                    coerced = coerce_value(kind, coerce, value)
                 except Exception:
                     return None
                 if coerced is None or coerced is Undefined:

@@ -16,6 +16,7 @@ from atlas4d.core.queries import page_size
 from atlas4d.core.schema.inputs import TimeFilter, TimeOrder
 from atlas4d.core.schema.scalars import Duration, GeoJSON
 from atlas4d.errors import BadInput
+from atlas4d.web.fast_executor import preloaded_field
 
 
 def parse_uuid(value: str, name: str = "id") -> uuid.UUID | None:
@@ -302,3 +303,7 @@ class Anomaly:
             return None
         row = await info.context.loaders.observation().load(int(self.observation_id))
         return Observation.from_row(row) if row else None
+
+
+# `Observation.entity` returns `_entity` when a page preloaded it: let the fast executor use it directly
+preloaded_field("Observation", "entity", "_entity", _NOT_LOADED)
