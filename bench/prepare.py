@@ -15,7 +15,7 @@ from rich.console import Console
 
 from atlas4d.db.embedded import EmbeddedCluster
 from atlas4d.db.migrate import core_migrations, migrate
-from atlas4d.db.pool import create_pool
+from atlas4d.db.pool import create_pool, server_settings
 from atlas4d.demo import seed_scale
 from atlas4d.settings import Settings
 
@@ -126,6 +126,20 @@ async def _seeded_with(url: str) -> str | None:
         await conn.close()
 
 
+# Planner settings our pool sets on its connections, made the database's defaults so that every system
+# (PostGraphile, pgbench) runs with them too. Without it PostGraphile's prepared statements got generic plans
+# after five runs, and Q1 cost ~50x the database CPU (v5: 8 instead of 63 req/s).
+SHARED_SETTINGS = ("plan_cache_mode", "jit", "max_parallel_workers_per_gather")
+
+
+async def _same_settings_for_everyone(conn: asyncpg.Connection, database: str, settings: Settings) -> None:
+    ours = server_settings(settings)
+    for key in SHARED_SETTINGS:
+        if key in ours:
+            value = ours[key].replace("'", "''")
+            await conn.execute(f"ALTER DATABASE {database} SET {key} = '{value}'")
+
+
 async def prepare_databases(
     settings: Settings, console: Console, *, observations: int, entities: int, days: int
 ) -> Databases:
@@ -159,9 +173,7 @@ async def prepare_databases(
     admin = await asyncpg.connect(bench_url)
     try:
         await admin.execute(BENCH_SCHEMA_SQL)
-        # every system gets the plans our pool asks for: PostGraphile prepares its statements, and after five
-        # runs PostgreSQL's generic plan for Q1 cost ~50x the CPU (8 instead of 63 req/s for v5)
-        await admin.execute(f"ALTER DATABASE {name} SET plan_cache_mode = force_custom_plan")
+        await _same_settings_for_everyone(admin, name, settings)
     finally:
         await admin.close()
     ingest_url = await _create_database(cluster, INGEST_DB, fresh=True)
