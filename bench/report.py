@@ -184,6 +184,9 @@ def reads_table(report: Report) -> list[str]:
     ]
     for query, systems in report.reads.items():
         for system, runs in systems.items():
+            flagged = "; ".join(m.socket_errors for m in runs if m.socket_errors)
+            if flagged:
+                system = f"{system} (wrk socket errors: {flagged})"
             lines.append(
                 f"| {query} {report.titles[query]} | {system} | {_rounds([m.rps for m in runs])} | "
                 f"{_mean([m.p50_ms for m in runs]):.1f} | {_mean([m.p99_ms for m in runs]):.1f} | "
