@@ -28,6 +28,7 @@ from graphql import (
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
+from atlas4d.core.compiled import compiled_answer
 from atlas4d.core.context import Context
 from atlas4d.core.schema import build_core_schema
 from atlas4d.federation.compose import SubgraphSource, compose
@@ -168,6 +169,9 @@ def adopt_scalar_parsers(api_schema: GraphQLSchema, local: GraphQLSchema) -> Non
             and name not in specified_scalar_types
             and not name.startswith("_")
         ):
+            # graphql-core 3.3 coerces through coerce_input_*; parse_* are the older names of the same
+            api_type.coerce_input_value = local_type.coerce_input_value
+            api_type.coerce_input_literal = local_type.coerce_input_literal
             api_type.parse_value = local_type.parse_value  # type: ignore[method-assign]
             api_type.parse_literal = local_type.parse_literal  # type: ignore[method-assign]
 
@@ -181,7 +185,15 @@ class GatewayEndpoint(GraphQLEndpoint):
         async def context(request: Request, request_id: str) -> Context:
             return Context.create(request.app.state.pool, settings, request_id, factories)
 
-        super().__init__(gateway.supergraph.api_schema, settings, context)
+        api = gateway.supergraph.api_schema
+        # core's compiled observation pages apply when core serves `observations` in-process
+        core = gateway.subgraphs.get("core")
+        fast = (
+            compiled_answer(api, settings)
+            if isinstance(core, InProcessSubgraph) and core.passthrough
+            else None
+        )
+        super().__init__(api, settings, context, fast)
         self.gateway = gateway
 
     async def execute(

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
         default=1024 * 1024 * 1024, description="Largest body of the bulk NDJSON/CSV ingest endpoint."
     )
     introspection: bool = Field(default=True, description="Allow __schema/__type queries.")
+    compiled_queries: bool = Field(
+        default=True, description="Answer plain observation pages with JSON built by PostgreSQL."
+    )
     graphiql: bool = Field(default=True, description="Serve GraphiQL to browsers on GET /graphql.")
 
     def embedded(self) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from starlette.routing import BaseRoute, Route
 
+from atlas4d.core.compiled import compiled_answer
 from atlas4d.core.schema import build_core_schema
 from atlas4d.modules.contract import Module
 from atlas4d.modules.serving import graphql_schema_of, loader_factories, subgraph_route
@@ -15,6 +16,8 @@ from atlas4d.settings import Settings
 
 def graphql_routes(settings: Settings, modules: Sequence[Module] = ()) -> list[BaseRoute]:
     schema = graphql_schema_of(build_core_schema())
-    route = subgraph_route("core", schema, settings, loader_factories(modules))
+    route = subgraph_route(
+        "core", schema, settings, loader_factories(modules), compiled_answer(schema, settings)
+    )
     assert isinstance(route, Route)
     return [Route("/graphql", route.endpoint, methods=["GET", "POST"]), route]

@@ -83,7 +83,7 @@ def observation_cursor(row: asyncpg.Record) -> str:
     return encode_cursor("o", str(micros), str(row["id"]))
 
 
-def _observation_after(cursor: str, descending: bool, params: Params) -> str:
+def observation_after(cursor: str, descending: bool, params: Params) -> str:
     micros, ident = decode_cursor("o", cursor, 2)
     try:
         t = EPOCH + timedelta(microseconds=int(micros))
@@ -109,7 +109,7 @@ async def observations_page(
     count_sql = f"SELECT count(*) FROM atlas4d.observations_core o {where(clauses)}"
     count_params = list(params.values)
     if after:
-        clauses = [*clauses, _observation_after(after, descending, params)]
+        clauses = [*clauses, observation_after(after, descending, params)]
     direction = "DESC" if descending else "ASC"
     sql = (
         f"SELECT {columns} FROM atlas4d.observations_core o {where(clauses)} "

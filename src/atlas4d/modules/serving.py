@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 from atlas4d.core.context import Context
 from atlas4d.modules.contract import Module
 from atlas4d.settings import Settings
-from atlas4d.web.graphql_http import GraphQLEndpoint
+from atlas4d.web.graphql_http import FastAnswer, GraphQLEndpoint
 
 
 def loader_factories(modules: Sequence[Module]) -> dict[str, Callable[[asyncpg.Pool], Any]]:
@@ -31,11 +31,12 @@ def subgraph_route(
     schema: GraphQLSchema,
     settings: Settings,
     factories: Mapping[str, Callable[[asyncpg.Pool], Any]],
+    fast_answer: FastAnswer | None = None,
 ) -> BaseRoute:
     async def context(request: Request, request_id: str) -> Context:
         return Context.create(request.app.state.pool, settings, request_id, factories)
 
-    endpoint = GraphQLEndpoint(schema, settings, context)
+    endpoint = GraphQLEndpoint(schema, settings, context, fast_answer)
     return Route(f"/subgraphs/{name}/graphql", endpoint.handle, methods=["GET", "POST"])
 
 

@@ -1,0 +1,232 @@
+"""A compiled path for the commonest map query: one page of observations whose selection is plain fields
+(and plain fields of their entity), answered with JSON that PostgreSQL builds in one statement.
+
+Even with the fast executor, Python spends ~10 µs per observation turning rows into objects and objects
+into JSON; PostgreSQL's `json_build_object` does the same in about a tenth of that. Anything the compiled
+form does not cover — other fields, fragments, directives, several root fields, a filter that fails
+validation — returns None and the operation runs through the normal resolvers, which also report every
+error. The filters and pagination are the same code (`ObservationFilter.sql`, keyset cursors), and
+`tests/api/test_compiled.py` checks that both paths give the same JSON on a corpus of operations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import orjson
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLSchema,
+    OperationType,
+    SelectionSetNode,
+    get_operation_ast,
+)
+from graphql.execution.values import get_argument_values, get_variable_values
+from starlette.requests import Request
+
+from atlas4d.core import filters as f
+from atlas4d.core.filters import where
+from atlas4d.core.queries import observation_after, page_size
+from atlas4d.core.sql import Params, quote_ident
+from atlas4d.errors import Atlas4DError
+from atlas4d.settings import Settings
+from atlas4d.web.graphql_http import FastAnswer
+
+# row_to_json of an aliased sub-select prints compact JSON with keys in selection order
+GEOMETRY = (
+    "(SELECT row_to_json(g) FROM (SELECT 'Point' AS type, CASE WHEN q.altitude_m IS NULL "
+    "THEN ARRAY[ST_X(q.geom), ST_Y(q.geom)] ELSE ARRAY[ST_X(q.geom), ST_Y(q.geom), q.altitude_m] END "
+    "AS coordinates) g)"
+)
+# isoformat(): microseconds only when non-zero, always six digits; the session's time zone is UTC
+TIME = (
+    "to_char(q.t AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
+    "date_part('microseconds', q.t)::bigint % 1000000 = 0 THEN '' "
+    "ELSE to_char(q.t AT TIME ZONE 'UTC', '.US') END || '+00:00'"
+)
+OBSERVATION_FIELDS = {
+    "id": "q.id::text",
+    "time": TIME,
+    "lon": "ST_X(q.geom)",
+    "lat": "ST_Y(q.geom)",
+    "altitude": "q.altitude_m",
+    "speed": "q.speed_ms",
+    "heading": "q.heading_deg",
+    "sourceType": "q.source_type",
+    "entityId": "q.entity_id::text",
+    "trackId": "q.track_id::text",
+    "metadata": "q.metadata",
+    "geometry": GEOMETRY,
+    "__typename": "'Observation'",
+}
+ENTITY_FIELDS = {
+    "id": "e.id::text",
+    "kind": "e.kind",
+    "name": "e.name",
+    "sourceType": "e.source_type",
+    "properties": "e.properties",
+    "__typename": "'Entity'",
+}
+
+
+def _plain(selection_set: SelectionSetNode | None) -> list[FieldNode] | None:
+    """The selection's fields when it is only fields without directives or arguments, else None."""
+    if selection_set is None:
+        return None
+    out = []
+    for sel in selection_set.selections:
+        if not isinstance(sel, FieldNode) or sel.directives or sel.arguments:
+            return None
+        out.append(sel)
+    return out
+
+
+def _key(node: FieldNode) -> str:
+    return node.alias.value if node.alias else node.name.value
+
+
+def _object_sql(fields: list[FieldNode], columns: dict[str, str]) -> str | None:
+    """`(SELECT row_to_json(r) FROM (SELECT … AS "key", …) r)` of the fields in selection order (an
+    `entity { … }` nested the same way), or None when a field is not covered."""
+    parts = []
+    for node in fields:
+        name = node.name.value
+        if name == "entity" and columns is OBSERVATION_FIELDS:
+            inner = _plain(node.selection_set)
+            entity_sql = _object_sql(inner, ENTITY_FIELDS) if inner else None
+            if entity_sql is None:
+                return None
+            column = f"CASE WHEN e.id IS NULL THEN NULL ELSE {entity_sql} END"
+        elif name in columns and node.selection_set is None:
+            column = columns[name]
+        else:
+            return None
+        parts.append(f"{column} AS {quote_ident(_key(node))}")
+    alias = "r" if columns is OBSERVATION_FIELDS else "er"
+    return f"(SELECT row_to_json({alias}) FROM (SELECT {', '.join(parts)}) {alias})"
+
+
+def _filter(value: dict[str, Any] | None) -> f.ObservationFilter:
+    """The coerced `ObservationFilter` input (camelCase dict) as the domain filter, validated."""
+    if not value:
+        return f.ObservationFilter()
+    bbox = value.get("bbox")
+    near = value.get("near")
+    altitude = value.get("altitude")
+    time = value.get("time")
+    return f.ObservationFilter(
+        bbox=f.BBox(bbox["minLon"], bbox["minLat"], bbox["maxLon"], bbox["maxLat"]) if bbox else None,
+        within=f.parse_area(value["within"]) if value.get("within") is not None else None,
+        near=f.Near(near["lon"], near["lat"], near["radiusMeters"]) if near else None,
+        altitude=f.NumberRange(altitude.get("min"), altitude.get("max"), "altitude") if altitude else None,
+        time=f.TimeRange.build(time.get("from"), time.get("to"), time.get("last")) if time else None,
+        source_types=f.texts(value.get("sourceTypes"), "sourceTypes"),
+        entity_ids=f.parse_uuids(value.get("entityIds"), "entityIds"),
+        track_ids=f.parse_uuids(value.get("trackIds"), "trackIds"),
+        kinds=f.texts(value.get("kinds"), "kinds"),
+    )
+
+
+def compile_observations(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    settings: Settings,
+) -> tuple[str, list[Any], bytes, bytes] | None:
+    """(SQL, parameters, response prefix, response suffix) when the operation fits the compiled form."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None or operation.operation is not OperationType.QUERY or operation.directives:
+        return None
+    roots = _plain_roots(operation.selection_set)
+    if roots is None:
+        return None
+    root, nodes = roots
+    coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
+    if isinstance(coerced, list):
+        return None
+    query_type = schema.query_type
+    assert query_type is not None
+    args = get_argument_values(query_type.fields["observations"], root, coerced)
+    params = Params()
+    try:
+        flt = _filter(args.get("filter"))
+        first = page_size(args.get("first"), settings.default_page_size, settings.max_page_size)
+        order = args.get("orderBy")
+        descending = getattr(order, "name", order) != "TIME_ASC"
+        clauses = flt.sql(params, alias="o")
+        after = args.get("after")
+        if after:
+            clauses = [*clauses, observation_after(after, descending, params)]
+    except Atlas4DError:
+        return None  # the resolvers report it
+    node_fields = _plain(nodes.selection_set)
+    row_sql = _object_sql(node_fields, OBSERVATION_FIELDS) if node_fields else None
+    if row_sql is None:
+        return None
+    join = (
+        " LEFT JOIN atlas4d.entities e ON e.id = q.entity_id"
+        if any(n.name.value == "entity" for n in node_fields or [])
+        else ""
+    )
+    direction = "DESC" if descending else "ASC"
+    sql = (
+        f"SELECT '[' || coalesce(string_agg({row_sql}::text, ',' ORDER BY q.t {direction}, q.id {direction}), '') "
+        "|| ']' "
+        f"FROM (SELECT o.* FROM atlas4d.observations_core o {where(clauses)} "
+        f"ORDER BY o.t {direction}, o.id {direction} LIMIT {params.add(first)}) q{join}"
+    )
+    prefix = b'{"data":{' + orjson.dumps(_key(root)) + b":{" + orjson.dumps(_key(nodes)) + b":"
+    return sql, params.values, prefix, b"}}}"
+
+
+def _plain_roots(selection_set: SelectionSetNode) -> tuple[FieldNode, FieldNode] | None:
+    """`observations(...) { nodes { ... } }` as the operation's only root field, else None."""
+    if len(selection_set.selections) != 1:
+        return None
+    root = selection_set.selections[0]
+    if not isinstance(root, FieldNode) or root.name.value != "observations" or root.directives:
+        return None
+    inner = root.selection_set.selections if root.selection_set else ()
+    if len(inner) != 1:
+        return None
+    nodes = inner[0]
+    if not isinstance(nodes, FieldNode) or nodes.name.value != "nodes" or nodes.directives or nodes.arguments:
+        return None
+    return root, nodes
+
+
+async def answer(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    settings: Settings,
+    pool: asyncpg.Pool,
+) -> bytes | None:
+    """The whole response body when the operation fits the compiled form, else None (resolve normally)."""
+    if not settings.compiled_queries:
+        return None
+    compiled = compile_observations(schema, document, operation_name, variables, settings)
+    if compiled is None:
+        return None
+    sql, values, prefix, suffix = compiled
+    try:
+        text: str = await pool.fetchval(sql, *values)
+    except asyncpg.PostgresError:
+        return None  # the resolvers run it again and report the error the usual way
+    return prefix + text.encode() + suffix
+
+
+def compiled_answer(schema: GraphQLSchema, settings: Settings) -> FastAnswer:
+    """The HTTP layer's fast answer for `schema` (core's own, or an API schema where core owns
+    `Query.observations`)."""
+
+    async def fast(
+        request: Request, document: DocumentNode, operation_name: str | None, variables: dict[str, Any] | None
+    ) -> bytes | None:
+        return await answer(schema, document, operation_name, variables, settings, request.app.state.pool)
+
+    return fast
