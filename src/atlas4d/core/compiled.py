@@ -11,6 +11,7 @@ error. The filters and pagination are the same code (`ObservationFilter.sql`, ke
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import asyncpg
@@ -18,6 +19,7 @@ import orjson
 from graphql import (
     DocumentNode,
     FieldNode,
+    GraphQLObjectType,
     GraphQLSchema,
     OperationType,
     SelectionSetNode,
@@ -28,7 +30,7 @@ from starlette.requests import Request
 
 from atlas4d.core import filters as f
 from atlas4d.core.filters import where
-from atlas4d.core.queries import observation_after, page_size
+from atlas4d.core.queries import decode_cursor, entity_filter_sql, observation_after, page_size
 from atlas4d.core.sql import Params, quote_ident
 from atlas4d.errors import Atlas4DError
 from atlas4d.settings import Settings
@@ -40,12 +42,18 @@ GEOMETRY = (
     "THEN ARRAY[ST_X(q.geom), ST_Y(q.geom)] ELSE ARRAY[ST_X(q.geom), ST_Y(q.geom), q.altitude_m] END "
     "AS coordinates) g)"
 )
-# isoformat(): microseconds only when non-zero, always six digits; the session's time zone is UTC
-TIME = (
-    "to_char(q.t AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
-    "date_part('microseconds', q.t)::bigint % 1000000 = 0 THEN '' "
-    "ELSE to_char(q.t AT TIME ZONE 'UTC', '.US') END || '+00:00'"
-)
+
+
+def time_sql(column: str) -> str:
+    """Python's `isoformat()` of a UTC timestamptz: microseconds only when non-zero, always six digits."""
+    return (
+        f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
+        f"date_part('microseconds', {column})::bigint % 1000000 = 0 THEN '' "
+        f"ELSE to_char({column} AT TIME ZONE 'UTC', '.US') END || '+00:00'"
+    )
+
+
+TIME = time_sql("q.t")
 OBSERVATION_FIELDS = {
     "id": "q.id::text",
     "time": TIME,
@@ -67,6 +75,7 @@ ENTITY_FIELDS = {
     "name": "e.name",
     "sourceType": "e.source_type",
     "properties": "e.properties",
+    "createdAt": time_sql("e.created_at"),
     "__typename": "'Entity'",
 }
 
@@ -182,12 +191,14 @@ def compile_observations(
     return sql, params.values, prefix, b"}}}"
 
 
-def _plain_roots(selection_set: SelectionSetNode) -> tuple[FieldNode, FieldNode] | None:
-    """`observations(...) { nodes { ... } }` as the operation's only root field, else None."""
+def _plain_roots(
+    selection_set: SelectionSetNode, field: str = "observations"
+) -> tuple[FieldNode, FieldNode] | None:
+    """`<field>(...) { nodes { ... } }` as the operation's only root field, else None."""
     if len(selection_set.selections) != 1:
         return None
     root = selection_set.selections[0]
-    if not isinstance(root, FieldNode) or root.name.value != "observations" or root.directives:
+    if not isinstance(root, FieldNode) or root.name.value != field or root.directives:
         return None
     inner = root.selection_set.selections if root.selection_set else ()
     if len(inner) != 1:
@@ -209,7 +220,9 @@ async def answer(
     """The whole response body when the operation fits the compiled form, else None (resolve normally)."""
     if not settings.compiled_queries:
         return None
-    compiled = compile_observations(schema, document, operation_name, variables, settings)
+    compiled = compile_observations(
+        schema, document, operation_name, variables, settings
+    ) or compile_entities(schema, document, operation_name, variables, settings)
     if compiled is None:
         return None
     sql, values, prefix, suffix = compiled
@@ -230,3 +243,89 @@ def compiled_answer(schema: GraphQLSchema, settings: Settings) -> FastAnswer:
         return await answer(schema, document, operation_name, variables, settings, request.app.state.pool)
 
     return fast
+
+
+def compile_entities(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    settings: Settings,
+) -> tuple[str, list[Any], bytes, bytes] | None:
+    """`entities(...) { nodes { <plain> observations(...) { <plain> } } }` in one statement, else None."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None or operation.operation is not OperationType.QUERY or operation.directives:
+        return None
+    roots = _plain_roots(operation.selection_set, "entities")
+    if roots is None:
+        return None
+    root, nodes = roots
+    coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
+    if isinstance(coerced, list):
+        return None
+    query_type = schema.query_type
+    entity_type = schema.type_map.get("Entity")
+    assert query_type is not None and isinstance(entity_type, GraphQLObjectType)
+    args = get_argument_values(query_type.fields["entities"], root, coerced)
+    params = Params()
+    try:
+        flt = args.get("filter") or {}
+        clauses = entity_filter_sql(
+            params,
+            f.parse_uuids(flt.get("ids"), "ids"),
+            f.texts(flt.get("kinds"), "kinds"),
+            f.texts(flt.get("sourceTypes"), "sourceTypes"),
+            f.text(flt.get("nameContains"), "nameContains"),
+            _filter(flt["observations"]) if flt.get("observations") else None,
+        )
+        first = page_size(args.get("first"), settings.default_page_size, settings.max_page_size)
+        if args.get("after"):
+            (value,) = decode_cursor("e", args["after"], 1)
+            clauses = [*clauses, f"e.id > {params.add(uuid.UUID(value))}"]
+        if nodes.selection_set is None:
+            return None
+        parts = []
+        for node in nodes.selection_set.selections:
+            if not isinstance(node, FieldNode) or node.directives:
+                return None
+            name = node.name.value
+            if name == "observations":
+                column = _entity_observations_sql(node, entity_type, coerced, params, settings)
+            elif name in ENTITY_FIELDS and node.selection_set is None and not node.arguments:
+                column = ENTITY_FIELDS[name]
+            else:
+                return None
+            if column is None:
+                return None
+            parts.append(f"{column} AS {quote_ident(_key(node))}")
+    except (Atlas4DError, ValueError):
+        return None  # the resolvers report it
+    row_sql = f"(SELECT row_to_json(r) FROM (SELECT {', '.join(parts)}) r)"
+    sql = (
+        f"SELECT '[' || coalesce(string_agg({row_sql}::text, ',' ORDER BY e.id), '') || ']' "
+        f"FROM (SELECT e.* FROM atlas4d.entities e {where(clauses)} ORDER BY e.id LIMIT {params.add(first)}) e"
+    )
+    prefix = b'{"data":{' + orjson.dumps(_key(root)) + b":{" + orjson.dumps(_key(nodes)) + b":"
+    return sql, params.values, prefix, b"}}}"
+
+
+def _entity_observations_sql(
+    node: FieldNode, entity_type: GraphQLObjectType, coerced: Any, params: Params, settings: Settings
+) -> str | None:
+    """`Entity.observations(time, first, orderBy) { <plain> }` as a JSON array sub-select."""
+    fields = _plain(node.selection_set)
+    row_sql = _object_sql(fields, OBSERVATION_FIELDS) if fields else None
+    if row_sql is None:
+        return None
+    args = get_argument_values(entity_type.fields["observations"], node, coerced)
+    time = args.get("time")
+    window = f.TimeRange.build(time.get("from"), time.get("to"), time.get("last")) if time else None
+    first = page_size(args.get("first"), settings.default_page_size, settings.max_page_size)
+    order = args.get("orderBy")
+    direction = "ASC" if getattr(order, "name", order) == "TIME_ASC" else "DESC"
+    clauses = ["o.entity_id = e.id", *(window.sql("o.t", params) if window else [])]
+    return (
+        f"(SELECT '[' || coalesce(string_agg({row_sql}::text, ',' ORDER BY q.t {direction}, q.id {direction}), '') "
+        f"|| ']' FROM (SELECT o.* FROM atlas4d.observations_core o WHERE {' AND '.join(clauses)} "
+        f"ORDER BY o.t {direction}, o.id {direction} LIMIT {params.add(first)}) q)::json"
+    )
