@@ -157,8 +157,10 @@ def targets(report: Report) -> list[str]:
     stock = report.micro[0] if report.micro else None
     if fast:
         best = min(fast, key=lambda m: m.us_per_object)
+        met = "**met**" if best.us_per_object <= 2 else f"not met: {best.us_per_object / 2:.2f}× over"
         rows.append(
-            _target_row("in-process µs per 8-field object (vs 2 µs)", best.us_per_object, 2.0, 1.0, False)
+            f"| in-process µs per 8-field object ({best.name}, output byte-identical to stock) | "
+            f"{best.us_per_object:.2f} µs | ≤ 2 µs | {met} |"
         )
     elif stock is not None:
         rows.append(
