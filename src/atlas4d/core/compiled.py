@@ -2,7 +2,7 @@
 (and plain fields of their entity), answered with JSON that PostgreSQL builds in one statement.
 
 Even with the fast executor, Python spends ~10 µs per observation turning rows into objects and objects
-into JSON; PostgreSQL's `json_build_object` does the same in about a tenth of that. Anything the compiled
+into JSON; PostgreSQL concatenating each row's JSON text does the same in a fraction of that. Anything the compiled
 form does not cover — other fields, fragments, directives, several root fields, a filter that fails
 validation — returns None and the operation runs through the normal resolvers, which also report every
 error. The filters and pagination are the same code (`ObservationFilter.sql`, keyset cursors), and
@@ -31,52 +31,65 @@ from starlette.requests import Request
 from atlas4d.core import filters as f
 from atlas4d.core.filters import where
 from atlas4d.core.queries import decode_cursor, entity_filter_sql, observation_after, page_size
-from atlas4d.core.sql import Params, quote_ident
+from atlas4d.core.sql import Params
 from atlas4d.errors import Atlas4DError
 from atlas4d.settings import Settings
 from atlas4d.web.graphql_http import FastAnswer
 
-# row_to_json of an aliased sub-select prints compact JSON with keys in selection order
-GEOMETRY = (
-    "(SELECT row_to_json(g) FROM (SELECT 'Point' AS type, CASE WHEN q.altitude_m IS NULL "
-    "THEN ARRAY[ST_X(q.geom), ST_Y(q.geom)] ELSE ARRAY[ST_X(q.geom), ST_Y(q.geom), q.altitude_m] END "
-    "AS coordinates) g)"
-)
+
+# Each field is an SQL expression giving its JSON *text*; a row is their concatenation in selection order.
+# Concatenating text costs PostgreSQL about 30% less than row_to_json of a sub-select (measured: Q1-shaped
+# page, 259 -> 371 statements/s at 16 clients on 2 cores). float8::text is the shortest exact form, as JSON
+# needs; to_json(text) escapes strings; jsonb::text is valid JSON.
+def _text(column: str) -> str:
+    return f"coalesce(to_json({column})::text, 'null')"
+
+
+def _number(column: str) -> str:
+    return f"coalesce(({column})::text, 'null')"
+
+
+def _quoted(column: str) -> str:
+    return f"coalesce('\"' || {column} || '\"', 'null')"
 
 
 def time_sql(column: str) -> str:
-    """Python's `isoformat()` of a UTC timestamptz: microseconds only when non-zero, always six digits."""
+    """Python's `isoformat()` of a UTC timestamptz as JSON: microseconds only when non-zero, six digits."""
     return (
+        f"CASE WHEN {column} IS NULL THEN 'null' ELSE '\"' || "
         f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
         f"date_part('microseconds', {column})::bigint % 1000000 = 0 THEN '' "
-        f"ELSE to_char({column} AT TIME ZONE 'UTC', '.US') END || '+00:00'"
+        f"ELSE to_char({column} AT TIME ZONE 'UTC', '.US') END || '+00:00\"' END"
     )
 
 
-TIME = time_sql("q.t")
+GEOMETRY = (
+    "CASE WHEN q.geom IS NULL THEN 'null' ELSE '{\"type\":\"Point\",\"coordinates\":[' || ST_X(q.geom) || ',' "
+    "|| ST_Y(q.geom) || coalesce(',' || q.altitude_m, '') || ']}' END"
+)
 OBSERVATION_FIELDS = {
-    "id": "q.id::text",
-    "time": TIME,
-    "lon": "ST_X(q.geom)",
-    "lat": "ST_Y(q.geom)",
-    "altitude": "q.altitude_m",
-    "speed": "q.speed_ms",
-    "heading": "q.heading_deg",
-    "sourceType": "q.source_type",
-    "entityId": "q.entity_id::text",
-    "trackId": "q.track_id::text",
-    "metadata": "q.metadata",
+    "id": _quoted("q.id"),
+    "time": time_sql("q.t"),
+    "lon": _number("ST_X(q.geom)"),
+    "lat": _number("ST_Y(q.geom)"),
+    "altitude": _number("q.altitude_m"),
+    "speed": _number("q.speed_ms"),
+    "heading": _number("q.heading_deg"),
+    "sourceType": _text("q.source_type"),
+    "entityId": _quoted("q.entity_id"),
+    "trackId": _quoted("q.track_id"),
+    "metadata": "coalesce(q.metadata::text, 'null')",
     "geometry": GEOMETRY,
-    "__typename": "'Observation'",
+    "__typename": "'\"Observation\"'",
 }
 ENTITY_FIELDS = {
-    "id": "e.id::text",
-    "kind": "e.kind",
-    "name": "e.name",
-    "sourceType": "e.source_type",
-    "properties": "e.properties",
+    "id": _quoted("e.id"),
+    "kind": _text("e.kind"),
+    "name": _text("e.name"),
+    "sourceType": _text("e.source_type"),
+    "properties": "coalesce(e.properties::text, '{}')",
     "createdAt": time_sql("e.created_at"),
-    "__typename": "'Entity'",
+    "__typename": "'\"Entity\"'",
 }
 
 
@@ -97,8 +110,8 @@ def _key(node: FieldNode) -> str:
 
 
 def _object_sql(fields: list[FieldNode], columns: dict[str, str]) -> str | None:
-    """`(SELECT row_to_json(r) FROM (SELECT … AS "key", …) r)` of the fields in selection order (an
-    `entity { … }` nested the same way), or None when a field is not covered."""
+    """The JSON text of an object with the fields in selection order (an `entity { … }` nested the same
+    way), as one SQL text expression; None when a field is not covered."""
     parts = []
     for node in fields:
         name = node.name.value
@@ -107,14 +120,14 @@ def _object_sql(fields: list[FieldNode], columns: dict[str, str]) -> str | None:
             entity_sql = _object_sql(inner, ENTITY_FIELDS) if inner else None
             if entity_sql is None:
                 return None
-            column = f"CASE WHEN e.id IS NULL THEN NULL ELSE {entity_sql} END"
+            column = f"CASE WHEN e.id IS NULL THEN 'null' ELSE {entity_sql} END"
         elif name in columns and node.selection_set is None:
             column = columns[name]
         else:
             return None
-        parts.append(f"{column} AS {quote_ident(_key(node))}")
-    alias = "r" if columns is OBSERVATION_FIELDS else "er"
-    return f"(SELECT row_to_json({alias}) FROM (SELECT {', '.join(parts)}) {alias})"
+        # response keys are GraphQL names ([_A-Za-z][_0-9A-Za-z]*): safe inside an SQL and a JSON string
+        parts.append(f"'\"{_key(node)}\":' || {column}")
+    return "('{' || " + " || ',' || ".join(parts) + " || '}')"
 
 
 def _filter(value: dict[str, Any] | None) -> f.ObservationFilter:
@@ -182,7 +195,7 @@ def compile_observations(
     )
     direction = "DESC" if descending else "ASC"
     sql = (
-        f"SELECT '[' || coalesce(string_agg({row_sql}::text, ',' ORDER BY q.t {direction}, q.id {direction}), '') "
+        f"SELECT '[' || coalesce(string_agg({row_sql}, ',' ORDER BY q.t {direction}, q.id {direction}), '') "
         "|| ']' "
         f"FROM (SELECT o.* FROM atlas4d.observations_core o {where(clauses)} "
         f"ORDER BY o.t {direction}, o.id {direction} LIMIT {params.add(first)}) q{join}"
@@ -297,12 +310,12 @@ def compile_entities(
                 return None
             if column is None:
                 return None
-            parts.append(f"{column} AS {quote_ident(_key(node))}")
+            parts.append(f"'\"{_key(node)}\":' || {column}")
     except (Atlas4DError, ValueError):
         return None  # the resolvers report it
-    row_sql = f"(SELECT row_to_json(r) FROM (SELECT {', '.join(parts)}) r)"
+    row_sql = "('{' || " + " || ',' || ".join(parts) + " || '}')"
     sql = (
-        f"SELECT '[' || coalesce(string_agg({row_sql}::text, ',' ORDER BY e.id), '') || ']' "
+        f"SELECT '[' || coalesce(string_agg({row_sql}, ',' ORDER BY e.id), '') || ']' "
         f"FROM (SELECT e.* FROM atlas4d.entities e {where(clauses)} ORDER BY e.id LIMIT {params.add(first)}) e"
     )
     prefix = b'{"data":{' + orjson.dumps(_key(root)) + b":{" + orjson.dumps(_key(nodes)) + b":"
@@ -325,7 +338,7 @@ def _entity_observations_sql(
     direction = "ASC" if getattr(order, "name", order) == "TIME_ASC" else "DESC"
     clauses = ["o.entity_id = e.id", *(window.sql("o.t", params) if window else [])]
     return (
-        f"(SELECT '[' || coalesce(string_agg({row_sql}::text, ',' ORDER BY q.t {direction}, q.id {direction}), '') "
+        f"(SELECT '[' || coalesce(string_agg({row_sql}, ',' ORDER BY q.t {direction}, q.id {direction}), '') "
         f"|| ']' FROM (SELECT o.* FROM atlas4d.observations_core o WHERE {' AND '.join(clauses)} "
-        f"ORDER BY o.t {direction}, o.id {direction} LIMIT {params.add(first)}) q)::json"
+        f"ORDER BY o.t {direction}, o.id {direction} LIMIT {params.add(first)}) q)"
     )
