@@ -6,7 +6,6 @@ All local subgraphs of one request share one `Context`, so core's DataLoaders ba
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,15 +13,14 @@ from typing import Any
 import strawberry
 from graphql import (
     DocumentNode,
-    ExecutionResult,
     GraphQLEnumType,
+    GraphQLError,
     GraphQLInputObjectType,
     GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLScalarType,
     GraphQLSchema,
     GraphQLUnionType,
-    execute,
     specified_scalar_types,
 )
 from starlette.requests import Request
@@ -36,7 +34,7 @@ from atlas4d.federation.gateway import Gateway
 from atlas4d.federation.planner.nodes import FetchNode
 from atlas4d.federation.subgraph import subgraph_sdl
 from atlas4d.federation.supergraph import Supergraph
-from atlas4d.federation.transport import JSON, SubgraphResponse
+from atlas4d.federation.transport import LocalSubgraph
 from atlas4d.modules.contract import Module
 from atlas4d.modules.serving import graphql_schema_of, loader_factories
 from atlas4d.settings import Settings
@@ -67,40 +65,26 @@ def compose_local(modules: Sequence[Module], base_url: str = DEFAULT_BASE_URL) -
     return compose_schemas(local_schemas(modules), base_url)
 
 
-@dataclass
-class InProcessSubgraph:
-    """A local subgraph executed on its graphql-core schema with the request's shared `Context`; its errors
-    are formatted by our one error formatter, so internals are masked exactly as on /subgraphs/NAME."""
+def _masked(error: GraphQLError, context: Any) -> dict[str, Any]:
+    """Our one error formatter (internals masked), as on /subgraphs/NAME."""
+    return format_graphql_error(error, getattr(context, "request_id", "-"))
 
-    name: str
-    schema: GraphQLSchema
-    requests: int = 0
+
+@dataclass
+class InProcessSubgraph(LocalSubgraph):
+    """A local subgraph run with the fast executor and the request's shared `Context`, its errors masked."""
+
     passthrough: bool = False  # see agrees_with_api
 
-    async def fetch(
-        self, document: DocumentNode, text: str, variables: JSON, operation_name: str | None, context: Any
-    ) -> SubgraphResponse:
-        self.requests += 1
-        result = execute(
-            self.schema,
-            document,
-            variable_values=variables,
-            context_value=context,
-            executor_class=FastExecutor,
-        )
-        if inspect.isawaitable(result):
-            result = await result
-        assert isinstance(result, ExecutionResult)
-        request_id = getattr(context, "request_id", "-")
-        return SubgraphResponse(
-            result.data, [format_graphql_error(e, request_id) for e in result.errors or ()]
-        )
+    @classmethod
+    def of(cls, name: str, schema: GraphQLSchema) -> InProcessSubgraph:
+        return cls(name, schema, executor_class=FastExecutor, format_error=_masked)
 
 
 def build_gateway(settings: Settings, modules: Sequence[Module]) -> Gateway:
     schemas = local_schemas(modules)
     supergraph = Supergraph.parse(compose_schemas(schemas))
-    subgraphs = {n: InProcessSubgraph(n, graphql_schema_of(s)) for n, s in schemas.items()}
+    subgraphs = {n: InProcessSubgraph.of(n, graphql_schema_of(s)) for n, s in schemas.items()}
     for sub in subgraphs.values():
         adopt_scalar_parsers(supergraph.api_schema, sub.schema)
         sub.passthrough = agrees_with_api(supergraph.api_schema, sub.schema)
@@ -206,25 +190,12 @@ class GatewayEndpoint(GraphQLEndpoint):
         request_id: str,
     ) -> dict[str, Any]:
         subgraph = self._single_local_fetch(query, operation_name)
-        if subgraph is not None:
-            subgraph.requests += 1
-            result = execute(
-                subgraph.schema,
-                document,
-                context_value=context,
-                variable_values=variables,
-                operation_name=operation_name,
-                executor_class=FastExecutor,
-            )
-            if inspect.isawaitable(result):
-                result = await result
-            assert isinstance(result, ExecutionResult)
+        if subgraph is not None:  # the client's document, run as is on the one subgraph that serves it
+            response = await subgraph.fetch(document, query, variables or {}, operation_name, context)
             out: dict[str, Any] = {}
-            if result.errors:
-                out["errors"] = [
-                    _tagged(format_graphql_error(e, request_id), subgraph.name) for e in result.errors
-                ]
-            out["data"] = result.data
+            if response.errors:
+                out["errors"] = [_tagged(e, subgraph.name) for e in response.errors]
+            out["data"] = response.data
             return out
         return await self.gateway.execute(query, variables, operation_name, context)
 

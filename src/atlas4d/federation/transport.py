@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import httpx
 import orjson
-from graphql import DocumentNode, ExecutionResult, GraphQLSchema, execute
+from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema, execute
 from graphql.execution.executor import Executor
 
 JSON = dict[str, Any]
@@ -56,6 +56,8 @@ class LocalSubgraph:
     requests: int = 0
     # Strawberry schemas run with their own execution context (resolvers expect its `info`).
     executor_class: type[Executor[Any]] | None = None
+    # how a GraphQLError of this subgraph is reported, given the (subgraph's) context; default: as is
+    format_error: Callable[[GraphQLError, Any], JSON] | None = None
 
     async def fetch(
         self, document: DocumentNode, text: str, variables: JSON, operation_name: str | None, context: Any
@@ -66,14 +68,16 @@ class LocalSubgraph:
             self.schema,
             document,
             variable_values=variables,
+            operation_name=operation_name,
             context_value=context_value,
             executor_class=self.executor_class,
         )
         if inspect.isawaitable(result):
             result = await result
         assert isinstance(result, ExecutionResult)
-        errors = [e.formatted for e in result.errors or ()]
-        return SubgraphResponse(result.data, [dict(e) for e in errors])
+        fmt = self.format_error
+        errors = [fmt(e, context_value) if fmt else dict(e.formatted) for e in result.errors or ()]
+        return SubgraphResponse(result.data, errors)
 
 
 def remember_missing_sniffio() -> None:
