@@ -127,7 +127,7 @@ def _object_sql(fields: list[FieldNode], columns: dict[str, str]) -> str | None:
             return None
         # response keys are GraphQL names ([_A-Za-z][_0-9A-Za-z]*): safe inside an SQL and a JSON string
         parts.append(f"'\"{_key(node)}\":' || {column}")
-    return "('{' || " + " || ',' || ".join(parts) + " || '}')"
+    return _json_object(parts)
 
 
 def _filter(value: dict[str, Any] | None) -> f.ObservationFilter:
@@ -159,16 +159,10 @@ def compile_observations(
     settings: Settings,
 ) -> tuple[str, list[Any], bytes, bytes] | None:
     """(SQL, parameters, response prefix, response suffix) when the operation fits the compiled form."""
-    operation = get_operation_ast(document, operation_name)
-    if operation is None or operation.operation is not OperationType.QUERY or operation.directives:
+    found = _single_root(schema, document, operation_name, variables, "observations")
+    if found is None:
         return None
-    roots = _plain_roots(operation.selection_set)
-    if roots is None:
-        return None
-    root, nodes = roots
-    coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
-    if isinstance(coerced, list):
-        return None
+    root, nodes, coerced = found
     query_type = schema.query_type
     assert query_type is not None
     args = get_argument_values(query_type.fields["observations"], root, coerced)
@@ -193,15 +187,53 @@ def compile_observations(
         if any(n.name.value == "entity" for n in node_fields or [])
         else ""
     )
-    direction = "DESC" if descending else "ASC"
-    sql = (
-        f"SELECT '[' || coalesce(string_agg({row_sql}, ',' ORDER BY q.t {direction}, q.id {direction}), '') "
-        "|| ']' "
-        f"FROM (SELECT o.* FROM atlas4d.observations_core o {where(clauses)} "
-        f"ORDER BY o.t {direction}, o.id {direction} LIMIT {params.add(first)}) q{join}"
+    sql = "SELECT " + _observation_array(row_sql, clauses, descending, params.add(first), join)
+    return sql, params.values, *_envelope(root, nodes)
+
+
+def _json_object(members: list[str]) -> str:
+    """SQL text of a JSON object from `'"key":' || value` members."""
+    return "('{' || " + " || ',' || ".join(members) + " || '}')"
+
+
+def _json_array(row_sql: str, order: str) -> str:
+    """SQL text of a JSON array of the rows' JSON texts, in `order`."""
+    return f"'[' || coalesce(string_agg({row_sql}, ',' ORDER BY {order}), '') || ']'"
+
+
+def _observation_array(row_sql: str, clauses: list[str], descending: bool, limit: str, join: str) -> str:
+    """A JSON array of one page of observations (`q`, with entity `e` when joined), newest first or not."""
+    d = "DESC" if descending else "ASC"
+    return (
+        f"{_json_array(row_sql, f'q.t {d}, q.id {d}')} FROM (SELECT o.* FROM atlas4d.observations_core o "
+        f"{where(clauses)} ORDER BY o.t {d}, o.id {d} LIMIT {limit}) q{join}"
     )
-    prefix = b'{"data":{' + orjson.dumps(_key(root)) + b":{" + orjson.dumps(_key(nodes)) + b":"
-    return sql, params.values, prefix, b"}}}"
+
+
+def _envelope(root: FieldNode, nodes: FieldNode) -> tuple[bytes, bytes]:
+    """The response bytes around the array: `{"data":{"<root>":{"<nodes>":` … `}}}`."""
+    return b'{"data":{' + orjson.dumps(_key(root)) + b":{" + orjson.dumps(_key(nodes)) + b":", b"}}}"
+
+
+def _single_root(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    field: str,
+) -> tuple[FieldNode, FieldNode, Any] | None:
+    """The root field, its `nodes` field and the coerced variables, when the operation is a query whose
+    only root field is `field(...) { nodes { ... } }`."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None or operation.operation is not OperationType.QUERY or operation.directives:
+        return None
+    roots = _plain_roots(operation.selection_set, field)
+    if roots is None:
+        return None
+    coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
+    if isinstance(coerced, list):
+        return None
+    return roots[0], roots[1], coerced
 
 
 def _plain_roots(
@@ -266,16 +298,10 @@ def compile_entities(
     settings: Settings,
 ) -> tuple[str, list[Any], bytes, bytes] | None:
     """`entities(...) { nodes { <plain> observations(...) { <plain> } } }` in one statement, else None."""
-    operation = get_operation_ast(document, operation_name)
-    if operation is None or operation.operation is not OperationType.QUERY or operation.directives:
+    found = _single_root(schema, document, operation_name, variables, "entities")
+    if found is None:
         return None
-    roots = _plain_roots(operation.selection_set, "entities")
-    if roots is None:
-        return None
-    root, nodes = roots
-    coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
-    if isinstance(coerced, list):
-        return None
+    root, nodes, coerced = found
     query_type = schema.query_type
     entity_type = schema.type_map.get("Entity")
     assert query_type is not None and isinstance(entity_type, GraphQLObjectType)
@@ -313,13 +339,11 @@ def compile_entities(
             parts.append(f"'\"{_key(node)}\":' || {column}")
     except (Atlas4DError, ValueError):
         return None  # the resolvers report it
-    row_sql = "('{' || " + " || ',' || ".join(parts) + " || '}')"
     sql = (
-        f"SELECT '[' || coalesce(string_agg({row_sql}, ',' ORDER BY e.id), '') || ']' "
+        f"SELECT {_json_array(_json_object(parts), 'e.id')} "
         f"FROM (SELECT e.* FROM atlas4d.entities e {where(clauses)} ORDER BY e.id LIMIT {params.add(first)}) e"
     )
-    prefix = b'{"data":{' + orjson.dumps(_key(root)) + b":{" + orjson.dumps(_key(nodes)) + b":"
-    return sql, params.values, prefix, b"}}}"
+    return sql, params.values, *_envelope(root, nodes)
 
 
 def _entity_observations_sql(
@@ -335,10 +359,6 @@ def _entity_observations_sql(
     window = f.TimeRange.build(time.get("from"), time.get("to"), time.get("last")) if time else None
     first = page_size(args.get("first"), settings.default_page_size, settings.max_page_size)
     order = args.get("orderBy")
-    direction = "ASC" if getattr(order, "name", order) == "TIME_ASC" else "DESC"
+    descending = getattr(order, "name", order) != "TIME_ASC"
     clauses = ["o.entity_id = e.id", *(window.sql("o.t", params) if window else [])]
-    return (
-        f"(SELECT '[' || coalesce(string_agg({row_sql}, ',' ORDER BY q.t {direction}, q.id {direction}), '') "
-        f"|| ']' FROM (SELECT o.* FROM atlas4d.observations_core o WHERE {' AND '.join(clauses)} "
-        f"ORDER BY o.t {direction}, o.id {direction} LIMIT {params.add(first)}) q)"
-    )
+    return f"(SELECT {_observation_array(row_sql, clauses, descending, params.add(first), '')})"
