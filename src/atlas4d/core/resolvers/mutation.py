@@ -8,7 +8,7 @@ import strawberry
 from graphql import GraphQLResolveInfo, GraphQLSchema
 
 from atlas4d.core import ingest
-from atlas4d.core.context import Info
+from atlas4d.core.context import Context, Info
 from atlas4d.core.filters import has_nul, parse_bigint
 from atlas4d.core.queries import ANOMALY_COLUMNS
 from atlas4d.core.schema.inputs import AnomalyInput, ConflictPolicy, EntityInput, ObservationInput
@@ -44,35 +44,17 @@ async def create_entities(
 async def ingest_observations(
     info: Info, observations: list[ObservationInput], auto_create_entities: bool = True
 ) -> IngestResult:
-    s = info.context.settings
+    """The schema's declaration of `ingestObservations`; `install_fast_resolvers` swaps in
+    `ingest_observations_fast`, which reads the same input without Strawberry's conversion."""
     items = [
         ingest.ObservationItem(
-            time=o.time,
-            lon=o.lon,
-            lat=o.lat,
-            altitude=o.altitude,
-            speed=o.speed,
-            heading=o.heading,
-            source_type=o.source_type,
-            entity_id=o.entity_id,
-            entity_kind=o.entity_kind,
-            track_id=o.track_id,
+            time=o.time, lon=o.lon, lat=o.lat, altitude=o.altitude, speed=o.speed, heading=o.heading,
+            source_type=o.source_type, entity_id=o.entity_id, entity_kind=o.entity_kind, track_id=o.track_id,
             metadata=o.metadata,
         )
         for o in observations
-    ]
-    summary = await ingest.ingest_observations(
-        info.context.pool,
-        items,
-        max_batch=s.max_ingest_batch,
-        copy_threshold=s.copy_threshold,
-        auto_create_entities=auto_create_entities,
-    )
-    return IngestResult(
-        accepted=summary.accepted,
-        entities_created=summary.entities_created,
-        tracks_updated=summary.tracks_updated,
-    )
+    ]  # fmt: skip
+    return await _store(info.context, items, auto_create_entities)
 
 
 async def ingest_observations_fast(
@@ -82,10 +64,8 @@ async def ingest_observations_fast(
 
     Strawberry's argument conversion walks every field of every item through its type machinery — about
     0.45 s for 10,000 observations, more than validation and COPY together — so the core schema installs
-    this resolver in its place (`install_fast_resolvers`). Same validation, same result.
+    this resolver in its place. Same validation, same result.
     """
-    context = info.context
-    s = context.settings
     items = [
         ingest.ObservationItem(
             time=o["time"], lon=o["lon"], lat=o["lat"], altitude=o.get("altitude"), speed=o.get("speed"),
@@ -94,12 +74,17 @@ async def ingest_observations_fast(
         )
         for o in observations
     ]  # fmt: skip
+    return await _store(info.context, items, args.get("autoCreateEntities", True))
+
+
+async def _store(context: Context, items: list[ingest.ObservationItem], auto_create: bool) -> IngestResult:
+    s = context.settings
     summary = await ingest.ingest_observations(
         context.pool,
         items,
         max_batch=s.max_ingest_batch,
         copy_threshold=s.copy_threshold,
-        auto_create_entities=args.get("autoCreateEntities", True),
+        auto_create_entities=auto_create,
     )
     return IngestResult(
         accepted=summary.accepted,
