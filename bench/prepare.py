@@ -14,9 +14,10 @@ import asyncpg
 from rich.console import Console
 
 from atlas4d.db.embedded import EmbeddedCluster
-from atlas4d.db.migrate import core_migrations, migrate
-from atlas4d.db.pool import create_pool, server_settings
+from atlas4d.db.migrate import core_migrations, load_migrations, migrate
+from atlas4d.db.pool import connect, create_pool, server_settings
 from atlas4d.demo import seed_scale
+from atlas4d.modules.mobility import module as mobility
 from atlas4d.settings import Settings
 
 HERE = Path(__file__).resolve().parent
@@ -140,6 +141,23 @@ async def _same_settings_for_everyone(conn: asyncpg.Connection, database: str, s
             await conn.execute(f"ALTER DATABASE {database} SET {key} = '{value}'")
 
 
+MODULE = mobility  # the module Q4 crosses into
+
+
+async def _module_data(conn: asyncpg.Connection, console: Console) -> None:
+    """Q4's module: its migrations, and its seed over the bench entities when it has no rows yet (the seed
+    describes every `vehicle` entity; it is deterministic, so a reseeded core gets the same details)."""
+    assert MODULE.migrations is not None and MODULE.seed is not None
+    await migrate(conn, load_migrations(MODULE.name, MODULE.migrations))
+    vehicles = await conn.fetchval(
+        "SELECT count(*) FROM atlas4d.entities e WHERE e.kind = 'vehicle' "
+        "AND NOT EXISTS (SELECT 1 FROM atlas4d_mobility.vehicles v WHERE v.entity_id = e.id)"
+    )
+    if vehicles:
+        summary = await MODULE.seed(conn, SEED)
+        console.print(f"seeded {MODULE.name}: " + ", ".join(f"{t} {n:,}" for t, n in summary.rows.items()))
+
+
 async def prepare_databases(
     settings: Settings, console: Console, *, observations: int, entities: int, days: int
 ) -> Databases:
@@ -170,8 +188,9 @@ async def prepare_databases(
         console.print(f"seeded {summary.observations:,} observations in {summary.seconds:.0f} s")
     else:
         console.print(f"{name} already seeded ({params})")
-    admin = await asyncpg.connect(bench_url)
+    admin = await connect(settings, bench_url)  # with our codecs: the module's seed reads jsonb
     try:
+        await _module_data(admin, console)
         await admin.execute(BENCH_SCHEMA_SQL)
         await _same_settings_for_everyone(admin, name, settings)
     finally:

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-SYSTEMS = ("atlas4d", "postgraphile-v5", "postgraphile-v4", "raw-sql")
+SYSTEMS = ("atlas4d", "postgraphile-v5", "postgraphile-v4", "raw-sql", "atlas4d-remote", "apollo-gateway")
+# Q4 only: our gateway and @apollo/gateway 2 (one process each) calling our core and mobility subgraphs over HTTP
+GATEWAYS = ("atlas4d-remote", "apollo-gateway")
 BBOX = (27.2, 42.2, 27.8, 42.8)
 Q1_FROM, Q1_TO = "2026-10-31T12:00:00Z", "2026-10-31T13:00:00Z"  # one hour of the seeded week
 NEAR = (27.47, 42.5, 5000.0)
@@ -169,5 +171,45 @@ def q3() -> Query:
     )
 
 
+Q4_QUERY = (
+    "{ entities(first: 100) { nodes { id name latestObservation { id time lon lat } "
+    "vehicle { kind label capacity } } } }"
+)
+
+
+def _q4_ids(system: str, data: Any) -> Ids:
+    if system == "raw-sql":
+        return [(str(e), None if o is None else str(o), label) for e, o, label in data]
+    return [
+        (
+            n["id"],
+            n["latestObservation"] and n["latestObservation"]["id"],
+            n["vehicle"] and n["vehicle"]["label"],
+        )
+        for n in _nodes(data, "entities", "nodes")
+    ]
+
+
+def q4() -> Query:
+    """Core and the mobility module in one query: core answers the page and each entity's latest observation,
+    mobility (by `_entities`) the vehicle details of the 1 in 3 entities that are vehicles."""
+    sql = (
+        "SELECT e.id, x.id, v.label, e.name, x.t, x.lon, x.lat, v.kind, v.capacity "
+        "FROM (SELECT id, name FROM atlas4d.entities ORDER BY id LIMIT 100) e "
+        "LEFT JOIN LATERAL (SELECT o.id, o.t, ST_X(o.geom) AS lon, ST_Y(o.geom) AS lat "
+        "FROM atlas4d.observations_core o WHERE o.entity_id = e.id ORDER BY o.t DESC, o.id DESC LIMIT 1) x "
+        "ON true LEFT JOIN atlas4d_mobility.vehicles v ON v.entity_id = e.id ORDER BY e.id;"
+    )
+    body = Request({"query": Q4_QUERY})
+    return Query(
+        "Q4",
+        "core + mobility: 100 entities, latest observation, vehicle details",
+        {"atlas4d": body, "atlas4d-remote": body, "apollo-gateway": body, "raw-sql": Request(sql=sql)},
+        lambda system, data: _q4_ids(
+            system, [(r[0], r[1], r[2]) for r in data] if system == "raw-sql" else data
+        ),
+    )
+
+
 def all_queries() -> list[Query]:
-    return [q1(), q2(), q3()]
+    return [q1(), q2(), q3(), q4()]

@@ -167,6 +167,14 @@ def targets(report: Report) -> list[str]:
             f"| in-process µs per 8-field object | {stock.us_per_object:.1f} µs (stock only) | ≤ 2 µs | "
             f"not met: {stock.us_per_object / 2:.1f}× over (no fast path yet) |"
         )
+    apollo = _rps(report, "Q4", "apollo-gateway")
+    for system, label in (("atlas4d", "in-process"), ("atlas4d-remote", "subgraphs over HTTP")):
+        ours = _rps(report, "Q4", system)
+        if ours is not None and apollo:
+            rows.append(
+                f"| Q4 atlas4d ({label}) vs @apollo/gateway over the same subgraphs | {ours / apollo:.2f}× | "
+                "no target | for comparison |"
+            )
     for query in ("Q1", "Q3"):
         if query in report.growth:
             ratio, note = report.growth[query]
@@ -232,7 +240,8 @@ def section(report: Report) -> str:
     lines += [
         "",
         "CPU is from /proc: the system's process tree (uvicorn master + workers, the Node process, or pgbench "
-        "itself for raw SQL) and the PostgreSQL cluster's processes, in CPU-seconds per second of the run "
+        "itself for raw SQL; for Q4's gateways over HTTP, the gateway plus the `atlas4d serve` whose subgraphs "
+        "it calls) and the PostgreSQL cluster's processes, in CPU-seconds per second of the run "
         f"(the machine has {os.cpu_count()} cores; wrk's own share is the rest).",
         "",
         "### Ingest (Q5)",

@@ -16,11 +16,11 @@ from atlas4d.settings import Settings
 from bench import ingest as q5
 from bench import micro
 from bench.load import Measurement, lua_script, pgbench, wrk
-from bench.prepare import prepare
+from bench.prepare import MODULE, prepare
 from bench.procs import install_cleanup, postgres_pids, stop
-from bench.queries import SYSTEMS, Query, all_queries
-from bench.report import Report, latency_growth, machine, save_reads, write
-from bench.servers import Server, start_atlas4d, start_postgraphile, versions
+from bench.queries import GATEWAYS, SYSTEMS, Query, all_queries
+from bench.report import Report, latency_growth, machine, save_reads, section, write
+from bench.servers import Server, start_atlas4d, start_gateways, start_postgraphile, versions
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -139,7 +139,13 @@ def main(options: Options) -> None:
     id_counts: dict[str, int] = {}
     try:
         if "atlas4d" in options.systems:
-            servers["atlas4d"] = start_atlas4d(dbs.bench_url, OUT)
+            servers["atlas4d"] = start_atlas4d(dbs.bench_url, OUT, modules=MODULE.name)
+            if any(s in options.systems for s in GATEWAYS):
+                gateways = start_gateways(servers["atlas4d"], MODULE.name, OUT)
+                servers.update({k: v for k, v in gateways.items() if k in options.systems})
+                for name, server in gateways.items():
+                    if name not in options.systems:
+                        stop(server.proc)
         for version in ("v5", "v4"):
             if f"postgraphile-{version}" in options.systems:
                 servers[f"postgraphile-{version}"] = start_postgraphile(version, dbs.bench_url, OUT)
@@ -186,4 +192,8 @@ def main(options: Options) -> None:
         if options.observations == 1_000_000
         else {},
     )
-    console.print(write(report))
+    if options.skip_reads or options.skip_ingest or set(options.systems) != set(SYSTEMS):
+        console.print(section(report))  # a partial run is shown, never written over the full results
+        console.print("[yellow]partial run: bench/RESULTS.md left as it was[/yellow]")
+    else:
+        console.print(write(report))

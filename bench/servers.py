@@ -22,19 +22,24 @@ class Server:
     name: str
     url: str
     proc: subprocess.Popen[bytes]
+    behind: Server | None = None  # the subgraph server a remote gateway calls: its CPU counts as the system's
 
     def pids(self) -> list[int]:
-        return process_tree(self.proc.pid)
+        return process_tree(self.proc.pid) + (self.behind.pids() if self.behind else [])
 
 
-def start_atlas4d(dsn: str, logs: Path, *, workers: int | None = None, name: str = "atlas4d") -> Server:
+def start_atlas4d(
+    dsn: str, logs: Path, *, workers: int | None = None, name: str = "atlas4d", modules: str = "none"
+) -> Server:
+    """`atlas4d serve`: the gateway over core and `modules` in-process, and each subgraph at
+    /subgraphs/NAME/graphql."""
     port = free_port()
     env = {
         "ATLAS4D_DATABASE_URL": dsn,
         "ATLAS4D_HOST": "127.0.0.1",
         "ATLAS4D_PORT": str(port),
         "ATLAS4D_WORKERS": str(workers or os.cpu_count() or 1),
-        "ATLAS4D_MODULES": "none",  # the core subgraph behind our gateway
+        "ATLAS4D_MODULES": modules,
         "ATLAS4D_GRAPHIQL": "false",
         "ATLAS4D_POOL_MAX_SIZE": "16",
     }
@@ -42,6 +47,27 @@ def start_atlas4d(dsn: str, logs: Path, *, workers: int | None = None, name: str
     url = f"http://127.0.0.1:{port}/graphql"
     wait_http(url, proc, PROBE)
     return Server(name, url, proc)
+
+
+def start_gateways(subgraphs: Server, module: str, logs: Path) -> dict[str, Server]:
+    """Our gateway (`atlas4d gateway`) and @apollo/gateway 2 over one supergraph whose subgraphs (core and
+    `module`) are served by `subgraphs`; one process each, as both ship by default."""
+    base = subgraphs.url.rsplit("/graphql", 1)[0]
+    supergraph = logs / f"supergraph-{module}.graphql"
+    compose = [sys.executable, "-m", "atlas4d", "compose", "--module", module, "--base-url", base]
+    subprocess.run([*compose, "-o", str(supergraph)], check=True, cwd=ROOT, capture_output=True)
+    out = {}
+    port = free_port()
+    ours = [sys.executable, "-m", "atlas4d", "gateway", "--supergraph", str(supergraph), "--port", str(port)]
+    proc = start([*ours, "--no-introspection"], env={}, cwd=ROOT, log=logs / "atlas4d-gateway.log")
+    out["atlas4d-remote"] = Server("atlas4d-remote", f"http://127.0.0.1:{port}/graphql", proc, subgraphs)
+    port = free_port()
+    apollo = [str(node_binary()), str(ROOT / "tests" / "js" / "gateway.js"), str(supergraph), str(port)]
+    proc = start(apollo, env={"NODE_ENV": "production"}, cwd=ROOT, log=logs / "apollo-gateway.log")
+    out["apollo-gateway"] = Server("apollo-gateway", f"http://127.0.0.1:{port}/graphql", proc, subgraphs)
+    for server in out.values():
+        wait_http(server.url, server.proc, PROBE)
+    return out
 
 
 def start_postgraphile(version: str, dsn: str, logs: Path) -> Server:
@@ -67,7 +93,7 @@ def versions(dsn: str) -> dict[str, str]:
     import atlas4d
 
     def npm_version(peer: str, package: str) -> str:
-        manifest = JS / peer / "node_modules" / package / "package.json"
+        manifest = (JS / peer if "/" not in peer else ROOT / peer) / "node_modules" / package / "package.json"
         import json
 
         return str(json.loads(manifest.read_text())["version"])
@@ -109,6 +135,7 @@ def versions(dsn: str) -> dict[str, str]:
         "postgraphile-plugin-connection-filter-postgis": npm_version(
             "v4", "postgraphile-plugin-connection-filter-postgis"
         ),
+        "@apollo/gateway": npm_version("tests/js", "@apollo/gateway"),
         "wrk": command("wrk", "-v"),
         "pgbench": command("pgbench", "--version"),
     }
