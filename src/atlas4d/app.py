@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute
 
 from atlas4d.db.embedded import database_url
 from atlas4d.db.migrate import Migration, core_migrations, load_migrations, migrate
-from atlas4d.db.pool import create_pool
+from atlas4d.db.pool import connect, create_pool
 from atlas4d.modules.contract import Module
 from atlas4d.settings import Settings
 
@@ -45,11 +45,16 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         url = dsn or database_url(settings)
+        if run_migrations:
+            # before the pool opens: its connections register the geometry codec only if PostGIS exists,
+            # which on a new database the first migration creates
+            conn = await connect(settings, url)
+            try:
+                await migrate(conn, all_migrations(mods))
+            finally:
+                await conn.close()
         pool = await create_pool(settings, url)
         try:
-            if run_migrations:
-                async with pool.acquire() as conn:
-                    await migrate(conn, all_migrations(mods))
             app.state.pool = pool
             yield
         finally:

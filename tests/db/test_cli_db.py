@@ -239,3 +239,35 @@ def test_embedded_start_stop_restart(cli: typer.Typer, cluster_home: Path) -> No
 def test_start_with_external_database_does_nothing(cli: typer.Typer) -> None:
     code, out = invoke(cli, ["db", "start"], {"ATLAS4D_DATABASE_URL": "postgresql://nowhere/x"})
     assert code == 0 and "external" in out
+
+
+async def test_server_on_a_new_database_ingests_by_copy_at_once(fresh_database: str) -> None:
+    """The server's own start-up migration creates PostGIS; its pool must come up knowing the geometry type
+    (it once registered the codec before the migration ran, and COPY failed until a restart)."""
+    from datetime import UTC, datetime, timedelta
+
+    import httpx
+
+    from atlas4d.app import create_app
+    from atlas4d.settings import Settings
+
+    settings = Settings(database_url=None, pool_min_size=1, pool_max_size=2, copy_threshold=10)
+    app = create_app(settings, dsn=fresh_database, modules=[])
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    items = [
+        {"time": (start + timedelta(seconds=i)).isoformat(), "lon": 27.0 + i / 1000, "lat": 42.5}
+        for i in range(25)
+    ]
+    mutation = "mutation($o: [ObservationInput!]!) { ingestObservations(observations: $o) { accepted } }"
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            response = await client.post("/graphql", json={"query": mutation, "variables": {"o": items}})
+    assert response.json() == {"data": {"ingestObservations": {"accepted": 25}}}
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        assert (
+            await conn.fetchval("SELECT count(*) FROM atlas4d.observations_core WHERE geom IS NOT NULL") == 25
+        )
+    finally:
+        await conn.close()
