@@ -1,4 +1,5 @@
-"""Custom scalars: GeoJSON, Duration (ISO-8601), JSON (Strawberry's), DateTime (Strawberry's, zone-aware).
+"""Custom scalars: GeoJSON, Duration (ISO-8601), JSON (Strawberry's), DateTime (Strawberry's, with a faster
+input parser).
 
 The Python types are NewTypes; their GraphQL definitions are registered through `SCALAR_MAP`
 (Strawberry's `StrawberryConfig.scalar_map`).
@@ -6,11 +7,13 @@ The Python types are NewTypes; their GraphQL definitions are registered through 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any, NewType
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.schema.types.base_scalars import DateTimeDefinition
 from strawberry.types.scalar import ScalarDefinition
 
 from atlas4d.core.filters import format_duration, parse_duration
@@ -29,7 +32,30 @@ def _parse_duration(value: Any) -> timedelta:
     return parse_duration(value)
 
 
+_isoparse = DateTimeDefinition.parse_value  # Strawberry's: dateutil's isoparse, with its error messages
+
+
+def parse_datetime(value: Any) -> datetime:
+    """DateTime input: `datetime.fromisoformat` (C, ~1 µs) for what it reads — every RFC 3339 form and most
+    of ISO 8601 — and Strawberry's own parser (dateutil's `isoparse`, ~20 µs) for the rest and for the error
+    message. 10,000 observation times took 0.2 s before; `tests/unit/test_scalars.py` checks that both
+    parsers give the same instant wherever the fast one answers."""
+    if isinstance(value, str):
+        try:
+            fast = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            offset = fast.utcoffset()
+            # isoparse refuses offsets with seconds ("+00:00:30"); leave those to it
+            if offset is None or (offset.seconds % 60 == 0 and not offset.microseconds):
+                return fast
+    parsed: datetime = _isoparse(value)  # type: ignore[misc]
+    return parsed
+
+
 SCALAR_MAP: dict[object, ScalarDefinition] = {
+    datetime: replace(DateTimeDefinition, parse_value=parse_datetime),
     GeoJSON: strawberry.scalar(
         name="GeoJSON",
         description="A GeoJSON object (RFC 7946): geometry, Feature or FeatureCollection, lon/lat in WGS 84.",
