@@ -26,7 +26,8 @@ TEST_DB = f"atlas4d_test_{os.getpid()}"
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return Settings(database_url=None, pool_min_size=1, pool_max_size=8)
+    # gc_freeze off: the suite builds hundreds of apps, and frozen objects are never collected
+    return Settings(database_url=None, pool_min_size=1, pool_max_size=8, gc_freeze=False)
 
 
 @pytest.fixture(scope="session")

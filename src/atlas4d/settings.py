@@ -58,7 +58,13 @@ class Settings(BaseSettings):
     )
     introspection: bool = Field(default=True, description="Allow __schema/__type queries.")
     compiled_queries: bool = Field(
-        default=True, description="Answer plain observation pages with JSON built by PostgreSQL."
+        default=True,
+        description="Answer plain observation and entity pages with one compiled statement each.",
+    )
+    gc_freeze: bool = Field(
+        default=True,
+        description="After start-up, move every object alive (schemas, plans, modules) out of the cyclic "
+        "garbage collector's reach (gc.freeze), so collections during requests stay short.",
     )
     graphiql: bool = Field(default=True, description="Serve GraphiQL to browsers on GET /graphql.")
 

@@ -11,7 +11,9 @@ error. The filters and pagination are the same code (`ObservationFilter.sql`, ke
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -29,6 +31,7 @@ from graphql.execution.values import get_argument_values, get_variable_values
 from starlette.requests import Request
 
 from atlas4d.core import filters as f
+from atlas4d.core import rows
 from atlas4d.core.filters import where
 from atlas4d.core.queries import decode_cursor, entity_filter_sql, observation_after, page_size
 from atlas4d.core.sql import Params
@@ -151,14 +154,19 @@ def _filter(value: dict[str, Any] | None) -> f.ObservationFilter:
     )
 
 
+Render = Callable[[list[asyncpg.Record]], bytes]
+Compiled = tuple[str, list[Any], Render]
+
+
 def compile_observations(
     schema: GraphQLSchema,
     document: DocumentNode,
     operation_name: str | None,
     variables: dict[str, Any] | None,
     settings: Settings,
-) -> tuple[str, list[Any], bytes, bytes] | None:
-    """(SQL, parameters, response prefix, response suffix) when the operation fits the compiled form."""
+) -> Compiled | None:
+    """(SQL, parameters, rows -> response body) when the operation fits the compiled form. The statement
+    returns the selected columns only; `atlas4d.core.rows` builds the objects."""
     found = _single_root(schema, document, operation_name, variables, "observations")
     if found is None:
         return None
@@ -179,16 +187,25 @@ def compile_observations(
     except Atlas4DError:
         return None  # the resolvers report it
     node_fields = _plain(nodes.selection_set)
-    row_sql = _object_sql(node_fields, OBSERVATION_FIELDS) if node_fields else None
-    if row_sql is None:
+    selection = rows.Selection()
+    expression = rows.object_expression(node_fields, rows.OBSERVATION, selection) if node_fields else None
+    if expression is None:
         return None
-    join = (
-        " LEFT JOIN atlas4d.entities e ON e.id = q.entity_id"
-        if any(n.name.value == "entity" for n in node_fields or [])
-        else ""
-    )
-    sql = "SELECT " + _observation_array(row_sql, clauses, descending, params.add(first), join)
-    return sql, params.values, *_envelope(root, nodes)
+    build = rows.builder(expression)
+    d = "DESC" if descending else "ASC"
+    page = f"FROM atlas4d.observations_core o {where(clauses)} ORDER BY o.t {d}, o.id {d} LIMIT {params.add(first)}"
+    if rows.ENTITY_KEY in selection.columns:
+        # the page first, narrow (only the columns used), then its entities
+        used = sorted({"t", "id", "entity_id", *re.findall(r"\bq\.(\w+)", " ".join(selection.columns))})
+        sql = (
+            f"SELECT {', '.join(selection.columns)} FROM (SELECT {', '.join('o.' + c for c in used)} {page}) q "
+            f"LEFT JOIN atlas4d.entities e ON e.id = q.entity_id ORDER BY q.t {d}, q.id {d}"
+        )
+    else:
+        columns = [re.sub(r"\bq\.", "o.", c) for c in selection.columns]
+        sql = f"SELECT {', '.join(columns) or '1'} {page}"
+    prefix, suffix = _envelope(root, nodes)
+    return sql, params.values, lambda records: prefix + orjson.dumps(build(records)) + suffix
 
 
 def _json_object(members: list[str]) -> str:
@@ -270,12 +287,12 @@ async def answer(
     ) or compile_entities(schema, document, operation_name, variables, settings)
     if compiled is None:
         return None
-    sql, values, prefix, suffix = compiled
+    sql, values, render = compiled
     try:
-        text: str = await pool.fetchval(sql, *values)
+        records = await pool.fetch(sql, *values)
     except asyncpg.PostgresError:
         return None  # the resolvers run it again and report the error the usual way
-    return prefix + text.encode() + suffix
+    return render(records)
 
 
 def compiled_answer(schema: GraphQLSchema, settings: Settings) -> FastAnswer:
@@ -296,7 +313,7 @@ def compile_entities(
     operation_name: str | None,
     variables: dict[str, Any] | None,
     settings: Settings,
-) -> tuple[str, list[Any], bytes, bytes] | None:
+) -> Compiled | None:
     """`entities(...) { nodes { <plain> observations(...) { <plain> } } }` in one statement, else None."""
     found = _single_root(schema, document, operation_name, variables, "entities")
     if found is None:
@@ -343,7 +360,8 @@ def compile_entities(
         f"SELECT {_json_array(_json_object(parts), 'e.id')} "
         f"FROM (SELECT e.* FROM atlas4d.entities e {where(clauses)} ORDER BY e.id LIMIT {params.add(first)}) e"
     )
-    return sql, params.values, *_envelope(root, nodes)
+    prefix, suffix = _envelope(root, nodes)
+    return sql, params.values, lambda records: prefix + records[0][0].encode() + suffix
 
 
 def _entity_observations_sql(
