@@ -1,12 +1,16 @@
-"""A compiled path for the commonest map query: one page of observations whose selection is plain fields
-(and plain fields of their entity), answered with JSON that PostgreSQL builds in one statement.
+"""A compiled path for the commonest map queries, each answered by one statement: a page of observations
+whose selection is plain fields (and plain fields of their entity), and a page of entities with plain fields
+and one page of their observations.
 
 Even with the fast executor, Python spends ~10 µs per observation turning rows into objects and objects
-into JSON; PostgreSQL concatenating each row's JSON text does the same in a fraction of that. Anything the compiled
-form does not cover — other fields, fragments, directives, several root fields, a filter that fails
-validation — returns None and the operation runs through the normal resolvers, which also report every
-error. The filters and pagination are the same code (`ObservationFilter.sql`, keyset cursors), and
-`tests/api/test_compiled.py` checks that both paths give the same JSON on a corpus of operations.
+into JSON. Observation pages fetch only the selected columns and build the resolvers' dicts with a generated
+function (`atlas4d.core.rows`, ~1 µs a row; byte-identical output); entity pages get their JSON text from
+PostgreSQL, which for that shape (100 entities × 10 observations) measured ~12% more requests per second
+than building it in Python, since the entity columns would travel once per observation.
+Anything the compiled form does not cover — other fields, fragments, directives, several root fields, a
+filter that fails validation — returns None and the operation runs through the normal resolvers, which also
+report every error. The filters and pagination are the same code (`ObservationFilter.sql`, keyset cursors),
+and `tests/api/test_compiled.py` checks that both paths give the same JSON on a corpus of operations.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from graphql import FieldNode
+from graphql import FieldNode, SelectionNode
 
 Row = Sequence[Any]
 Builder = Callable[[Sequence[Row]], list[dict[str, Any]]]
@@ -87,20 +87,21 @@ class Selection:
 
 
 def object_expression(
-    fields: Sequence[FieldNode], values: dict[str, Value], selection: Selection
+    fields: Sequence[SelectionNode],
+    values: dict[str, Value],
+    selection: Selection,
 ) -> str | None:
     """A Python dict display of the fields in selection order (`entity { … }` nested), or None when a field
     is not a plain one of `values`."""
     items = []
     for node in fields:
+        if not isinstance(node, FieldNode):
+            return None
         name = node.name.value
         if node.directives or node.arguments:
             return None
         if name == "entity" and values is OBSERVATION and node.selection_set is not None:
-            inner = [s for s in node.selection_set.selections if isinstance(s, FieldNode)]
-            if len(inner) != len(node.selection_set.selections):
-                return None
-            entity = object_expression(inner, ENTITY, selection)
+            entity = object_expression(node.selection_set.selections, ENTITY, selection)
             if entity is None:
                 return None
             expression = f"(None if {selection.column(ENTITY_KEY)} is None else {entity})"
@@ -109,9 +110,12 @@ def object_expression(
             expression = value.python.format(*(selection.column(c) for c in value.columns))
         else:
             return None
-        key = node.alias.value if node.alias else name
-        items.append(f"{key!r}: {expression}")
+        items.append(f"{_key(node)!r}: {expression}")
     return "{" + ", ".join(items) + "}"
+
+
+def _key(node: FieldNode) -> str:
+    return node.alias.value if node.alias else node.name.value
 
 
 @lru_cache(maxsize=512)
