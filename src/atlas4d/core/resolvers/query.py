@@ -115,7 +115,18 @@ async def entities(
         key="e.id",
         key_type="uuid",
     )
-    return connection(page, Entity.from_row)
+    result = connection(page, Entity.from_row)
+    if selects(info, ("nodes", "latestObservation"), ("edges", "node", "latestObservation")):
+        await preload_latest_observations(info, result.nodes)
+    return result
+
+
+async def preload_latest_observations(info: Info, entities: list[Entity]) -> None:
+    """Attach each entity's latest observation from one batched load, so `latestObservation` resolves
+    without an awaitable per entity (as `preload_entities` does for observation pages)."""
+    rows = await info.context.loaders.latest_observation().load_many([uuid.UUID(e.id) for e in entities])
+    for entity, row in zip(entities, rows, strict=True):
+        entity._latest = Observation.from_row(row) if row else None
 
 
 async def tracks(

@@ -60,6 +60,7 @@ class Entity:
     source_type: str | None
     properties: JSON
     created_at: datetime
+    _latest: strawberry.Private[object] = _NOT_LOADED
 
     @classmethod
     def from_row(cls, r: asyncpg.Record) -> Entity:
@@ -92,7 +93,13 @@ class Entity:
         return [Observation.from_row(r) for r in rows]
 
     @strawberry.field(description="The most recent observation of this entity.")
-    async def latest_observation(self, info: Info) -> Observation | None:
+    def latest_observation(self, info: Info) -> Observation | None:
+        # the page resolver's look-ahead may have preloaded it (see Observation.entity)
+        if self._latest is not _NOT_LOADED:
+            return self._latest  # type: ignore[return-value]
+        return self._load_latest(info)  # type: ignore[return-value]  # graphql-core awaits it
+
+    async def _load_latest(self, info: Info) -> Observation | None:
         row = await info.context.loaders.latest_observation().load(uuid.UUID(self.id))
         return Observation.from_row(row) if row else None
 
@@ -307,3 +314,4 @@ class Anomaly:
 
 # `Observation.entity` returns `_entity` when a page preloaded it: let the fast executor use it directly
 preloaded_field("Observation", "entity", "_entity", _NOT_LOADED)
+preloaded_field("Entity", "latestObservation", "_latest", _NOT_LOADED)
