@@ -53,11 +53,15 @@ def latency_growth(
     saved = json.loads(other.read_text())
     out = {}
     for query in ("Q1", "Q3"):
-        here = reads.get(query, {}).get("atlas4d")
-        there = saved["reads"].get(query, {}).get("atlas4d")
-        if here and there:
-            ratio = _mean([m["p50_ms"] for m in there]) / _mean([m.p50_ms for m in here])
-            out[query] = (ratio, f"10M run of {saved['date']}")
+        ratios = {}
+        for system in ("atlas4d", "raw-sql"):
+            here = reads.get(query, {}).get(system)
+            there = saved["reads"].get(query, {}).get(system)
+            if here and there:
+                ratios[system] = _mean([m["p50_ms"] for m in there]) / _mean([m.p50_ms for m in here])
+        if "atlas4d" in ratios:
+            raw = f"; raw SQL {ratios['raw-sql']:.2f}×" if "raw-sql" in ratios else ""
+            out[query] = (ratios["atlas4d"], f"10M run of {saved['date']}{raw}")
     return out
 
 
