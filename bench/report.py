@@ -209,6 +209,26 @@ def reads_table(report: Report) -> list[str]:
     return lines
 
 
+def cost_table(report: Report) -> list[str]:
+    """CPU per request: where each system's time goes, the reason behind the req/s ratios."""
+    lines = [
+        "| query | system | system ms | PostgreSQL ms | total ms | ceiling on 2 cores (req/s) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    cores = os.cpu_count() or 1
+    for query, systems in report.reads.items():
+        for system, runs in systems.items():
+            rps = _mean([m.rps for m in runs])
+            if not rps:
+                continue
+            own = _mean([m.server_cores for m in runs]) * 1000 / rps
+            pg = _mean([m.postgres_cores for m in runs]) * 1000 / rps
+            lines.append(
+                f"| {query} | {system} | {own:.2f} | {pg:.2f} | {own + pg:.2f} | {cores * 1000 / (own + pg):,.0f} |"
+            )
+    return lines
+
+
 def ingest_table(report: Report) -> list[str]:
     lines = [
         "| path | rows/s | CPU: client/server (cores) | CPU: PostgreSQL (cores) |",
@@ -247,6 +267,16 @@ def section(report: Report) -> str:
         "itself for raw SQL; for Q4's gateways over HTTP, the gateway plus the `atlas4d serve` whose subgraphs "
         "it calls) and the PostgreSQL cluster's processes, in CPU-seconds per second of the run "
         f"(the machine has {os.cpu_count()} cores; wrk's own share is the rest).",
+        "",
+        "#### CPU per request",
+        "",
+        "CPU-milliseconds each request cost the system and PostgreSQL (cores ÷ req/s). Every system here is "
+        "bound by the machine's cores, so req/s ≈ cores ÷ total; raw SQL's total is the floor of what the "
+        "query costs PostgreSQL, and a GraphQL server's own milliseconds (HTTP, planning, building the JSON) "
+        "come on top on the same cores. A target of k× raw SQL's req/s therefore needs "
+        "system ms + PostgreSQL ms ≤ raw total ÷ k.",
+        "",
+        *cost_table(report),
         "",
         "### Ingest (Q5)",
         "",
