@@ -126,7 +126,8 @@ def gateway_command(
     def load() -> Gateway:
         return Gateway.from_supergraph(parsed, timeout=timeout, introspection=introspection)
 
-    uvicorn.run(create_app(loader=load), host=host, port=port, log_level="info")
+    # like `atlas4d serve`: no access log line per request (it costs the hot path; put a proxy in front to log)
+    uvicorn.run(create_app(loader=load), host=host, port=port, log_level="info", access_log=False)
 
 
 def plan_command(
