@@ -271,3 +271,19 @@ async def test_server_on_a_new_database_ingests_by_copy_at_once(fresh_database: 
         )
     finally:
         await conn.close()
+
+
+async def test_migrations_ignore_the_request_statement_timeout(fresh_database: str, tmp_path: Path) -> None:
+    """Connections carry the request timeout (ATLAS4D_STATEMENT_TIMEOUT_MS); an index build on a large table
+    takes longer, and a migration must not be cancelled by it."""
+    folder = tmp_path / "slow"
+    write_migrations(folder, "slow_mod", {"0001_slow.sql": "SELECT pg_sleep(0.5);"})
+    conn = await asyncpg.connect(fresh_database, server_settings={"statement_timeout": "100"})
+    try:
+        with pytest.raises(asyncpg.QueryCanceledError):
+            await conn.execute("SELECT pg_sleep(0.5)")  # the connection's timeout is live
+        applied = await migrate(conn, load_migrations("slow_mod", folder))
+        assert [m.version for m in applied] == ["0001_slow"]
+        assert await conn.fetchval("SHOW statement_timeout") == "100ms"  # SET LOCAL: only inside it
+    finally:
+        await conn.close()

@@ -92,6 +92,8 @@ async def migrate(conn: Conn, migrations: list[Migration]) -> list[Migration]:
                 continue
             try:
                 async with conn.transaction():
+                    # the request timeout is not a migration's: building an index on 10M rows takes minutes
+                    await conn.execute("SET LOCAL statement_timeout = 0")
                     await conn.execute(m.sql)
                     await conn.execute(
                         "INSERT INTO atlas4d.schema_migrations (module, version, checksum) VALUES ($1, $2, $3)",
