@@ -330,6 +330,9 @@ class FastExecutor(IncrementalExecutor):
                 if kind == TEXT and kind_of is str:
                     row[key] = value
                     continue
+                if kind == DATETIME and kind_of is datetime and (value.tzinfo is None or value.tzinfo is UTC):
+                    row[key] = orjson.dumps(value)[1:-1].decode()
+                    continue
                 if (
                     value is _MISSING
                     or callable(value)
