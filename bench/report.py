@@ -229,6 +229,46 @@ def cost_table(report: Report) -> list[str]:
     return lines
 
 
+def _cost(report: Report, query: str, system: str) -> tuple[float, float] | None:
+    """(system, PostgreSQL) CPU-ms per request."""
+    runs = report.reads.get(query, {}).get(system)
+    rps = _mean([m.rps for m in runs]) if runs else 0
+    if not runs or not rps:
+        return None
+    return (
+        _mean([m.server_cores for m in runs]) * 1000 / rps,
+        _mean([m.postgres_cores for m in runs]) * 1000 / rps,
+    )
+
+
+READ_TARGETS = (
+    ("Q1", "postgraphile-v5", 5.0),
+    ("Q1", "raw-sql", 0.5),
+    ("Q2", "postgraphile-v5", 5.0),
+    ("Q3", "raw-sql", 0.8),
+)
+
+
+def shortfalls(report: Report) -> list[str]:
+    """Why each unmet read target is unmet, in CPU-ms per request (see "CPU per request")."""
+    lines = []
+    for query, base, goal in READ_TARGETS:
+        ours, theirs = _rps(report, query, "atlas4d"), _rps(report, query, base)
+        cost, base_cost = _cost(report, query, "atlas4d"), _cost(report, query, base)
+        if not ours or not theirs or cost is None or base_cost is None or ours / theirs >= goal:
+            continue
+        lines.append(
+            f"- {query} vs {base}: {goal:g}× its req/s on the same cores needs a request to cost at most "
+            f"{sum(base_cost) / goal:.2f} CPU-ms; ours costs {sum(cost):.2f} ({cost[0]:.2f} in our server — "
+            f"HTTP, GraphQL, decoding rows, JSON — and {cost[1]:.2f} in PostgreSQL; {base} costs "
+            f"{base_cost[0]:.2f} + {base_cost[1]:.2f})."
+        )
+    if lines:
+        lines.insert(0, "Why the unmet read targets are unmet:")
+        lines.insert(1, "")
+    return lines
+
+
 def ingest_table(report: Report) -> list[str]:
     lines = [
         "| path | rows/s | CPU: client/server (cores) | CPU: PostgreSQL (cores) |",
@@ -293,7 +333,8 @@ def section(report: Report) -> str:
         "|---|---:|---:|",
     ]
     lines += [f"| {m.name} | {m.us_per_object:.2f} | {m.us_per_field:.2f} |" for m in report.micro]
-    lines += ["", "### Targets (issue 7)", "", *targets(report), "", "### Machine and versions", ""]
+    lines += ["", "### Targets (issue 7)", "", *targets(report), "", *shortfalls(report)]
+    lines += ["", "### Machine and versions", ""]
     lines += [f"- {k}: {v}" for k, v in report.versions.items()]
     lines += ["", END]
     return "\n".join(lines) + "\n"
