@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 SYSTEMS = ("atlas4d", "postgraphile-v5", "postgraphile-v4", "raw-sql", "atlas4d-remote", "apollo-gateway")
-# Q4 only: our gateway and @apollo/gateway 2 (one process each) calling our core and mobility subgraphs over HTTP
-GATEWAYS = ("atlas4d-remote", "apollo-gateway")
+# atlas4d-remote and apollo-gateway answer Q4 only: our gateway and @apollo/gateway 2 (one process each)
+# calling our core and mobility subgraphs over HTTP
 BBOX = (27.2, 42.2, 27.8, 42.8)
 Q1_FROM, Q1_TO = "2026-10-31T12:00:00Z", "2026-10-31T13:00:00Z"  # one hour of the seeded week
 NEAR = (27.47, 42.5, 5000.0)

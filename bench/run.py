@@ -18,7 +18,7 @@ from bench import micro
 from bench.load import Measurement, lua_script, pgbench, wrk
 from bench.prepare import MODULE, prepare
 from bench.procs import install_cleanup, postgres_pids, stop
-from bench.queries import GATEWAYS, SYSTEMS, Query, all_queries
+from bench.queries import SYSTEMS, Query, all_queries
 from bench.report import Report, latency_growth, machine, save_reads, section, write
 from bench.servers import Server, start_atlas4d, start_gateways, start_postgraphile, versions
 
@@ -140,12 +140,7 @@ def main(options: Options) -> None:
     try:
         if "atlas4d" in options.systems:
             servers["atlas4d"] = start_atlas4d(dbs.bench_url, OUT, modules=MODULE.name)
-            if any(s in options.systems for s in GATEWAYS):
-                gateways = start_gateways(servers["atlas4d"], MODULE.name, OUT)
-                servers.update({k: v for k, v in gateways.items() if k in options.systems})
-                for name, server in gateways.items():
-                    if name not in options.systems:
-                        stop(server.proc)
+            servers.update(start_gateways(servers["atlas4d"], MODULE.name, OUT, options.systems))
         for version in ("v5", "v4"):
             if f"postgraphile-{version}" in options.systems:
                 servers[f"postgraphile-{version}"] = start_postgraphile(version, dbs.bench_url, OUT)

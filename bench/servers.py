@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,22 +50,34 @@ def start_atlas4d(
     return Server(name, url, proc)
 
 
-def start_gateways(subgraphs: Server, module: str, logs: Path) -> dict[str, Server]:
-    """Our gateway (`atlas4d gateway`) and @apollo/gateway 2 over one supergraph whose subgraphs (core and
-    `module`) are served by `subgraphs`; one process each, as both ship by default."""
+def start_gateways(subgraphs: Server, module: str, logs: Path, wanted: Collection[str]) -> dict[str, Server]:
+    """Of our gateway (`atlas4d-remote`: `atlas4d gateway`) and @apollo/gateway 2 (`apollo-gateway`), those
+    `wanted`, over one supergraph whose subgraphs (core and `module`) are served by `subgraphs`; one process
+    each, as both ship by default."""
     base = subgraphs.url.rsplit("/graphql", 1)[0]
     supergraph = logs / f"supergraph-{module}.graphql"
     compose = [sys.executable, "-m", "atlas4d", "compose", "--module", module, "--base-url", base]
     subprocess.run([*compose, "-o", str(supergraph)], check=True, cwd=ROOT, capture_output=True)
     out = {}
-    port = free_port()
-    ours = [sys.executable, "-m", "atlas4d", "gateway", "--supergraph", str(supergraph), "--port", str(port)]
-    proc = start([*ours, "--no-introspection"], env={}, cwd=ROOT, log=logs / "atlas4d-gateway.log")
-    out["atlas4d-remote"] = Server("atlas4d-remote", f"http://127.0.0.1:{port}/graphql", proc, subgraphs)
-    port = free_port()
-    apollo = [str(node_binary()), str(ROOT / "tests" / "js" / "gateway.js"), str(supergraph), str(port)]
-    proc = start(apollo, env={"NODE_ENV": "production"}, cwd=ROOT, log=logs / "apollo-gateway.log")
-    out["apollo-gateway"] = Server("apollo-gateway", f"http://127.0.0.1:{port}/graphql", proc, subgraphs)
+    if "atlas4d-remote" in wanted:
+        port = free_port()
+        ours = [
+            sys.executable,
+            "-m",
+            "atlas4d",
+            "gateway",
+            "--supergraph",
+            str(supergraph),
+            "--port",
+            str(port),
+        ]
+        proc = start([*ours, "--no-introspection"], env={}, cwd=ROOT, log=logs / "atlas4d-gateway.log")
+        out["atlas4d-remote"] = Server("atlas4d-remote", f"http://127.0.0.1:{port}/graphql", proc, subgraphs)
+    if "apollo-gateway" in wanted:
+        port = free_port()
+        apollo = [str(node_binary()), str(ROOT / "tests" / "js" / "gateway.js"), str(supergraph), str(port)]
+        proc = start(apollo, env={"NODE_ENV": "production"}, cwd=ROOT, log=logs / "apollo-gateway.log")
+        out["apollo-gateway"] = Server("apollo-gateway", f"http://127.0.0.1:{port}/graphql", proc, subgraphs)
     for server in out.values():
         wait_http(server.url, server.proc, PROBE)
     return out
@@ -92,8 +105,8 @@ def versions(dsn: str) -> dict[str, str]:
 
     import atlas4d
 
-    def npm_version(peer: str, package: str) -> str:
-        manifest = (JS / peer if "/" not in peer else ROOT / peer) / "node_modules" / package / "package.json"
+    def npm_version(folder: Path, package: str) -> str:
+        manifest = folder / "node_modules" / package / "package.json"
         import json
 
         return str(json.loads(manifest.read_text())["version"])
@@ -128,14 +141,16 @@ def versions(dsn: str) -> dict[str, str]:
         "PostgreSQL": pg,
         "PostGIS": postgis,
         "node (peers)": command(str(node_binary()), "--version"),
-        "postgraphile v5": npm_version("v5", "postgraphile"),
-        "postgraphile v4": npm_version("v4", "postgraphile"),
-        "@graphile/postgis": npm_version("v4", "@graphile/postgis"),
-        "postgraphile-plugin-connection-filter": npm_version("v4", "postgraphile-plugin-connection-filter"),
-        "postgraphile-plugin-connection-filter-postgis": npm_version(
-            "v4", "postgraphile-plugin-connection-filter-postgis"
+        "postgraphile v5": npm_version(JS / "v5", "postgraphile"),
+        "postgraphile v4": npm_version(JS / "v4", "postgraphile"),
+        "@graphile/postgis": npm_version(JS / "v4", "@graphile/postgis"),
+        "postgraphile-plugin-connection-filter": npm_version(
+            JS / "v4", "postgraphile-plugin-connection-filter"
         ),
-        "@apollo/gateway": npm_version("tests/js", "@apollo/gateway"),
+        "postgraphile-plugin-connection-filter-postgis": npm_version(
+            JS / "v4", "postgraphile-plugin-connection-filter-postgis"
+        ),
+        "@apollo/gateway": npm_version(ROOT / "tests" / "js", "@apollo/gateway"),
         "wrk": command("wrk", "-v"),
         "pgbench": command("pgbench", "--version"),
     }
