@@ -38,6 +38,7 @@ from atlas4d.core import filters as f
 from atlas4d.core import rows
 from atlas4d.core.filters import where
 from atlas4d.core.queries import decode_cursor, entity_filter_sql, observation_after, page_size
+from atlas4d.core.rows import response_key
 from atlas4d.core.sql import Params
 from atlas4d.errors import Atlas4DError
 from atlas4d.settings import Settings
@@ -112,10 +113,6 @@ def _plain(selection_set: SelectionSetNode | None) -> list[FieldNode] | None:
     return out
 
 
-def _key(node: FieldNode) -> str:
-    return node.alias.value if node.alias else node.name.value
-
-
 def _object_sql(fields: list[FieldNode], columns: dict[str, str]) -> str | None:
     """The JSON text of an object with the fields in selection order (an `entity { … }` nested the same
     way), as one SQL text expression; None when a field is not covered."""
@@ -133,7 +130,7 @@ def _object_sql(fields: list[FieldNode], columns: dict[str, str]) -> str | None:
         else:
             return None
         # response keys are GraphQL names ([_A-Za-z][_0-9A-Za-z]*): safe inside an SQL and a JSON string
-        parts.append(f"'\"{_key(node)}\":' || {column}")
+        parts.append(f"'\"{response_key(node)}\":' || {column}")
     return _json_object(parts)
 
 
@@ -240,7 +237,9 @@ def _used_columns(sql: str, *always: str) -> str:
 
 def _envelope(root: FieldNode, nodes: FieldNode) -> tuple[bytes, bytes]:
     """The response bytes around the array: `{"data":{"<root>":{"<nodes>":` … `}}}`."""
-    return b'{"data":{' + orjson.dumps(_key(root)) + b":{" + orjson.dumps(_key(nodes)) + b":", b"}}}"
+    return b'{"data":{' + orjson.dumps(response_key(root)) + b":{" + orjson.dumps(
+        response_key(nodes)
+    ) + b":", b"}}}"
 
 
 def _single_root(
@@ -364,7 +363,7 @@ def compile_entities(
                 return None
             if column is None:
                 return None
-            parts.append(f"'\"{_key(node)}\":' || {column}")
+            parts.append(f"'\"{response_key(node)}\":' || {column}")
     except (Atlas4DError, ValueError):
         return None  # the resolvers report it
     sql = (

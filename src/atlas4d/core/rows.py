@@ -110,11 +110,12 @@ def object_expression(
             expression = value.python.format(*(selection.column(c) for c in value.columns))
         else:
             return None
-        items.append(f"{_key(node)!r}: {expression}")
+        items.append(f"{response_key(node)!r}: {expression}")
     return "{" + ", ".join(items) + "}"
 
 
-def _key(node: FieldNode) -> str:
+def response_key(node: FieldNode) -> str:
+    """The field's key in the response: its alias, else its name."""
     return node.alias.value if node.alias else node.name.value
 
 
