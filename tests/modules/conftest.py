@@ -4,6 +4,7 @@ serving that module's subgraph at /subgraphs/<name>/graphql (plus core's)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import httpx
@@ -29,3 +30,13 @@ async def serve_modules(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
+
+
+async def subgraph_data(
+    client: httpx.AsyncClient, module: str, query: str, variables: dict[str, Any] | None = None
+) -> Any:
+    """`data` of `query` on /subgraphs/<module>/graphql, asserting the answer has no errors."""
+    r = await client.post(f"/subgraphs/{module}/graphql", json={"query": query, "variables": variables or {}})
+    body = r.json()
+    assert "errors" not in body, body
+    return body["data"]

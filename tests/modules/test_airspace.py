@@ -21,7 +21,7 @@ from atlas4d.modules.airspace import module
 from atlas4d.modules.airspace.scenario import build_scenario
 from atlas4d.modules.airspace.seed import seed
 from atlas4d.settings import Settings
-from conftest import migrate_module, serve_modules
+from conftest import migrate_module, serve_modules, subgraph_data
 
 END = datetime(2026, 5, 2, tzinfo=UTC)
 URL = "/subgraphs/airspace/graphql"
@@ -48,10 +48,8 @@ async def seeded(empty: asyncpg.Pool) -> dict[str, int]:
 
 
 async def gql(client: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:
-    r = await client.post(URL, json={"query": query, "variables": variables})
-    body: dict[str, Any] = r.json()
-    assert "errors" not in body, body
-    return body["data"]  # type: ignore[no-any-return]
+    data: dict[str, Any] = await subgraph_data(client, "airspace", query, variables)
+    return data
 
 
 async def error_code(client: httpx.AsyncClient, query: str, **variables: Any) -> str:

@@ -19,7 +19,7 @@ from atlas4d.demo import load_burgas
 from atlas4d.modules.mobility import module
 from atlas4d.modules.mobility.seed import GEOFENCES, STOPS, seed_mobility
 from atlas4d.settings import Settings
-from conftest import migrate_module, serve_modules
+from conftest import migrate_module, serve_modules, subgraph_data
 
 END = datetime(2026, 5, 1, 12, tzinfo=UTC)
 TABLES = (
@@ -49,10 +49,7 @@ async def mclient(
 
 
 async def gql(client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None) -> Any:
-    r = await client.post("/subgraphs/mobility/graphql", json={"query": query, "variables": variables or {}})
-    body = r.json()
-    assert "errors" not in body, body
-    return body["data"]
+    return await subgraph_data(client, "mobility", query, variables)
 
 
 async def error_code(client: httpx.AsyncClient, query: str) -> str:

@@ -21,7 +21,7 @@ from atlas4d.demo import load_burgas
 from atlas4d.modules.telecom import module
 from atlas4d.modules.telecom.seed import seed_telecom
 from atlas4d.settings import Settings
-from conftest import migrate_module, serve_modules
+from conftest import migrate_module, serve_modules, subgraph_data
 
 END = datetime(2026, 5, 1, 12, tzinfo=UTC)
 TABLES = "atlas4d_telecom.nodes CASCADE"
@@ -49,10 +49,7 @@ async def tclient(
 
 
 async def gql(client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None) -> Any:
-    r = await client.post("/subgraphs/telecom/graphql", json={"query": query, "variables": variables or {}})
-    body = r.json()
-    assert "errors" not in body, body
-    return body["data"]
+    return await subgraph_data(client, "telecom", query, variables)
 
 
 async def seed(pool: asyncpg.Pool, n: int = 5) -> Any:

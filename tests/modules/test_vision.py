@@ -25,7 +25,7 @@ from atlas4d.modules.vision import module
 from atlas4d.modules.vision.scenario import PASSES, PEOPLE_PER_CAMERA, build_scenario
 from atlas4d.modules.vision.seed import seed
 from atlas4d.settings import Settings
-from conftest import migrate_module, serve_modules
+from conftest import migrate_module, serve_modules, subgraph_data
 
 END = datetime(2026, 5, 2, tzinfo=UTC)
 URL = "/subgraphs/vision/graphql"
@@ -53,9 +53,8 @@ async def seeded(empty: asyncpg.Pool) -> dict[str, int]:
 
 
 async def gql(client: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:
-    body: dict[str, Any] = (await client.post(URL, json={"query": query, "variables": variables})).json()
-    assert "errors" not in body, body
-    return body["data"]  # type: ignore[no-any-return]
+    data: dict[str, Any] = await subgraph_data(client, "vision", query, variables)
+    return data
 
 
 async def all_detections(pool: asyncpg.Pool) -> list[asyncpg.Record]:
