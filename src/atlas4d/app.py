@@ -11,8 +11,8 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from atlas4d.db.embedded import database_url
-from atlas4d.db.migrate import Migration, core_migrations, load_migrations, migrate
-from atlas4d.db.pool import connect, create_pool
+from atlas4d.db.migrate import Migration, core_migrations, load_migrations
+from atlas4d.db.pool import create_pool, migrate_database
 from atlas4d.modules.contract import Module
 from atlas4d.settings import Settings
 
@@ -49,11 +49,7 @@ def create_app(
         if run_migrations:
             # before the pool opens: its connections register the geometry codec only if PostGIS exists,
             # which on a new database the first migration creates
-            conn = await connect(settings, url)
-            try:
-                await migrate(conn, all_migrations(mods))
-            finally:
-                await conn.close()
+            await migrate_database(settings, url, all_migrations(mods))
         pool = await create_pool(settings, url)
         if settings.gc_freeze:
             # Schemas, plans and imported code are ~70k long-lived objects that every full collection would

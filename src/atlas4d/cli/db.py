@@ -22,8 +22,8 @@ from rich.progress import (
 from rich.table import Table
 
 from atlas4d.db.embedded import EmbeddedCluster, database_url
-from atlas4d.db.migrate import Migration, core_migrations, load_migrations, migrate
-from atlas4d.db.pool import connect, create_pool, init_connection
+from atlas4d.db.migrate import Migration, core_migrations, load_migrations
+from atlas4d.db.pool import connect, create_pool, migrate_database
 from atlas4d.errors import Atlas4DError
 from atlas4d.settings import Settings
 
@@ -47,17 +47,11 @@ async def _awaited(work: Callable[[], Awaitable[T]]) -> T:
 
 
 async def _connection(settings: Settings) -> asyncpg.Connection:
-    conn = await connect(settings, database_url(settings))
-    await init_connection(conn)
-    return conn
+    return await connect(settings, database_url(settings))
 
 
 async def _migrate(settings: Settings, migrations: list[Migration]) -> list[Migration]:
-    conn = await _connection(settings)
-    try:
-        return await migrate(conn, migrations)
-    finally:
-        await conn.close()
+    return await migrate_database(settings, database_url(settings), migrations)
 
 
 def register(app: typer.Typer) -> None:

@@ -26,8 +26,7 @@ def register(app: typer.Typer) -> None:
         """Load the Burgas demo: core (vehicles, access network, anomalies) and the modules' scenarios."""
         from atlas4d.app import all_migrations
         from atlas4d.db.embedded import database_url
-        from atlas4d.db.migrate import migrate
-        from atlas4d.db.pool import connect
+        from atlas4d.db.pool import connect, migrate_database
         from atlas4d.demo import load_burgas
         from atlas4d.modules.registry import ModuleError, discover, enabled_modules
 
@@ -49,9 +48,11 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1) from exc
 
         async def work() -> list[tuple[str, str]]:
-            conn = await connect(settings, database_url(settings))
+            url = database_url(settings)
+            # migrate first, on a connection of its own: this one must open knowing PostGIS's types
+            await migrate_database(settings, url, all_migrations(chosen))
+            conn = await connect(settings, url)
             try:
-                await migrate(conn, all_migrations(chosen))
                 core = await load_burgas(conn, seed=seed)
                 rows = [
                     (

@@ -18,6 +18,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from atlas4d import __version__
+from atlas4d.db.migrate import Migration, migrate
 from atlas4d.settings import Settings
 
 
@@ -129,3 +130,18 @@ async def connect(settings: Settings, dsn: str) -> asyncpg.Connection:
     conn = await asyncpg.connect(dsn, server_settings=server_settings(settings))
     await init_connection(conn)
     return conn
+
+
+async def migrate_database(settings: Settings, dsn: str, migrations: list[Migration]) -> list[Migration]:
+    """Apply `migrations` on a connection of their own, and return those applied.
+
+    Codecs are registered when a connection opens, and only for types that exist then: on a new database the
+    first migration creates PostGIS, so a connection opened before it has no geometry codec (COPY and
+    geometry parameters fail on it). Work that follows a migration must therefore open its connections (or
+    pool) after this returns — never migrate on the connection it then uses.
+    """
+    conn = await connect(settings, dsn)
+    try:
+        return await migrate(conn, migrations)
+    finally:
+        await conn.close()
