@@ -1,4 +1,5 @@
-"""Refresh the SDL snapshots in graphql/: core, each installed module, and the composed supergraph."""
+"""Refresh the SDL snapshots in graphql/: core, each installed module, the composed supergraph and the public
+API schema (schema.graphql, what clients and codegen read)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 from atlas4d.cli.serve import core_sdl
 from atlas4d.modules.registry import discover
-from atlas4d.platform import compose_local
+from atlas4d.platform import api_sdl, compose_local
 
 GRAPHQL = Path(__file__).parents[1] / "graphql"
 
@@ -21,7 +22,9 @@ def main() -> None:
         )
     supergraph = compose_local([d.module for d in found.values()]) + "\n"
     (GRAPHQL / "supergraph.graphql").write_text(supergraph, encoding="utf-8")
-    print(f"wrote core, {len(found)} module(s) and the supergraph to {GRAPHQL}")
+    modules = [d.module for d in found.values()]
+    (GRAPHQL / "schema.graphql").write_text(api_sdl(modules), encoding="utf-8")
+    print(f"wrote core, {len(found)} module(s), the supergraph and the API schema to {GRAPHQL}")
 
 
 if __name__ == "__main__":

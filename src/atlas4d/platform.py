@@ -21,6 +21,7 @@ from graphql import (
     GraphQLScalarType,
     GraphQLSchema,
     GraphQLUnionType,
+    print_schema,
     specified_scalar_types,
 )
 from starlette.requests import Request
@@ -63,6 +64,12 @@ def compose_schemas(
 
 def compose_local(modules: Sequence[Module], base_url: str = DEFAULT_BASE_URL) -> str:
     return compose_schemas(local_schemas(modules), base_url)
+
+
+def api_sdl(modules: Sequence[Module]) -> str:
+    """The schema clients see at /graphql (no `join__`, `link__`, `_entities` or `_service`): what codegen,
+    relay-compiler and GraphiQL should read. Committed as graphql/schema.graphql."""
+    return print_schema(Supergraph.parse(compose_local(modules)).api_schema) + "\n"
 
 
 def _masked(error: GraphQLError, context: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 
 from atlas4d.cli.serve import core_sdl
 from atlas4d.modules.registry import discover
-from atlas4d.platform import compose_local
+from atlas4d.platform import api_sdl, compose_local
 
 GRAPHQL = Path(__file__).parents[2] / "graphql"
 
@@ -28,3 +28,9 @@ def test_supergraph_snapshot() -> None:
     modules = [d.module for d in discover().values()]
     expected = compose_local(modules) + "\n"
     assert (GRAPHQL / "supergraph.graphql").read_text(encoding="utf-8") == expected, "run `make snapshot`"
+
+
+def test_api_schema_snapshot() -> None:
+    """graphql/schema.graphql is the public API schema, what clients and codegen read."""
+    modules = [d.module for d in discover().values()]
+    assert (GRAPHQL / "schema.graphql").read_text(encoding="utf-8") == api_sdl(modules), "run `make snapshot`"

@@ -65,10 +65,15 @@ class Page:
     cursor_of: Callable[[asyncpg.Record], str]
     count_sql: str
     count_params: list[Any]
+    has_previous: bool = False  # `after` was given: the rows before the cursor exist
 
     @property
     def cursors(self) -> list[str]:
         return [self.cursor_of(r) for r in self.rows]
+
+    @property
+    def start_cursor(self) -> str | None:
+        return self.cursor_of(self.rows[0]) if self.rows else None
 
     @property
     def end_cursor(self) -> str | None:
@@ -118,7 +123,7 @@ async def observations_page(
     rows = await conn.fetch(sql, *params.values)
     has_next = len(rows) > first
     rows = rows[:first]
-    return Page(rows, has_next, observation_cursor, count_sql, count_params)
+    return Page(rows, has_next, observation_cursor, count_sql, count_params, after is not None)
 
 
 def entity_filter_sql(
@@ -178,7 +183,14 @@ async def keyset_page(
     has_next = len(rows) > first
     rows = rows[:first]
     key_name = key.split(".")[-1]
-    return Page(rows, has_next, lambda r: encode_cursor(kind, str(r[key_name])), count_sql, count_params)
+    return Page(
+        rows,
+        has_next,
+        lambda r: encode_cursor(kind, str(r[key_name])),
+        count_sql,
+        count_params,
+        after is not None,
+    )
 
 
 def track_filter_sql(

@@ -14,10 +14,17 @@ from atlas4d.core.queries import Page, count
 T = TypeVar("T")
 
 
-@strawberry.type
+@strawberry.type(
+    description="Relay's PageInfo. Pages go forward (`first`/`after`): `hasPreviousPage` is true when the page "
+    "was asked for `after` a cursor."
+)
 class PageInfo:
     has_next_page: bool
-    end_cursor: str | None
+    has_previous_page: bool
+    start_cursor: str | None = strawberry.field(description="The cursor of the page's first node.")
+    end_cursor: str | None = strawberry.field(
+        description="The cursor of the page's last node: pass it as `after` for the next page."
+    )
 
 
 @strawberry.type
@@ -45,6 +52,11 @@ def connection(page: Page, build: Callable[[asyncpg.Record], T]) -> Connection[T
     nodes: Sequence[T] = [build(r) for r in page.rows]
     return Connection(
         nodes=list(nodes),
-        page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=page.start_cursor,
+            end_cursor=page.end_cursor,
+        ),
         _page=page,
     )

@@ -1,5 +1,5 @@
 """Custom scalars: GeoJSON, Duration (ISO-8601), JSON (Strawberry's), DateTime (Strawberry's, with a faster
-input parser).
+input parser). Each carries `@specifiedBy`, so codegen tools can map it (docs/clients.md has the scalar map).
 
 The Python types are NewTypes; their GraphQL definitions are registered through `SCALAR_MAP`
 (Strawberry's `StrawberryConfig.scalar_map`).
@@ -55,7 +55,13 @@ def parse_datetime(value: Any) -> datetime:
 
 
 SCALAR_MAP: dict[object, ScalarDefinition] = {
-    datetime: replace(DateTimeDefinition, parse_value=parse_datetime),
+    datetime: replace(
+        DateTimeDefinition,
+        description="An instant: an RFC 3339 date-time with its offset, e.g. 2026-03-01T08:00:00Z. Returned "
+        "in UTC (+00:00); other ISO-8601 forms with an offset are read too.",
+        specified_by_url="https://www.rfc-editor.org/rfc/rfc3339#section-5.6",
+        parse_value=parse_datetime,
+    ),
     GeoJSON: strawberry.scalar(
         name="GeoJSON",
         description="A GeoJSON object (RFC 7946): geometry, Feature or FeatureCollection, lon/lat in WGS 84.",

@@ -23,7 +23,7 @@ def loaders(info: Info) -> AirspaceLoaders:
     return cast(AirspaceLoaders, info.context.module_loaders(MODULE_NAME))
 
 
-@strawberry.federation.type(keys=["id"], description="A core entity; this subgraph adds its aircraft record.")
+@strawberry.federation.type(keys=["id"])
 class Entity:
     id: strawberry.ID
 
@@ -38,7 +38,7 @@ class Entity:
         return Aircraft.from_row(row) if row else None
 
 
-@strawberry.federation.type(keys=["id"], description="A core track; this subgraph adds its zone violations.")
+@strawberry.federation.type(keys=["id"])
 class Track:
     id: strawberry.ID
 
@@ -62,6 +62,10 @@ class Aircraft:
     callsign: str | None
     type_code: str | None = strawberry.field(description="ICAO aircraft type designator, e.g. A320.")
     registration: str | None
+
+    @strawberry.field(description="The aircraft's entity id (an aircraft is one entity): its cache key.")
+    def id(self) -> strawberry.ID:
+        return self.entity_id
 
     @classmethod
     def from_row(cls, r: asyncpg.Record) -> Aircraft:

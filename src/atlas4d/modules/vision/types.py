@@ -40,9 +40,7 @@ async def _detections(
     return [Detection.from_row(r) for r in await loaders(info).detections_by(column, args).load(parsed)]
 
 
-@strawberry.federation.type(
-    keys=["id"], description="A core entity; this subgraph adds cameras and detections."
-)
+@strawberry.federation.type(keys=["id"])
 class Entity:
     id: strawberry.ID
 
@@ -68,9 +66,7 @@ class Entity:
         return await _detections(info, "entity_id", self.id, time, classes, min_confidence, first)
 
 
-@strawberry.federation.type(
-    keys=["id"], description="A core track; this subgraph adds the detections linked to it."
-)
+@strawberry.federation.type(keys=["id"])
 class Track:
     id: strawberry.ID
 
@@ -104,6 +100,10 @@ class Camera:
     coverage: GeoJSON = strawberry.field(
         description="The ground footprint it sees: a GeoJSON Polygon (a sector of `range` and `fieldOfView`)."
     )
+
+    @strawberry.field(description="The camera's entity id (a camera is one entity): its cache key.")
+    def id(self) -> strawberry.ID:
+        return self.entity_id
 
     @classmethod
     def from_row(cls, r: asyncpg.Record) -> Camera:

@@ -45,7 +45,7 @@ class VehicleKind(Enum):
     TAXI = "taxi"
 
 
-@strawberry.federation.type(keys=["id"], description="A core entity; mobility adds its vehicle details.")
+@strawberry.federation.type(keys=["id"])
 class Entity:
     id: strawberry.ID
 
@@ -60,7 +60,7 @@ class Entity:
         return Vehicle.from_row(row) if row else None
 
 
-@strawberry.federation.type(keys=["id"], description="A core track; mobility adds the trip it was.")
+@strawberry.federation.type(keys=["id"])
 class Track:
     id: strawberry.ID
 
@@ -75,7 +75,7 @@ class Track:
         return Trip.from_row(row) if row else None
 
 
-@strawberry.federation.type(keys=["id"], description="A core observation.")
+@strawberry.federation.type(keys=["id"])
 class Observation:
     id: strawberry.ID
 
@@ -212,6 +212,10 @@ class SpeedingEvent:
     observation_id: strawberry.Private[int]
     entity_id: strawberry.Private[uuid.UUID | None]
     geofence_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="`<observation id>:<geofence id>`: one event per observation and geofence.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(f"{self.observation_id}:{self.geofence_id}")
 
     @classmethod
     def from_row(cls, r: asyncpg.Record) -> SpeedingEvent:

@@ -88,7 +88,7 @@ def anomaly_args(
     )
 
 
-@strawberry.federation.type(keys=["id"], description="A core entity; telecom adds the network node it is.")
+@strawberry.federation.type(keys=["id"])
 class Entity:
     id: strawberry.ID
 
