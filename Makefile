@@ -16,8 +16,8 @@ test: setup
 	$(VENV)/python -m pytest -q -p no:cacheprovider
 
 lint: setup
-	$(VENV)/ruff check src tests bench scripts
-	$(VENV)/ruff format --check src tests bench scripts
+	$(VENV)/ruff check src tests bench scripts clients/python/src
+	$(VENV)/ruff format --check src tests bench scripts clients/python/src
 
 typecheck: setup
 	$(VENV)/mypy
@@ -25,8 +25,8 @@ typecheck: setup
 check: lint typecheck test
 
 format: setup
-	$(VENV)/ruff format src tests bench
-	$(VENV)/ruff check --fix src tests bench
+	$(VENV)/ruff format src tests bench clients/python/src
+	$(VENV)/ruff check --fix src tests bench clients/python/src
 
 snapshot: setup
 	$(VENV)/python scripts/snapshot.py

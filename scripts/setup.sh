@@ -24,18 +24,19 @@ if ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then
   apt_install "postgresql-$PGV" "postgresql-$PGV-postgis-3"
 fi
 
-# 2. Python virtualenv with the project (reinstalled only when pyproject.toml changes)
+# 2. Python virtualenv with the project and the Python client (clients/python, its own distribution, with its
+#    GeoPandas extra); reinstalled only when either pyproject.toml changes
 PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   "$PY" -m venv .venv || { apt_install python3-venv; "$PY" -m venv .venv; }
 fi
 STAMP=".venv/.atlas4d-installed"
-HASH="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+HASH="$(cat pyproject.toml clients/python/pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
   echo "setup: installing the project into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  .venv/bin/python -m pip install -q -e ".[dev]" -e "clients/python[geopandas]"
   echo "$HASH" > "$STAMP"
 fi
 

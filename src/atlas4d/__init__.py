@@ -1,4 +1,22 @@
 """Atlas4D Gateway: a GraphQL federation gateway for 4D spatiotemporal data."""
 
+from typing import Any
+
 __version__ = "0.1.0"
 CORE_SPEC_VERSION = "0.3"
+
+_CLIENT_NAMES = frozenset({"Client", "AsyncClient", "RAGAnswer"})
+
+
+def __getattr__(name: str) -> Any:
+    """`from atlas4d import Client` as with the original Atlas4D SDK: the client lives in its own
+    distribution (`atlas4d-client`, package `atlas4d_client`) and is imported only when asked for."""
+    if name in _CLIENT_NAMES:
+        try:
+            import atlas4d_client
+        except ImportError as exc:
+            raise ImportError(
+                f"atlas4d.{name} is the Python client: pip install atlas4d-client (clients/python)"
+            ) from exc
+        return getattr(atlas4d_client, name)
+    raise AttributeError(f"module 'atlas4d' has no attribute {name!r}")
