@@ -40,9 +40,23 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
   echo "$HASH" > "$STAMP"
 fi
 
-# 3. npm peers (Apollo composition/gateway) used by the compatibility tests
+# 3. Browser assets the server serves itself (GraphiQL; no CDN), copied into the package's static folder
+if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
+ASSETS_HASH="$(cat assets/package-lock.json scripts/assets.py src/atlas4d/web/graphiql.py graphql/examples/*.graphql | sha256sum | cut -d' ' -f1)"
+if [ ! -f src/atlas4d/web/static/.atlas4d-assets ] || [ "$(cat src/atlas4d/web/static/.atlas4d-assets)" != "$ASSETS_HASH" ]; then
+  echo "setup: installing the browser assets (GraphiQL) from npm"
+  npm ci --prefix assets --no-audit --no-fund --loglevel=error
+  .venv/bin/python scripts/assets.py
+  echo "$ASSETS_HASH" > src/atlas4d/web/static/.atlas4d-assets
+fi
+
+# 4. npm peers (Apollo composition/gateway, graphql-http, Apollo Client, Playwright) used by the tests, and the
+#    browser they drive (Debian's Chromium)
 if [ -f tests/js/package-lock.json ] && [ "${ATLAS4D_SKIP_NPM:-0}" != "1" ]; then
-  if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "setup: installing Chromium (headless browser tests)"
+    apt_install chromium
+  fi
   LOCK_HASH="$(sha256sum tests/js/package-lock.json | cut -d' ' -f1)"
   if [ ! -f tests/js/node_modules/.atlas4d-lock ] || [ "$(cat tests/js/node_modules/.atlas4d-lock)" != "$LOCK_HASH" ]; then
     echo "setup: installing npm peers in tests/js"

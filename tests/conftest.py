@@ -20,6 +20,7 @@ from atlas4d.db.embedded import EmbeddedCluster
 from atlas4d.db.migrate import core_migrations, migrate
 from atlas4d.db.pool import create_pool
 from atlas4d.settings import Settings
+from live_server import MODERN_ACCEPT
 
 TEST_DB = f"atlas4d_test_{os.getpid()}"
 
@@ -85,6 +86,9 @@ async def app(settings: Settings, database_url: str) -> AsyncIterator[Starlette]
 
 @pytest.fixture
 async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """Sends Apollo Client 4's Accept header, as a modern client (see live_server.MODERN_ACCEPT)."""
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=MODERN_ACCEPT
+    ) as c:
         yield c

@@ -15,6 +15,8 @@ from atlas4d.db.migrate import Migration, core_migrations, load_migrations
 from atlas4d.db.pool import create_pool, migrate_database
 from atlas4d.modules.contract import Module
 from atlas4d.settings import Settings
+from atlas4d.web.cors import cors_middleware
+from atlas4d.web.graphiql import graphiql_routes
 
 
 def all_migrations(modules: Sequence[Module]) -> list[Migration]:
@@ -65,11 +67,16 @@ def create_app(
 
     routes: list[BaseRoute] = []
     routes.extend(_rest_routes())
+    routes.extend(graphiql_routes())
     if subgraph is None:
         routes.extend(_graphql_routes(settings, mods))
     else:
         routes.extend(_single_subgraph_routes(settings, mods, subgraph))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=cors_middleware(settings.cors_origins, settings.cors_max_age),
+    )
     app.state.settings = settings
     app.state.modules = mods
     return app

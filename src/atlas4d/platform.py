@@ -42,6 +42,7 @@ from atlas4d.settings import Settings
 from atlas4d.web.errors import format_graphql_error
 from atlas4d.web.fast_executor import FastExecutor
 from atlas4d.web.graphql_http import GraphQLEndpoint
+from atlas4d.web.negotiation import is_request_error
 
 DEFAULT_BASE_URL = "http://127.0.0.1:4000"
 
@@ -201,7 +202,10 @@ class GatewayEndpoint(GraphQLEndpoint):
             response = await subgraph.fetch(document, query, variables or {}, operation_name, context)
             out: dict[str, Any] = {}
             if response.errors:
-                out["errors"] = [_tagged(e, subgraph.name) for e in response.errors]
+                errors = list(response.errors)
+                if is_request_error({"errors": errors, "data": response.data}):
+                    return {"errors": errors}  # its variables were refused: the planner's request error
+                out["errors"] = [_tagged(e, subgraph.name) for e in errors]
             out["data"] = response.data
             return out
         return await self.gateway.execute(query, variables, operation_name, context)

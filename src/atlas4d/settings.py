@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
 import platformdirs
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def default_data_dir() -> Path:
@@ -67,6 +68,29 @@ class Settings(BaseSettings):
         "garbage collector's reach (gc.freeze), so collections during requests stay short.",
     )
     graphiql: bool = Field(default=True, description="Serve GraphiQL to browsers on GET /graphql.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call us (comma-separated): exact origins, patterns with `*` "
+        "(https://*.example.com), or `*`. Credentials only for exact ones. Empty: same-origin only.",
+    )
+    cors_max_age: int = Field(default=600, description="Seconds a browser may cache a CORS preflight answer.")
+    persisted_queries: bool = Field(
+        default=True,
+        description="Apollo's automatic persisted queries (APQ): hash-only requests, GET or POST.",
+    )
+    persisted_queries_cache_size: int = Field(
+        default=10_000,
+        description="Documents the APQ store keeps per process (least recently used go first).",
+    )
+    trusted_documents: Path | None = Field(
+        default=None,
+        description="An Apollo persisted-query manifest: when set, /graphql runs only its operations.",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
 
     def embedded(self) -> bool:
         return self.database_url is None

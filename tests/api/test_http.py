@@ -22,6 +22,7 @@ from atlas4d.core.schema import build_core_schema
 from atlas4d.db.pool import log_statements
 from atlas4d.settings import Settings
 from atlas4d.web.graphql_http import GraphQLEndpoint
+from live_server import MODERN_ACCEPT
 
 SUBGRAPH = "/subgraphs/core/graphql"
 # the federation gateway at /graphql and the core subgraph behind it speak the same GraphQL over HTTP
@@ -38,7 +39,8 @@ def tiny_client(
 
     endpoint = GraphQLEndpoint(schema, settings, context)
     app = Starlette(routes=[Route("/graphql", endpoint.handle, methods=["GET", "POST"])])
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tiny")
+    transport = httpx.ASGITransport(app=app)
+    return httpx.AsyncClient(transport=transport, base_url="http://tiny", headers=MODERN_ACCEPT)
 
 
 @pytest.fixture
@@ -66,7 +68,7 @@ async def test_typename_over_post_and_get(client: httpx.AsyncClient) -> None:
         post = await client.post(path, json={"query": "{ __typename }"})
         get = await client.get(path, params={"query": "{ __typename }"})
         assert post.json() == get.json() == {"data": {"__typename": "Query"}}
-        assert post.headers["content-type"].startswith("application/json")
+        assert post.headers["content-type"].startswith("application/graphql-response+json")  # it accepts it
         assert post.headers["x-request-id"]
 
 
@@ -319,7 +321,9 @@ async def test_settings_reach_the_gateway_and_the_subgraph(database_url: str) ->
     app = create_app(strict, dsn=database_url, modules=[])
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://strict") as c,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://strict", headers=MODERN_ACCEPT
+        ) as c,
     ):
         for path in ("/graphql", SUBGRAPH):
             schema = await c.post(path, json={"query": "{ __schema { queryType { name } } }"})

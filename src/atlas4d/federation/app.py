@@ -18,6 +18,8 @@ from starlette.routing import Route
 
 from atlas4d.federation.gateway import Gateway
 from atlas4d.settings import Settings
+from atlas4d.web.cors import cors_middleware
+from atlas4d.web.graphiql import graphiql_routes
 from atlas4d.web.graphql_http import GraphQLEndpoint, JSONResponse
 
 
@@ -104,8 +106,10 @@ def create_app(
         routes=[
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
             Route("/health", health, methods=["GET"]),
+            *graphiql_routes(),
         ],
         lifespan=lifespan,
+        middleware=cors_middleware(http_settings.cors_origins, http_settings.cors_max_age),
     )
     app.state.gateway_holder = holder
     return app

@@ -36,7 +36,7 @@ def subgraph_route(
     async def context(request: Request, request_id: str) -> Context:
         return Context.create(request.app.state.pool, settings, request_id, factories)
 
-    endpoint = GraphQLEndpoint(schema, settings, context, fast_answer)
+    endpoint = GraphQLEndpoint(schema, settings, context, fast_answer, public=False)
     return Route(f"/subgraphs/{name}/graphql", endpoint.handle, methods=["GET", "POST"])
 
 

@@ -1,8 +1,8 @@
 """GraphQL over HTTP for a graphql-core schema: GET and POST, GraphiQL, limits, caches, orjson.
 
 Parsing and validation are cached per document text (they depend only on the text and the schema), which
-saves about a millisecond per request. Mutations are refused over GET. Parse and validation errors
-answer 400, as Apollo Server does; execution errors answer 200 with `errors`.
+saves about a millisecond per request. Mutations are refused over GET. The response media type and the status
+of request errors (parse, validation, variables) follow the GraphQL-over-HTTP spec (`web/negotiation.py`).
 """
 
 from __future__ import annotations
@@ -29,13 +29,22 @@ from graphql import (
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from strawberry.http.ides import get_graphql_ide_html
 
 from atlas4d.errors import RequestTooLarge
 from atlas4d.settings import Settings
 from atlas4d.web.errors import format_graphql_error
 from atlas4d.web.fast_executor import FastExecutor
+from atlas4d.web.graphiql import assets_installed, graphiql_html
 from atlas4d.web.limits import limit_rules
+from atlas4d.web.negotiation import (
+    APPLICATION_JSON,
+    is_request_error,
+    negotiated,
+    not_acceptable,
+    request_error_status,
+    response_media_type,
+)
+from atlas4d.web.persisted import PersistedQueries, Refusal
 
 ContextFactory = Callable[[Request, str], Awaitable[Any]]
 # (request, document, operation name, variables) -> a whole response body, or None to execute normally
@@ -69,9 +78,19 @@ def request_id_of(request: Request) -> str:
     return sent if _SAFE_REQUEST_ID.match(sent) else uuid4().hex[:16]
 
 
-def graphiql_html() -> str:
-    """GraphiQL (loaded by the browser from its CDN), posting to the page's own URL."""
-    return get_graphql_ide_html("graphiql")
+def wants_graphiql(request: Request) -> bool:
+    """A browser opening the endpoint: GET, HTML accepted, no operation in the URL."""
+    return (
+        request.method == "GET"
+        and "text/html" in request.headers.get("accept", "")
+        and "query" not in request.query_params
+        and "extensions" not in request.query_params
+    )
+
+
+def graphiql_page() -> HTMLResponse:
+    """GraphiQL from our own files, posting to the page's own URL; 503 with set-up advice when they are missing."""
+    return HTMLResponse(graphiql_html(), status_code=200 if assets_installed() else 503)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -92,8 +111,19 @@ def is_json(content_type: str) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
-def error_response(code: str, message: str, status: int) -> JSONResponse:
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status)
+def error_response(
+    code: str, message: str, status: int, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def refusal_response(refusal: Refusal, media: str) -> JSONResponse:
+    if refusal.status is not None:
+        return error_response(refusal.code, refusal.message, refusal.status)
+    # a hash the client must resend with its text: never cached by a proxy (as Apollo Server)
+    headers = {"cache-control": "private, no-cache, must-revalidate"}
+    return error_response(refusal.code, refusal.message, request_error_status(media), headers)
 
 
 class GraphQLEndpoint:
@@ -103,11 +133,17 @@ class GraphQLEndpoint:
         settings: Settings,
         context: ContextFactory,
         fast_answer: FastAnswer | None = None,
+        *,
+        public: bool = True,
     ) -> None:
+        """`public=False` for subgraph endpoints, which gateways call with generated operations: trusted
+        documents (ATLAS4D_TRUSTED_DOCUMENTS) are not enforced there."""
         self.schema = schema
         self.settings = settings
         self.context = context
         self.fast_answer = fast_answer
+        self.public = public
+        self.persisted = PersistedQueries.from_settings(settings)
         rules = [*specified_rules, *limit_rules(settings.max_query_depth, settings.max_aliases)]
         if not settings.introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
@@ -115,18 +151,27 @@ class GraphQLEndpoint:
         self._documents = _LRU(1024)
 
     async def handle(self, request: Request) -> Response:
+        media = response_media_type(request.headers.get("accept"))
+        if media is None:
+            if not wants_graphiql(request):
+                return not_acceptable()
+            media = APPLICATION_JSON  # the page is HTML; only its error answers would be JSON
+        return negotiated(await self.respond(request, media), media)
+
+    async def respond(self, request: Request, media: str) -> Response:
         request_id = request_id_of(request)
         if request.method == "GET":
-            if "text/html" in request.headers.get("accept", "") and "query" not in request.query_params:
+            if wants_graphiql(request):
                 if not self.settings.graphiql:
                     return error_response("NOT_FOUND", "GraphiQL is disabled", 404)
-                return HTMLResponse(graphiql_html())
+                return graphiql_page()
             params: dict[str, Any] = dict(request.query_params)
-            if "variables" in params:
-                try:
-                    params["variables"] = orjson.loads(params["variables"])
-                except orjson.JSONDecodeError:
-                    return error_response("BAD_REQUEST", "`variables` is not JSON", 400)
+            for key in ("variables", "extensions"):
+                if key in params:
+                    try:
+                        params[key] = orjson.loads(params[key])
+                    except orjson.JSONDecodeError:
+                        return error_response("BAD_REQUEST", f"`{key}` is not JSON", 400)
         elif request.method == "POST":
             if not is_json(request.headers.get("content-type", "")):
                 # Browsers send text/plain, form and multipart bodies cross-site without a preflight: running
@@ -145,10 +190,12 @@ class GraphQLEndpoint:
             if isinstance(params, list):
                 return error_response("BAD_REQUEST", "batched requests are not supported", 400)
         else:
-            return error_response("METHOD_NOT_ALLOWED", "use GET or POST", 405)
+            return error_response("METHOD_NOT_ALLOWED", "use GET or POST", 405, {"allow": "GET, POST"})
         if not isinstance(params, dict):
             return error_response("BAD_REQUEST", "the request body must be a JSON object", 400)
-        query = params.get("query")
+        query = self.persisted.resolve(params.get("query"), params.get("extensions"), enforce=self.public)
+        if isinstance(query, Refusal):
+            return refusal_response(query, media)
         variables = params.get("variables")
         operation_name = params.get("operationName")
         if not isinstance(query, str) or not query.strip():
@@ -160,8 +207,8 @@ class GraphQLEndpoint:
         result = await self.run(request, query, variables, operation_name, request_id)
         if isinstance(result, Response):
             return result
-        # a response without `data` is a request error (the operation did not start), as Apollo answers it
-        status = 200 if "data" in result else 400
+        # a response without `data` is a request error (the operation did not start)
+        status = request_error_status(media) if "data" not in result else 200
         return JSONResponse(result, status_code=status, headers={"x-request-id": request_id})
 
     def prepare(self, query: str) -> tuple[DocumentNode | None, dict[str, Any] | None]:
@@ -195,10 +242,13 @@ class GraphQLEndpoint:
     ) -> dict[str, Any] | Response:
         document, failure = self.prepare(query)
         if document is None:
-            return JSONResponse(failure, status_code=400)
+            assert failure is not None
+            return failure
         kind = _operation_type(document, operation_name)
         if request.method == "GET" and kind is not None and kind is not OperationType.QUERY:
-            return error_response("METHOD_NOT_ALLOWED", "only queries may be sent with GET", 405)
+            return error_response(
+                "METHOD_NOT_ALLOWED", "only queries may be sent with GET", 405, {"allow": "POST"}
+            )
         if self.fast_answer is not None:
             body = await self.fast_answer(request, document, operation_name, variables)
             if body is not None:
@@ -234,6 +284,8 @@ def format_result(result: ExecutionResult, request_id: str) -> dict[str, Any]:
     if result.errors:
         out["errors"] = [format_graphql_error(e, request_id) for e in result.errors]
     out["data"] = result.data
+    if is_request_error(out):  # variables refused before any field ran: no `data`, as the gateway says it
+        del out["data"]
     return out
 
 

@@ -1,0 +1,86 @@
+"""Real servers for the tests that talk to us the way outside clients do (graphql-http's audit, Apollo Client,
+headless Chromium): `atlas4d serve` and `atlas4d gateway` as child processes on free loopback ports, with the
+test database, stopped when the test ends."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+# What Apollo Client 4 and urql send: request errors (parse, validation, limits, variables) are then 400 without
+# `data`; under plain `application/json` the GraphQL-over-HTTP spec wants them 200 (test_graphql_over_http.py).
+MODERN_ACCEPT = {"accept": "application/graphql-response+json, application/json;q=0.9"}
+ATLAS4D = Path(sys.executable).with_name("atlas4d")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running(args: list[str], port: int, env: Mapping[str, str], ready_path: str = "/health") -> Iterator[str]:
+    """Run `atlas4d ARGS` until the block ends; yields its base URL once `ready_path` answers."""
+    process = subprocess.Popen(
+        [str(ATLAS4D), *args],
+        env={**os.environ, "ATLAS4D_GC_FREEZE": "false", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                err = process.stderr.read().decode() if process.stderr else ""
+                raise RuntimeError(f"atlas4d {' '.join(args)} exited: {err[-2000:]}")
+            try:
+                if httpx.get(base + ready_path, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"atlas4d {' '.join(args)} did not answer {ready_path} in 60 s")
+            time.sleep(0.1)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)  # uvicorn and any worker it forked
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+@contextmanager
+def serve(database_url: str, **settings: str) -> Iterator[str]:
+    """`atlas4d serve` on the test database; `settings` are ATLAS4D_* variables (lower-case names)."""
+    port = free_port()
+    env = {"ATLAS4D_DATABASE_URL": database_url, "ATLAS4D_PORT": str(port)}
+    env.update({f"ATLAS4D_{k.upper()}": v for k, v in settings.items()})
+    with running(["serve"], port, env) as base:
+        yield base
+
+
+@contextmanager
+def gateway(supergraph: Path, **settings: str) -> Iterator[str]:
+    """`atlas4d gateway --supergraph FILE` (subgraphs at the URLs the file names)."""
+    port = free_port()
+    env = {f"ATLAS4D_{k.upper()}": v for k, v in settings.items()}
+    with running(["gateway", "--supergraph", str(supergraph), "--port", str(port)], port, env) as base:
+        yield base
