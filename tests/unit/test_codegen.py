@@ -25,7 +25,8 @@ def run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def documented_typescript_scalars() -> dict[str, str]:
-    section = (ROOT / "docs" / "clients.md").read_text(encoding="utf-8").split("## Scalars", 1)[1]
+    text = (ROOT / "docs" / "clients.md").read_text(encoding="utf-8")
+    section = text.split("\n## Scalars", 1)[1].split("\n## ", 1)[0]
     return dict(re.findall(r"^\| `(\w+)` \| `([^`]+)`", section, flags=re.MULTILINE))
 
 
