@@ -2,7 +2,7 @@
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup demo test check lint typecheck format snapshot bench
+.PHONY: setup demo test check lint typecheck format snapshot bench bench-federation
 
 setup:
 	@bash scripts/setup.sh
@@ -33,3 +33,6 @@ snapshot: setup
 
 bench: setup
 	$(VENV)/python -m bench
+
+bench-federation: setup
+	$(VENV)/python -m bench.federation

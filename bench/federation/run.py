@@ -1,210 +1,225 @@
-"""Benchmark: our gateway (subgraphs in-process, and all remote) against @apollo/gateway on the same two
-subgraphs, with wrk. Writes the federation section of bench/RESULTS.md.
+"""Federation gateway benchmark over remote subgraphs fast enough that the gateway's own cost shows.
 
-    .venv/bin/python bench/federation/run.py [--rounds 3] [--duration 5] [--connections 8]
+    .venv/bin/python -m bench.federation [--quick] [--rounds 3] [--duration 10] [--systems ...]
 
-Needs wrk (`apt-get install -y wrk`) and the npm peers (`npm ci --prefix tests/js`). Every server binds
-127.0.0.1 and is stopped at the end. One process per server (no workers), so the numbers compare one core's worth
-of each gateway; the machine's other core runs wrk and the subgraphs.
+Two graphql-yoga + @apollo/subgraph subgraphs (`js/subgraph.js`: `products` serves 100 `Item`s, `inventory` one
+field of them by `_entities`), composed by our composition, served by each gateway in turn with wrk (1 thread,
+16 connections) POSTing `{ items(first: 100) { id name price category inStock } }`:
+
+- `atlas4d`: `atlas4d gateway` (one process); `atlas4d-workers`: the same with `--workers N`;
+- `apollo-gateway`: @apollo/gateway 2 (`tests/js/gateway.js`);
+- `hive-gateway`: Hive Gateway with its JS planner; `hive-router-runtime`: with `--hive-router-runtime` (Hive
+  Router's Rust planner and executor); both with upstream request deduplication off (`js/hive.config.cjs`);
+- `floor`: `floor.py`, the query-specific proxy (two fetches and a merge, no planning) with our HTTP client;
+  `floor-httpx`, `floor-raw` (and, if installed, `floor-aiosonic`, `floor-pyreqwest`): other clients, as measured
+  to choose ours.
+
+Every system's answer is checked against the answer computed here from the subgraphs' data before any number is
+taken. Rounds interleave the systems (order rotated each round); each run records CPU-seconds of the gateway's
+process tree and of the two subgraphs from /proc, so CPU-ms per request can be compared even while the shared
+machine is busy. Writes the federation section of bench/RESULTS.md (not with --quick / --no-write).
 """
 
 from __future__ import annotations
 
-import argparse
+import hashlib
 import json
 import os
-import re
-import socket
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from bench.federation.report import write_results
+from bench.load import Measurement, lua_script, wrk
+from bench.procs import free_port, install_cleanup, process_tree, start, stop, wait_http
+
 HERE = Path(__file__).resolve().parent
+JS = HERE / "js"
 ROOT = HERE.parents[1]
-JS = ROOT / "tests" / "js"
-RESULTS = ROOT / "bench" / "RESULTS.md"
-QUERY = "{ items(first: 100) { id name price category inStock warehouse } }"
-START, END = "<!-- federation:start -->", "<!-- federation:end -->"
+PEERS = ROOT / "tests" / "js"  # @apollo/gateway, as the federation tests use it
+QUERY = "{ items(first: 100) { id name price category inStock } }"
+FLOOR_CLIENTS = {"floor": "aiohttp", "floor-httpx": "httpx", "floor-raw": "raw"}
+EXTRA_FLOORS = {"floor-aiosonic": "aiosonic", "floor-pyreqwest": "pyreqwest"}  # pip install them first
+DEFAULT_SYSTEMS = (
+    "atlas4d",
+    "atlas4d-workers",
+    "apollo-gateway",
+    "hive-gateway",
+    "hive-router-runtime",
+    *FLOOR_CLIENTS,
+)
+SYSTEMS = (*DEFAULT_SYSTEMS, *EXTRA_FLOORS)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@dataclass(frozen=True)
+class Options:
+    duration: int = 10
+    warmup: int = 2
+    prime: int = 5
+    rounds: int = 3
+    workers: int = 2
+    systems: tuple[str, ...] = DEFAULT_SYSTEMS
+    write: bool = True
 
 
-def uvicorn(app: str, port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        app,
-        "--app-dir",
-        str(HERE),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
+@dataclass
+class System:
+    name: str
+    url: str
+    proc: subprocess.Popen[bytes]
+
+
+def expected_answer() -> dict[str, Any]:
+    """What every gateway must answer: the subgraphs' data (js/subgraph.js), computed independently."""
+    items = [
+        {"id": str(n), "name": f"item {n}", "price": n * 1.25, "category": f"c{n % 7}", "inStock": n % 3 != 0}
+        for n in range(100)
     ]
-    return subprocess.Popen(command, env={**os.environ, **(env or {})}, cwd=ROOT)
+    return {"data": {"items": items}}
 
 
-def wait(url: str, body: dict[str, object] | None = None) -> None:
-    deadline = time.monotonic() + 30
+def ensure_tools() -> None:
+    """wrk (Debian package) and the npm packages of js/ (and of tests/js for @apollo/gateway)."""
+    if shutil.which("wrk") is None:
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+    for folder in (JS, PEERS):
+        lock = hashlib.sha256((folder / "package-lock.json").read_bytes()).hexdigest()
+        stamp = folder / "node_modules" / ".atlas4d-lock"
+        if not stamp.exists() or stamp.read_text() != lock:
+            print(f"npm ci in {folder.relative_to(ROOT)}", flush=True)
+            subprocess.run(
+                ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=folder, check=True
+            )
+            stamp.write_text(lock)
+
+
+def start_node_service(args: list[str], logs: Path, name: str) -> tuple[str, subprocess.Popen[bytes]]:
+    """A Node script that prints {"url": ...} once listening (subgraph.js, gateway.js)."""
+    log = logs / f"{name}.out"
+    proc = start(args, env={"NODE_ENV": "production"}, cwd=JS, log=log)
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        try:
-            response = httpx.post(url, json=body) if body else httpx.get(url)
-            if response.status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
+        for line in log.read_text().splitlines():
+            if line.startswith('{"url"'):
+                return str(json.loads(line)["url"]), proc
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited: {log.read_text()[-2000:]}")
         time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
+    raise RuntimeError(f"{name} did not start: {log.read_text()[-2000:]}")
 
 
-def wrk(url: str, duration: int, connections: int) -> dict[str, float]:
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(HERE / "post.lua"), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-
-    def percentile(p: str) -> float:
-        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rps": rps,
-        "p50": percentile("50"),
-        "p99": percentile("99"),
-        "non2xx": float(errors.group(1)) if errors else 0.0,
-    }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--duration", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    sys.path.insert(0, str(ROOT / "src"))
-    from atlas4d.federation.compose import SubgraphSource, compose
-    from atlas4d.federation.subgraph import subgraph_sdl
-
-    sys.path.insert(0, str(HERE))
-    from subgraphs import catalog_schema, stock_schema
-
-    processes: list[subprocess.Popen[bytes]] = []
-    load = os.getloadavg()
-    try:
-        ports = {"catalog": free_port(), "stock": free_port()}
-        for name in ports:
-            processes.append(uvicorn(f"subgraphs:{name}_app", ports[name]))
-        urls = {n: f"http://127.0.0.1:{p}/graphql" for n, p in ports.items()}
-        for url in urls.values():
-            wait(url, {"query": "{ __typename }"})
-        sdl = compose(
-            [
-                SubgraphSource("catalog", urls["catalog"], subgraph_sdl(catalog_schema())),
-                SubgraphSource("stock", urls["stock"], subgraph_sdl(stock_schema())),
-            ]
+def start_system(name: str, supergraph: Path, urls: dict[str, str], logs: Path, options: Options) -> System:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/graphql"
+    log = logs / f"{name}.log"
+    if name.startswith("atlas4d"):
+        args = [sys.executable, "-m", "atlas4d", "gateway", "--supergraph", str(supergraph)]
+        args += ["--port", str(port), "--no-introspection"]
+        if name == "atlas4d-workers":
+            args += ["--workers", str(options.workers)]
+        proc = start(args, cwd=ROOT, log=log)
+    elif name == "apollo-gateway":
+        url, proc = start_node_service(
+            ["node", str(PEERS / "gateway.js"), str(supergraph), str(port)], logs, name
         )
-        folder = Path(tempfile.mkdtemp())
-        (folder / "supergraph.graphql").write_text(sdl)
-        urls_by_label: dict[str, str] = {}
-        expected = None
-        for label, mode in (
-            ("atlas4d, subgraphs in-process", "local"),
-            ("atlas4d, subgraphs over HTTP", "remote"),
-            ("@apollo/gateway, subgraphs over HTTP", "apollo"),
-        ):
-            port = free_port()
-            if mode == "apollo":
-                process = subprocess.Popen(
-                    ["node", str(JS / "gateway.js"), str(folder / "supergraph.graphql"), str(port)],
-                    cwd=JS,
-                    stdout=subprocess.DEVNULL,
-                )
-            else:
-                process = uvicorn(
-                    "gateway_app:app",
-                    port,
-                    {"BENCH_SUPERGRAPH": str(folder / "supergraph.graphql"), "BENCH_MODE": mode},
-                )
-            processes.append(process)
-            url = f"http://127.0.0.1:{port}/graphql"
-            wait(url, {"query": "{ __typename }"})
-            answer = httpx.post(url, json={"query": QUERY}).json()
-            assert len(answer["data"]["items"]) == 100 and "errors" not in answer, answer
-            expected = expected or answer
-            assert answer == expected, "gateways disagree"
-            wrk(url, 2, args.connections)  # warm-up (JIT, caches, connection pools)
-            urls_by_label[label] = url
-        # Rounds interleave the gateways so that a change in the machine's load hits all of them alike;
-        # each row reports its median round (by req/s).
-        rounds: dict[str, list[dict[str, float]]] = {label: [] for label in urls_by_label}
-        for _ in range(args.rounds):
-            for label, url in urls_by_label.items():
-                rounds[label].append(wrk(url, args.duration, args.connections))
-                print(label, json.dumps(rounds[label][-1]))
-        write_results(rounds, args.duration, args.connections, load)
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait()
-
-
-def write_results(
-    rounds: dict[str, list[dict[str, float]]],
-    duration: int,
-    connections: int,
-    load: tuple[float, float, float],
-) -> None:
-    """One row per gateway: the median round's numbers, each round's req/s, and the median over rounds of its
-    req/s relative to Apollo's in the same round (the machine is shared, so only same-round ratios compare)."""
-    apollo_label = "@apollo/gateway, subgraphs over HTTP"
-    count = len(rounds[apollo_label])
-    lines = [
-        START,
-        "## Federation gateway",
-        "",
-        f"`bench/federation/run.py`: `{QUERY}` — 100 `Item` entities from `catalog`, two fields from `stock` by",
-        f"`_entities`; wrk, 1 thread, {connections} connections; {count} rounds of {duration} s with the gateways",
-        "interleaved in each round, after a 2 s warm-up; one process per gateway and subgraph on",
-        f"{os.cpu_count()} cores (`{time.strftime('%Y-%m-%d %H:%M')}`). Load average when the run started: "
-        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; the machine is shared with other work, so rounds vary: compare",
-        "within a round (the last column is the median of the per-round ratios).",
-        "",
-        "| gateway | req/s (median round) | p50 ms | p99 ms | req/s per round | vs Apollo, same round (median) |",
-        "|---|---:|---:|---:|---|---:|",
-    ]
-    for label, runs in rounds.items():
-        median = sorted(runs, key=lambda run: run["rps"])[len(runs) // 2]
-        ratios = sorted(r["rps"] / a["rps"] for r, a in zip(runs, rounds[apollo_label], strict=True))
-        per_round = " / ".join(f"{r['rps']:.0f}" for r in runs)
-        lines.append(
-            f"| {label} | {median['rps']:.0f} | {median['p50']:.1f} | {median['p99']:.1f} | {per_round} | "
-            f"{ratios[len(ratios) // 2]:.2f}x |"
-        )
-    lines += ["", END]
-    section = "\n".join(lines)
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if START in text and END in text:
-        text = text[: text.index(START)] + section + text[text.index(END) + len(END) :]
+    elif name in ("hive-gateway", "hive-router-runtime"):
+        args = [str(JS / "node_modules" / ".bin" / "hive-gateway"), "supergraph", str(supergraph)]
+        args += ["--host", "127.0.0.1", "--port", str(port), "-c", str(JS / "hive.config.cjs")]
+        if name == "hive-router-runtime":
+            args.append("--hive-router-runtime")
+        proc = start(args, env={"NODE_ENV": "production"}, cwd=JS, log=log)
     else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
+        client = {**FLOOR_CLIENTS, **EXTRA_FLOORS}[name]
+        args = [sys.executable, "-m", "uvicorn", "floor:app", "--app-dir", str(HERE), "--host", "127.0.0.1"]
+        args += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+        env = {
+            "BENCH_PRODUCTS": urls["products"],
+            "BENCH_INVENTORY": urls["inventory"],
+            "BENCH_CLIENT": client,
+        }
+        proc = start(args, env=env, cwd=ROOT, log=log)
+    wait_http(url, proc, {"query": "{ __typename }"})
+    return System(name, url, proc)
 
 
-if __name__ == "__main__":
-    main()
+def check_answer(system: System, expected: dict[str, Any]) -> None:
+    response = httpx.post(system.url, json={"query": QUERY}, timeout=30)
+    answer = response.json()
+    if response.status_code != 200 or answer != expected:
+        raise SystemExit(
+            f"{system.name} answered differently ({response.status_code}): {response.text[:500]}"
+        )
+
+
+def compose_supergraph(urls: dict[str, str], folder: Path) -> Path:
+    """Our composition over the subgraphs' own SDL (`_service { sdl }`)."""
+    from atlas4d.federation.compose import SubgraphSource, compose
+    from atlas4d.federation.gateway import fetch_sdl
+
+    sdl = compose([SubgraphSource(name, url, fetch_sdl(url)) for name, url in urls.items()])
+    path = folder / "supergraph.graphql"
+    path.write_text(sdl + "\n")
+    return path
+
+
+def main(options: Options) -> None:
+    install_cleanup()
+    ensure_tools()
+    logs = Path(tempfile.mkdtemp(prefix="atlas4d-bench-federation-"))
+    load_before = os.getloadavg()
+    subgraphs: dict[str, subprocess.Popen[bytes]] = {}
+    systems: dict[str, System] = {}
+    try:
+        urls: dict[str, str] = {}
+        for name in ("products", "inventory"):
+            urls[name], subgraphs[name] = start_node_service(["node", "subgraph.js", name], logs, name)
+        supergraph = compose_supergraph(urls, logs)
+        expected = expected_answer()
+        script = lua_script({"query": QUERY}, logs, "query")
+        for name in options.systems:
+            systems[name] = start_system(name, supergraph, urls, logs, options)
+            check_answer(systems[name], expected)
+            # once, before the rounds: Node's JIT, the gateways' caches and connection pools warm up
+            subprocess.run(["wrk", "-t1", "-c16", f"-d{options.prime}s", "-s", str(script), systems[name].url],
+                           capture_output=True, check=True)  # fmt: skip
+        print("all systems answer alike: " + ", ".join(systems), flush=True)
+
+        def subgraph_pids() -> list[int]:
+            return [pid for proc in subgraphs.values() for pid in process_tree(proc.pid)]
+
+        results: dict[str, list[Measurement]] = {name: [] for name in systems}
+        for round_no in range(options.rounds):
+            order = list(systems)
+            order = order[round_no % len(order) :] + order[: round_no % len(order)]
+            for name in order:
+                system = systems[name]
+                m = wrk(
+                    system.url, script, duration=options.duration, warmup=options.warmup,
+                    server=lambda s=system: process_tree(s.proc.pid), postgres=subgraph_pids, threads=1,
+                )  # fmt: skip
+                results[name].append(m)
+                print(
+                    f"round {round_no + 1} {name}: {m.rps:,.0f} req/s, p50 {m.p50_ms:.1f} ms, "
+                    f"p99 {m.p99_ms:.1f} ms, gateway {1000 * m.server_cores / m.rps:.2f} CPU-ms/req, "
+                    f"subgraphs {1000 * m.postgres_cores / m.rps:.2f} CPU-ms/req",
+                    flush=True,
+                )
+        for name in systems:  # still right after the load
+            check_answer(systems[name], expected)
+    finally:
+        for system in systems.values():
+            stop(system.proc)
+        for proc in subgraphs.values():
+            stop(proc)
+    text = write_results(
+        results, options=options, query=QUERY, load=(load_before, os.getloadavg()), write=options.write
+    )
+    print(text)

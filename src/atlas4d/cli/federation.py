@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 DEFAULT_ROUTING = "http://127.0.0.1:4000/subgraphs/{name}/graphql"
 
@@ -102,32 +106,77 @@ def _local_schemas(names: list[str]) -> dict[str, object]:
     return dict(local_schemas([found[n].module for n in wanted]))
 
 
+GATEWAY_ARGS_ENV = "_ATLAS4D_GATEWAY_ARGS"  # how `gateway` hands its options to uvicorn's worker processes
+
+
 def gateway_command(
     supergraph: Annotated[Path, typer.Option("--supergraph", help="Supergraph SDL (Apollo format).")],
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 4000,
     introspection: Annotated[bool, typer.Option(help="Allow introspection queries.")] = True,
     timeout: Annotated[float, typer.Option(help="Subgraph request timeout, seconds.")] = 30.0,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="Worker processes (each with its own plan cache and connection pool)."
+        ),
+    ] = 1,
+    max_connections: Annotated[
+        int, typer.Option(min=1, help="Pooled HTTP connections to the subgraphs, per worker.")
+    ] = 100,
 ) -> None:
-    """Serve any Federation 2 supergraph; subgraphs are called at the URLs the file names."""
+    """Serve any Federation 2 supergraph; subgraphs are called at the URLs the file names.
+
+    With --workers N, N processes share the port (uvicorn workers); use as many as the machine has cores."""
     import uvicorn
 
-    from atlas4d.federation.app import create_app
     from atlas4d.federation.errors import SupergraphError
-    from atlas4d.federation.gateway import Gateway
     from atlas4d.federation.supergraph import Supergraph
 
+    path = supergraph.resolve()
     try:
-        parsed = Supergraph.parse(supergraph.read_text())  # fail fast on a bad file, before binding the port
-    except SupergraphError as exc:
-        typer.echo(f"{exc.code}: {exc}", err=True)
+        Supergraph.parse(path.read_text())  # fail fast on a bad file, before binding the port
+    except (OSError, SupergraphError) as exc:
+        code = getattr(exc, "code", "INVALID_SUPERGRAPH")
+        typer.echo(f"{code}: {exc}", err=True)
         raise typer.Exit(1) from exc
+    os.environ[GATEWAY_ARGS_ENV] = json.dumps(
+        {
+            "supergraph": str(path),
+            "introspection": introspection,
+            "timeout": timeout,
+            "max_connections": max_connections,
+        }
+    )
+    # like `atlas4d serve`: no access log line per request (it costs the hot path; put a proxy in front to log)
+    uvicorn.run(
+        "atlas4d.cli.federation:gateway_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=False,
+    )
+
+
+def gateway_app_from_env() -> Starlette:
+    """uvicorn factory: each worker builds its own gateway from the options `gateway` left in the environment."""
+    from atlas4d.federation.app import create_app
+    from atlas4d.federation.gateway import Gateway
+
+    args = json.loads(os.environ[GATEWAY_ARGS_ENV])
+    sdl = Path(args["supergraph"]).read_text()
 
     def load() -> Gateway:
-        return Gateway.from_supergraph(parsed, timeout=timeout, introspection=introspection)
+        return Gateway.from_supergraph(
+            sdl,
+            timeout=args["timeout"],
+            introspection=args["introspection"],
+            max_connections=args["max_connections"],
+        )
 
-    # like `atlas4d serve`: no access log line per request (it costs the hot path; put a proxy in front to log)
-    uvicorn.run(create_app(loader=load), host=host, port=port, log_level="info", access_log=False)
+    return create_app(loader=load)
 
 
 def plan_command(

@@ -37,11 +37,12 @@ from atlas4d.federation.planner import QueryPlan, QueryPlanner
 from atlas4d.federation.subgraph import subgraph_sdl
 from atlas4d.federation.supergraph import Supergraph
 from atlas4d.federation.transport import (
+    DEFAULT_MAX_CONNECTIONS,
     JSON,
+    HttpClient,
     LocalSubgraph,
     RemoteSubgraph,
     Subgraph,
-    remember_missing_sniffio,
 )
 
 DEFAULT_TIMEOUT_S = 30.0
@@ -78,7 +79,7 @@ class Gateway:
         subgraphs: Mapping[str, Subgraph],
         *,
         introspection: bool = True,
-        http_client: httpx.AsyncClient | None = None,
+        http_client: HttpClient | None = None,
         document_cache_size: int = 1024,
     ) -> None:
         self.supergraph = supergraph
@@ -105,7 +106,7 @@ class Gateway:
         urls: Mapping[str, str] | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
         introspection: bool = True,
-        max_connections: int = 100,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> Gateway:
         """A gateway over a supergraph: `local` subgraphs in-process, the rest over HTTP.
 
@@ -119,7 +120,7 @@ class Gateway:
         unknown = set(local) - set(supergraph.graphs)
         if unknown:
             raise FederationError(f"local subgraphs not in the supergraph: {', '.join(sorted(unknown))}")
-        client: httpx.AsyncClient | None = None
+        client: HttpClient | None = None
         subgraphs: dict[str, Subgraph] = {}
         for name, info in supergraph.graphs.items():
             if name in local:
@@ -131,13 +132,7 @@ class Gateway:
                 )
                 continue
             if client is None:
-                remember_missing_sniffio()
-                client = httpx.AsyncClient(
-                    timeout=httpx.Timeout(timeout),
-                    limits=httpx.Limits(
-                        max_connections=max_connections, max_keepalive_connections=max_connections
-                    ),
-                )
+                client = HttpClient(timeout, max_connections=max_connections)
             subgraphs[name] = RemoteSubgraph(name, urls.get(name, info.url), client)
         return cls(supergraph, subgraphs, introspection=introspection, http_client=client)
 
