@@ -22,6 +22,9 @@ class MergedField:
     sources: dict[str, SubField] = field(default_factory=dict)
     arguments: list[ast.InputValueDefinitionNode] = field(default_factory=list)
     overridden: dict[str, bool] = field(default_factory=dict)  # graph -> still used (usedOverridden)
+    override_labels: dict[str, str] = field(
+        default_factory=dict
+    )  # progressive @override: origin graph -> label
 
     @property
     def first(self) -> SubField:
@@ -186,7 +189,10 @@ class Merger:
                     origin = sub_field.override
                     if origin is None:
                         continue
-                    if origin in merged_field.sources:
+                    if origin in merged_field.sources and sub_field.override_label:
+                        # progressive override: the origin keeps serving the field while the label is off
+                        merged_field.override_labels[origin] = sub_field.override_label
+                    elif origin in merged_field.sources:
                         still_used = merged_field.name in self.by_name[origin].key_fields(merged.name)
                         merged_field.overridden[origin] = still_used
                         if not still_used:

@@ -115,7 +115,8 @@ def _resolving(merged: MergedType, name: str) -> list[str]:
 
 def _sharing(merger: Merger, merged: MergedType) -> None:
     for name in merged.fields:
-        resolving = _resolving(merged, name)
+        labelled = merged.fields[name].override_labels  # progressively overridden: not shared
+        resolving = [g for g in _resolving(merged, name) if g not in labelled]
         if len(resolving) < 2:
             continue
         not_shareable = [
