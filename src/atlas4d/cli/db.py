@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import asyncpg
+import orjson
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -21,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from atlas4d.db.check import CheckReport, check_database
 from atlas4d.db.embedded import EmbeddedCluster, database_url
 from atlas4d.db.migrate import Migration, core_migrations, load_migrations
 from atlas4d.db.pool import connect, create_pool, migrate_database
@@ -210,3 +213,56 @@ def register(app: typer.Typer) -> None:
             console.print(table)
 
         _run(console, work)
+
+    @db.command()
+    def check(
+        tolerance_m: Annotated[
+            float, typer.Option(min=0, help="Report geom vs lat/lon further apart than this (metres).")
+        ] = 1.0,
+        examples: Annotated[int, typer.Option(min=0, help="Rows listed per problem.")] = 20,
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    ) -> None:
+        """Report rows the gateway serves differently from their raw columns (exit 1 on problems).
+
+        Read-only; works on an original Atlas4D database before or after `atlas4d db migrate`."""
+        settings = Settings()
+
+        async def work() -> CheckReport:
+            conn = await _connection(settings)
+            try:
+                return await check_database(conn, tolerance_m, examples)
+            finally:
+                await conn.close()
+
+        report = _run(console, work)
+        if as_json:
+            sys.stdout.write(orjson.dumps(report.as_json()).decode() + "\n")
+        else:
+            _print_check(console, report)
+        if report.problems:
+            raise typer.Exit(1)
+
+
+def _print_check(console: Console, report: CheckReport) -> None:
+    table = Table(title="atlas4d db check", show_header=False)
+    for key, value in report.counts.items():
+        style = "bold red" if key in report.problems else ""
+        table.add_row(key, f"[{style}]{value:,}[/]" if style else f"{value:,}")
+    console.print(table)
+    if report.disagreements:
+        rows = Table(
+            title=f"geom and lat/lon more than {report.tolerance_m:g} m apart (served from geom; "
+            f"{report.counts['geom_latlon_disagree']:,} rows, max {report.max_distance_m or 0:,.1f} m)"
+        )
+        for column in ("id", "t", "source_type", "geom lon,lat", "lat/lon columns", "metres"):
+            rows.add_column(column)
+        for d in report.disagreements:
+            rows.add_row(
+                str(d.id), d.t.isoformat(), d.source_type or "", f"{d.geom_lon:.6f},{d.geom_lat:.6f}",
+                f"{d.lon:.6f},{d.lat:.6f}", f"{d.distance_m:,.1f}",
+            )  # fmt: skip
+        console.print(rows)
+    if report.problems:
+        console.print(f"[bold red]problems[/] {', '.join(report.problems)}")
+    else:
+        console.print("[green]no problems[/]")

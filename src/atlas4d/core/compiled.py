@@ -37,6 +37,7 @@ from starlette.requests import Request
 from atlas4d.core import filters as f
 from atlas4d.core import rows
 from atlas4d.core.filters import where
+from atlas4d.core.position import lat_sql, lon_sql
 from atlas4d.core.queries import decode_cursor, entity_filter_sql, observation_after, page_size
 from atlas4d.core.rows import response_key
 from atlas4d.core.sql import Params
@@ -71,15 +72,16 @@ def time_sql(column: str) -> str:
     )
 
 
+LON, LAT = lon_sql("q"), lat_sql("q")
 GEOMETRY = (
-    "CASE WHEN q.geom IS NULL THEN 'null' ELSE '{\"type\":\"Point\",\"coordinates\":[' || ST_X(q.geom) || ',' "
-    "|| ST_Y(q.geom) || coalesce(',' || q.altitude_m, '') || ']}' END"
+    f"CASE WHEN {LON} IS NULL THEN 'null' ELSE '{{\"type\":\"Point\",\"coordinates\":[' || {LON} || ',' "
+    f"|| {LAT} || coalesce(',' || q.altitude_m, '') || ']}}' END"
 )
 OBSERVATION_FIELDS = {
     "id": _quoted("q.id"),
     "time": time_sql("q.t"),
-    "lon": _number("ST_X(q.geom)"),
-    "lat": _number("ST_Y(q.geom)"),
+    "lon": _number(LON),
+    "lat": _number(LAT),
     "altitude": _number("q.altitude_m"),
     "speed": _number("q.speed_ms"),
     "heading": _number("q.heading_deg"),

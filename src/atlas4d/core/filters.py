@@ -16,6 +16,7 @@ from typing import Any
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from atlas4d.core.position import spatial_predicate
 from atlas4d.core.sql import Params
 from atlas4d.errors import BadBBox, BadDuration, BadGeometry, BadInput, BadTimeRange
 
@@ -279,25 +280,36 @@ class ObservationFilter:
     kinds: list[str] | None = None
     extra: list[str] = field(default_factory=list)
 
-    def sql(self, params: Params, alias: str = "o") -> list[str]:
-        """Predicates over `atlas4d.observations_core AS alias`."""
+    def sql(self, params: Params, alias: str = "o", *, position_fallback: bool = True) -> list[str]:
+        """Predicates over `atlas4d.observations_core AS alias`: spatial ones on the position rule of
+        `atlas4d.core.position` (`geom`, else `lon`/`lat`). `position_fallback=False` for tables with only
+        `geom` (tracks)."""
         a = alias
+
+        def spatial(template: str, geography: bool = False) -> str:
+            return spatial_predicate(a, template, geography=geography, fallback=position_fallback)
+
         clauses: list[str] = []
         if self.bbox is not None:
             # ST_Intersects, not `&&`: the index boxes are float4 and rounded outwards, so `&&` alone lets in
             # points a few metres outside the box; ST_Intersects uses the index and then tests exactly.
             parts = [
-                f"ST_Intersects({a}.geom, ST_MakeEnvelope({params.add(e[0])}, {params.add(e[1])}, "
-                f"{params.add(e[2])}, {params.add(e[3])}, 4326))"
+                spatial(
+                    f"ST_Intersects({{g}}, ST_MakeEnvelope({params.add(e[0])}, {params.add(e[1])}, "
+                    f"{params.add(e[2])}, {params.add(e[3])}, 4326))"
+                )
                 for e in self.bbox.envelopes()
             ]
             clauses.append(parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")")
         if self.within is not None:
-            clauses.append(f"ST_Intersects({a}.geom, {params.add(self.within, 'geometry')})")
+            clauses.append(spatial(f"ST_Intersects({{g}}, {params.add(self.within, 'geometry')})"))
         if self.near is not None:
             clauses.append(
-                f"ST_DWithin({a}.geom::geography, ST_SetSRID(ST_MakePoint({params.add(self.near.lon)}, "
-                f"{params.add(self.near.lat)}), 4326)::geography, {params.add(self.near.radius_m)})"
+                spatial(
+                    f"ST_DWithin({{g}}, ST_SetSRID(ST_MakePoint({params.add(self.near.lon)}, "
+                    f"{params.add(self.near.lat)}), 4326)::geography, {params.add(self.near.radius_m)})",
+                    geography=True,
+                )
             )
         if self.altitude is not None:
             if self.altitude.min is not None:

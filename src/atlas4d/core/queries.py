@@ -15,11 +15,12 @@ from typing import Any
 import asyncpg
 
 from atlas4d.core.filters import ObservationFilter, TimeRange, where
+from atlas4d.core.position import lat_sql, lon_sql
 from atlas4d.core.sql import Params
 from atlas4d.errors import BadCursor, BadInput, PageTooLarge
 
 OBSERVATION_COLUMNS = (
-    "o.id, o.t, ST_X(o.geom) AS lon, ST_Y(o.geom) AS lat, o.altitude_m, o.speed_ms, o.heading_deg, "
+    f"o.id, o.t, {lon_sql('o')} AS lon, {lat_sql('o')} AS lat, o.altitude_m, o.speed_ms, o.heading_deg, "
     "o.source_type, o.entity_id, o.track_id, o.metadata"
 )
 ENTITY_COLUMNS = "e.id, e.kind, e.name, e.source_type, e.properties, e.created_at"
@@ -216,7 +217,7 @@ def track_filter_sql(
             f"tr.entity_id IN (SELECT id FROM atlas4d.entities WHERE kind = ANY({params.add(kinds, 'text[]')}))"
         )
     # spatial predicates of an observation filter apply to the track's line via the same SQL
-    clauses.extend(spatial.sql(params, alias="tr"))
+    clauses.extend(spatial.sql(params, alias="tr", position_fallback=False))
     if time is not None:
         if time.start is not None:
             clauses.append(f"tr.end_time >= {params.add(time.start)}")

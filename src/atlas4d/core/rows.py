@@ -22,6 +22,8 @@ from typing import Any
 
 from graphql import FieldNode, SelectionNode
 
+from atlas4d.core.position import lat_sql, lon_sql
+
 Row = Sequence[Any]
 Builder = Callable[[Sequence[Row]], list[dict[str, Any]]]
 
@@ -47,8 +49,8 @@ def _uuid(sql: str) -> Value:
 OBSERVATION: dict[str, Value] = {
     "id": Value(("q.id",), "str({0})"),
     "time": _plain("q.t"),
-    "lon": _plain("ST_X(q.geom)"),
-    "lat": _plain("ST_Y(q.geom)"),
+    "lon": _plain(lon_sql("q")),
+    "lat": _plain(lat_sql("q")),
     "altitude": _plain("q.altitude_m"),
     "speed": _plain("q.speed_ms"),
     "heading": _plain("q.heading_deg"),
@@ -57,8 +59,9 @@ OBSERVATION: dict[str, Value] = {
     "trackId": _uuid("q.track_id"),
     "metadata": _plain("q.metadata"),
     "geometry": Value(
-        ("ST_X(q.geom)", "ST_Y(q.geom)", "q.altitude_m"),
-        "{{'type': 'Point', 'coordinates': [{0}, {1}] if {2} is None else [{0}, {1}, {2}]}}",
+        (lon_sql("q"), lat_sql("q"), "q.altitude_m"),
+        "(None if {0} is None else "
+        "{{'type': 'Point', 'coordinates': [{0}, {1}] if {2} is None else [{0}, {1}, {2}]}})",
     ),
     "__typename": Value((), "'Observation'"),
 }

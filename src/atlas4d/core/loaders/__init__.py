@@ -15,8 +15,12 @@ from aiodataloader import DataLoader
 
 from atlas4d.core.filters import TimeRange
 from atlas4d.core.loaders.base import LoaderCache, Row, by_key, grouped
+from atlas4d.core.position import has_position_sql, lat_sql, lon_sql
 from atlas4d.core.queries import ANOMALY_COLUMNS, ENTITY_COLUMNS, OBSERVATION_COLUMNS, TRACK_COLUMNS
 from atlas4d.core.sql import Params
+
+# positionAt interpolates between located observations only (the rule of atlas4d.core.position)
+LON, LAT, LOCATED = lon_sql("o"), lat_sql("o"), has_position_sql("o")
 
 
 @dataclass(frozen=True)
@@ -160,11 +164,11 @@ class Loaders(LoaderCache):
                 "SELECT k.ord, p.t AS t0, p.lon AS lon0, p.lat AS lat0, p.alt AS alt0, "
                 "n.t AS t1, n.lon AS lon1, n.lat AS lat1, n.alt AS alt1 "
                 "FROM unnest($1::uuid[], $2::timestamptz[]) WITH ORDINALITY AS k(track, at, ord) "
-                "LEFT JOIN LATERAL (SELECT o.t, ST_X(o.geom) AS lon, ST_Y(o.geom) AS lat, o.altitude_m AS alt "
-                "  FROM atlas4d.observations_core o WHERE o.track_id = k.track AND o.t <= k.at "
+                f"LEFT JOIN LATERAL (SELECT o.t, {LON} AS lon, {LAT} AS lat, o.altitude_m AS alt "
+                f"  FROM atlas4d.observations_core o WHERE o.track_id = k.track AND o.t <= k.at AND {LOCATED} "
                 "  ORDER BY o.t DESC, o.id DESC LIMIT 1) p ON true "
-                "LEFT JOIN LATERAL (SELECT o.t, ST_X(o.geom) AS lon, ST_Y(o.geom) AS lat, o.altitude_m AS alt "
-                "  FROM atlas4d.observations_core o WHERE o.track_id = k.track AND o.t >= k.at "
+                f"LEFT JOIN LATERAL (SELECT o.t, {LON} AS lon, {LAT} AS lat, o.altitude_m AS alt "
+                f"  FROM atlas4d.observations_core o WHERE o.track_id = k.track AND o.t >= k.at AND {LOCATED} "
                 "  ORDER BY o.t ASC, o.id ASC LIMIT 1) n ON true",
                 [k[0] for k in keys],
                 [k[1] for k in keys],

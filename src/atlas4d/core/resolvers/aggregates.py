@@ -9,6 +9,7 @@ import strawberry
 
 from atlas4d.core.context import Info
 from atlas4d.core.filters import where
+from atlas4d.core.position import has_position_sql, lat_sql, lon_sql, point_sql
 from atlas4d.core.schema.inputs import ObservationFilter, observation_filter
 from atlas4d.core.schema.scalars import Duration, GeoJSON
 from atlas4d.core.schema.types import Position
@@ -92,9 +93,9 @@ async def observation_grid(
         raise BadInput("`cellSize` must be between 0.000001 and 90 degrees", field="cellSize")
     size = params.add(float(cell_size), "float8")
     rows = await info.context.pool.fetch(
-        f"SELECT floor(ST_X(o.geom) / {size})::bigint AS ix, floor(ST_Y(o.geom) / {size})::bigint AS iy, "
+        f"SELECT floor({lon_sql('o')} / {size})::bigint AS ix, floor({lat_sql('o')} / {size})::bigint AS iy, "
         "count(*) AS n, avg(o.speed_ms) AS avg_speed "
-        f"FROM atlas4d.observations_core o {where([*clauses, 'o.geom IS NOT NULL'])} "
+        f"FROM atlas4d.observations_core o {where([*clauses, has_position_sql('o')])} "
         f"GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT {limit + 1}",
         *params.values,
     )
@@ -130,18 +131,18 @@ async def _h3_grid(
     counts: dict[str, tuple[int, float, int]] = {}
     if has_ext:
         rows = await pool.fetch(
-            f"SELECT h3_lat_lng_to_cell(o.geom::point, {params.add(resolution)})::text AS cell, count(*) AS n, "
-            "sum(o.speed_ms) AS speed_sum, count(o.speed_ms) AS speed_n "
-            f"FROM atlas4d.observations_core o {where([*clauses, 'o.geom IS NOT NULL'])} GROUP BY 1",
+            f"SELECT h3_lat_lng_to_cell({point_sql('o')}::point, {params.add(resolution)})::text AS cell, "
+            "count(*) AS n, sum(o.speed_ms) AS speed_sum, count(o.speed_ms) AS speed_n "
+            f"FROM atlas4d.observations_core o {where([*clauses, has_position_sql('o')])} GROUP BY 1",
             *params.values,
         )
         counts = {r["cell"]: (r["n"], r["speed_sum"] or 0.0, r["speed_n"]) for r in rows}
     else:
         # Without the extension, PostGIS pre-aggregates on the exact coordinates and Python assigns cells.
         rows = await pool.fetch(
-            "SELECT ST_X(o.geom) AS lon, ST_Y(o.geom) AS lat, count(*) AS n, sum(o.speed_ms) AS speed_sum, "
+            f"SELECT {lon_sql('o')} AS lon, {lat_sql('o')} AS lat, count(*) AS n, sum(o.speed_ms) AS speed_sum, "
             f"count(o.speed_ms) AS speed_n FROM atlas4d.observations_core o "
-            f"{where([*clauses, 'o.geom IS NOT NULL'])} GROUP BY 1, 2",
+            f"{where([*clauses, has_position_sql('o')])} GROUP BY 1, 2",
             *params.values,
         )
         for r in rows:
@@ -181,7 +182,7 @@ async def observations_geojson(
     clauses = observation_filter(filter).sql(params)
     value = await info.context.pool.fetchval(
         "SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(json_build_object("
-        "'type', 'Feature', 'id', q.id, 'geometry', ST_AsGeoJSON(q.geom, 7)::json, 'properties', "
+        f"'type', 'Feature', 'id', q.id, 'geometry', ST_AsGeoJSON({point_sql('q')}, 7)::json, 'properties', "
         "json_build_object('time', q.t, 'entityId', q.entity_id, 'trackId', q.track_id, "
         "'sourceType', q.source_type, 'altitude', q.altitude_m, 'speed', q.speed_ms, 'heading', q.heading_deg)"
         ") ORDER BY q.t DESC, q.id DESC), '[]'::json)) FROM ("

@@ -44,6 +44,9 @@ def list_args(info: Info, time: TimeFilter | None, first: int | None, order: Tim
 
 _NOT_LOADED: object = object()
 
+# the position rule of atlas4d.core.position, as clients read it
+POSITION_RULE = "WGS 84, from `geom`, else the lon/lat columns; null only for a row with no position at all."
+
 
 @strawberry.type(description="A position in WGS 84, altitude in metres.")
 class Position:
@@ -123,8 +126,8 @@ class Entity:
 class Observation:
     id: strawberry.ID
     time: datetime
-    lon: float
-    lat: float
+    lon: float | None = strawberry.field(description=f"Longitude in {POSITION_RULE}")
+    lat: float | None = strawberry.field(description=f"Latitude in {POSITION_RULE}")
     altitude: float | None = strawberry.field(description="Metres.")
     speed: float | None = strawberry.field(description="Metres per second.")
     heading: float | None = strawberry.field(description="Degrees clockwise from north.")
@@ -132,8 +135,9 @@ class Observation:
     entity_id: strawberry.ID | None
     track_id: strawberry.ID | None
     metadata: JSON | None
-    geometry: GeoJSON = strawberry.field(
-        description="A GeoJSON Point (with altitude as third coordinate when known)."
+    geometry: GeoJSON | None = strawberry.field(
+        description="A GeoJSON Point (with altitude as third coordinate when known); null only for a row with "
+        "no position at all (see `lon`)."
     )
     _entity: strawberry.Private[object] = _NOT_LOADED
 
@@ -143,9 +147,9 @@ class Observation:
         track_id = r["track_id"]
         lon, lat, alt = r["lon"], r["lat"], r["altitude_m"]
         return cls(
-            geometry=GeoJSON(
-                {"type": "Point", "coordinates": [lon, lat] if alt is None else [lon, lat, alt]}
-            ),
+            geometry=None
+            if lon is None
+            else GeoJSON({"type": "Point", "coordinates": [lon, lat] if alt is None else [lon, lat, alt]}),
             id=strawberry.ID(str(r["id"])),
             time=r["t"],
             lon=r["lon"],
@@ -167,8 +171,10 @@ class Observation:
         row = await info.context.loaders.observation().load(key)
         return cls.from_row(row) if row else None
 
-    @strawberry.field
-    def position(self) -> Position:
+    @strawberry.field(description="Null only for a row with no position at all (see `lon`).")
+    def position(self) -> Position | None:
+        if self.lon is None or self.lat is None:
+            return None
         return Position(lon=self.lon, lat=self.lat, altitude=self.altitude)
 
     @strawberry.field
@@ -285,10 +291,14 @@ class Track:
 class Anomaly:
     id: strawberry.ID
     observation_id: strawberry.ID | None
-    anomaly_type: str
+    anomaly_type: str | None = strawberry.field(
+        description="Null only for a Core Spec row stored without one."
+    )
     severity: int | None
     score: float | None
-    detected_at: datetime
+    detected_at: datetime | None = strawberry.field(
+        description="Null only for a Core Spec row stored without one."
+    )
     metadata: JSON | None
 
     @classmethod

@@ -12,7 +12,7 @@ SELECT a.id,
        a.metadata
 FROM atlas4d.anomalies AS a
 LEFT JOIN LATERAL (
-    SELECT coalesce(oc.lat, ST_Y(oc.geom)) AS lat, coalesce(oc.lon, ST_X(oc.geom)) AS lon, oc.source_type
+    SELECT {lat(oc)} AS lat, {lon(oc)} AS lon, oc.source_type
     FROM atlas4d.observations_core AS oc
     WHERE oc.id = a.observation_id
     LIMIT 1

@@ -8,7 +8,7 @@ FROM (
            o.id,
            json_build_object(
                'type', 'Feature',
-               'geometry', ST_AsGeoJSON(coalesce(o.geom, ST_SetSRID(ST_MakePoint(o.lon, o.lat), 4326)))::json,
+               'geometry', ST_AsGeoJSON({point(o)})::json,
                'properties', json_build_object(
                    'id', o.id, 'time', o.t, 'source_type', o.source_type, 'speed_ms', o.speed_ms
                )

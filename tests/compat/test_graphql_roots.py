@@ -1,0 +1,121 @@
+"""Every GraphQL root query field of the served API (core and the installed modules), over the original's
+database, answers without any error — the selection generated from introspection: every field to depth 3,
+required arguments filled by type, lists cut to a few items. On the original's rows this used to give
+`INTERNAL` (totalCount with lat/lon-only rows), null in non-null fields, and a failing `anomalies` field.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from compat_db import OriginalDatabase
+from seed_like import TRAFFIC_TRACK
+
+INTROSPECT = """{ __schema { queryType { name } types { name kind fields {
+  name args { name defaultValue type { ...T } } type { ...T } } } } }
+fragment T on __Type { kind name ofType { kind name ofType { kind name ofType { kind name } } } }"""
+MAX_DEPTH = 3
+NOW = datetime.now(UTC).isoformat()
+
+
+def unwrap(t: dict[str, Any]) -> tuple[str, str, bool]:
+    """(kind, name, non-null) of the named type under lists and non-nulls."""
+    non_null = t["kind"] == "NON_NULL"
+    while t.get("ofType") is not None:
+        t = t["ofType"]
+    return t["kind"], t["name"], non_null
+
+
+def literal(type_name: str, field: str, ids: dict[str, str]) -> str | None:
+    """A value for a required argument, by type (and, for ids, by the field asking)."""
+    if type_name == "ID":
+        return f'"{ids.get(field, ids["observation"])}"'
+    return {
+        "DateTime": f'"{NOW}"',
+        "Duration": '"PT1H"',
+        "Float": "1.0",
+        "Int": "1",
+        "String": '"x"',
+        "Boolean": "true",
+    }.get(type_name)
+
+
+class Selector:
+    def __init__(self, types: dict[str, dict[str, Any]], ids: dict[str, str]) -> None:
+        self.types = types
+        self.ids = ids
+
+    def arguments(self, field: dict[str, Any], root: bool) -> str | None:
+        out = []
+        for arg in field["args"]:
+            _, name, non_null = unwrap(arg["type"])
+            if arg["name"] == "first" and name == "Int":
+                out.append("first: 3")
+            elif arg["name"] == "limit" and name == "Int":
+                out.append("limit: 3")
+            elif arg["name"] == "cellSize" and root:
+                out.append("cellSize: 0.01")
+            elif non_null and arg["defaultValue"] is None:
+                value = literal(name, field["name"], self.ids)
+                if value is None:
+                    return None  # a required input object: not generated
+                out.append(f"{arg['name']}: {value}")
+        return f"({', '.join(out)})" if out else ""
+
+    def selection(self, type_name: str, depth: int) -> str | None:
+        parts = []
+        for field in self.types[type_name]["fields"] or []:
+            kind, name, _ = unwrap(field["type"])
+            args = self.arguments(field, root=False)
+            if args is None:
+                continue
+            if kind in ("SCALAR", "ENUM"):
+                parts.append(f"{field['name']}{args}")
+            elif depth < MAX_DEPTH and kind in ("OBJECT", "INTERFACE"):
+                inner = self.selection(name, depth + 1)
+                if inner:
+                    parts.append(f"{field['name']}{args} {inner}")
+            elif depth < MAX_DEPTH and kind == "UNION":
+                parts.append(f"{field['name']}{args} {{ __typename }}")
+        return "{ " + " ".join(parts) + " }" if parts else None
+
+
+async def root_queries(client: httpx.AsyncClient, ids: dict[str, str]) -> dict[str, str]:
+    schema = (await client.post("/graphql", json={"query": INTROSPECT})).json()["data"]["__schema"]
+    types = {t["name"]: t for t in schema["types"] if t["fields"] is not None}
+    selector = Selector(types, ids)
+    out = {}
+    for field in types[schema["queryType"]["name"]]["fields"]:
+        if field["name"].startswith("_"):
+            continue  # federation's _service/_entities are for gateways
+        kind, name, _ = unwrap(field["type"])
+        args = selector.arguments(field, root=True)
+        assert args is not None, f"cannot generate arguments for {field['name']}"
+        inner = selector.selection(name, 1) if kind not in ("SCALAR", "ENUM") else ""
+        assert inner is not None
+        out[field["name"]] = f"{{ {field['name']}{args} {inner} }}"
+    return out
+
+
+@pytest.fixture
+async def ids(original_db: OriginalDatabase) -> dict[str, str]:
+    lat_lon_only = next(o for o in original_db.data.observations if o.geom is None and o.position)
+    return {"observation": str(lat_lon_only.id), "track": str(TRAFFIC_TRACK), "entity": str(TRAFFIC_TRACK)}
+
+
+async def test_every_root_query_field_answers_without_errors(
+    compat: httpx.AsyncClient, ids: dict[str, str]
+) -> None:
+    queries = await root_queries(compat, ids)
+    assert {"observations", "anomalies", "entities", "tracks", "observationGrid"} <= set(queries)
+    failures = {}
+    for name, query in queries.items():
+        response = await compat.post("/graphql", json={"query": query})
+        body = response.json()
+        if response.status_code != 200 or body.get("errors") or body.get("data") is None:
+            failures[name] = (query, body.get("errors"))
+    assert not failures, failures
+    assert len(queries) >= 20
