@@ -39,6 +39,7 @@ from atlas4d.federation.transport import LocalSubgraph
 from atlas4d.modules.contract import Module
 from atlas4d.modules.serving import graphql_schema_of, loader_factories
 from atlas4d.settings import Settings
+from atlas4d.web.cost_model import cost_model_from_sdl
 from atlas4d.web.errors import format_graphql_error
 from atlas4d.web.fast_executor import FastExecutor
 from atlas4d.web.graphql_http import GraphQLEndpoint
@@ -185,7 +186,7 @@ class GatewayEndpoint(GraphQLEndpoint):
             if isinstance(core, InProcessSubgraph) and core.passthrough
             else None
         )
-        super().__init__(api, settings, context, fast)
+        super().__init__(api, settings, context, fast, cost_model=cost_model_from_sdl(gateway.supergraph.sdl))
         self.gateway = gateway
 
     async def execute(

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# What ATLAS4D_ENV=production turns off unless the variable itself is set (docs/security.md)
+PRODUCTION_OFF = ("introspection", "graphiql", "suggestions")
 
 
 def default_data_dir() -> Path:
@@ -28,6 +31,10 @@ def default_data_dir() -> Path:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ATLAS4D_", env_file=".env", extra="ignore")
 
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description="`production` turns introspection, GraphiQL and suggestions off unless set explicitly.",
+    )
     database_url: str | None = Field(
         default=None, description="PostgreSQL 15+ with PostGIS. Unset: the embedded cluster is used."
     )
@@ -57,7 +64,17 @@ class Settings(BaseSettings):
     bulk_max_body_bytes: int = Field(
         default=1024 * 1024 * 1024, description="Largest body of the bulk NDJSON/CSV ingest endpoint."
     )
+    max_fields: int = Field(
+        default=2_000, description="Most field selections in one document, fragments expanded where spread."
+    )
+    max_cost: int = Field(
+        default=25_000, description="Highest estimated cost (objects an operation can produce) accepted."
+    )
+    max_list_items: int = Field(default=10_000, description="Most items in one list of the variables.")
+    max_input_depth: int = Field(default=64, description="Deepest nesting of the variables' JSON.")
+    max_input_values: int = Field(default=500_000, description="Most values in all variables together.")
     introspection: bool = Field(default=True, description="Allow __schema/__type queries.")
+    suggestions: bool = Field(default=True, description="'Did you mean …?' in validation errors.")
     compiled_queries: bool = Field(
         default=True,
         description="Answer plain observation and entity pages with one compiled statement each.",
@@ -91,6 +108,19 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _production_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("env"), str):
+            data = {**data, "env": data["env"].strip().lower()}
+        if isinstance(data, dict) and data.get("env") == "production":
+            for name in PRODUCTION_OFF:
+                data.setdefault(name, False)
+        return data
+
+    def production(self) -> bool:
+        return self.env == "production"
 
     def embedded(self) -> bool:
         return self.database_url is None

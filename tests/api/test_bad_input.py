@@ -220,7 +220,8 @@ async def test_bad_root_argument(client: httpx.AsyncClient, query: str, code: st
 async def test_bad_nested_argument(
     baseline: dict[str, Any], client: httpx.AsyncClient, fragment: str, code: str
 ) -> None:
-    ext = await expect(client, code, f"{{ observations(first: 3) {{ nodes {{ id {fragment} }} }} }}")
+    # two parents: three nested pages of 10,000 (the cost clamps `first` there) would be over ATLAS4D_MAX_COST
+    ext = await expect(client, code, f"{{ observations(first: 2) {{ nodes {{ id {fragment} }} }} }}")
     assert ext["code"] == code
 
 
@@ -519,7 +520,8 @@ async def test_json_the_encoder_cannot_store_is_an_item_error(
     baseline: dict[str, Any], client: httpx.AsyncClient, clean_db: asyncpg.Pool, mutation: str, shape: str
 ) -> None:
     """metadata/properties nested 300 deep, or with an integer beyond 64 bits (an inline literal keeps it
-    exact), are JSON objects the jsonb encoder refuses: the item's error, not INTERNAL."""
+    exact), are JSON objects the jsonb encoder refuses: the item's error, not INTERNAL. (Nested 300 deep, the
+    variables are now refused before anything runs, over ATLAS4D_MAX_INPUT_DEPTH: BAD_USER_INPUT.)"""
     before = await counts(clean_db)
     argument, item, field, selection = JSON_FIELDS[mutation]
     item = item.replace("OBS", baseline["observation"])
@@ -532,5 +534,6 @@ async def test_json_the_encoder_cannot_store_is_an_item_error(
     for path in ENDPOINTS:
         body = await post(client, query, {"v": nested_object(300)} if shape == "deep" else {}, path)
         ext = error(body)
-        assert (ext["code"], ext.get("index"), ext.get("field")) == ("INVALID_ITEM", 1, field), (path, body)
+        expected = ("BAD_USER_INPUT", None, None) if shape == "deep" else ("INVALID_ITEM", 1, field)
+        assert (ext["code"], ext.get("index"), ext.get("field")) == expected, (path, body)
     assert await counts(clean_db) == before

@@ -21,7 +21,7 @@ NESTED = """query($n: Int!) {
       id
       latestObservation { id entity { id } }
       observations(first: 5) { id anomalies { id } track { id pointCount } }
-      tracks { id geometry positionAt(time: "2026-05-01T00:03:00Z") { lon lat }
+      tracks(first: 3) { id geometry positionAt(time: "2026-05-01T00:03:00Z") { lon lat }
                observations(first: 3) { id } }
     }
   }

@@ -155,7 +155,7 @@ async def test_every_root_field(db: asyncpg.Pool, mclient: httpx.AsyncClient) ->
           stops { id name lon lat }
           inCentre: stops(bbox: {minLon: 27.46, minLat: 42.49, maxLon: 27.48, maxLat: 42.50}) { name }
           geofences { id name speedLimitKmh geometry }
-          speedingEvents(first: 10000) { time speedKmh limitKmh excessKmh observation { id } entity { id }
+          speedingEvents(first: 2000) { time speedKmh limitKmh excessKmh observation { id } entity { id }
                                          vehicle { label } geofence { name } }
           dwellEvents(minMinutes: 10, radiusMeters: 50) { startTime endTime duration pointCount lon lat
                                                           entity { id } vehicle { label } }

@@ -46,7 +46,9 @@ async def db(clean_db: asyncpg.Pool, migrated: asyncpg.Pool) -> asyncpg.Pool:
 async def mclient(
     settings: Settings, database_url: str, migrated: asyncpg.Pool
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in serve_modules(settings, database_url, [module]):
+    # the oracles ask for every event with linked objects (`first: 10000` x 3): over the default ATLAS4D_MAX_COST
+    generous = settings.model_copy(update={"max_cost": 100_000})
+    async for client in serve_modules(generous, database_url, [module]):
         yield client
 
 

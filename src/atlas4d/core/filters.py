@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -229,13 +229,19 @@ def parse_bigint(value: object) -> int | None:
 
 
 def has_nul(value: object) -> bool:
-    """PostgreSQL text and jsonb cannot hold U+0000; such input is refused as the client's error."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(has_nul(v) for v in value)
+    """PostgreSQL text and jsonb cannot hold U+0000 (keys included); such input is refused as the client's
+    error. Iterative: JSON nested 330 deep overflowed the recursive version (an INTERNAL error)."""
+    pending = [value]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, str):
+            if "\x00" in current:
+                return True
+        elif isinstance(current, Mapping):
+            pending.extend(current.keys())
+            pending.extend(current.values())
+        elif isinstance(current, list | tuple):
+            pending.extend(current)
     return False
 
 

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from atlas4d.federation.gateway import Gateway
 from atlas4d.settings import Settings
 from atlas4d.web.cors import cors_middleware
+from atlas4d.web.cost_model import cost_model_from_sdl
 from atlas4d.web.graphiql import graphiql_routes
 from atlas4d.web.graphql_http import GraphQLEndpoint, JSONResponse
 
@@ -38,6 +39,7 @@ class SupergraphEndpoint(GraphQLEndpoint):
             gateway.supergraph.api_schema,
             settings.model_copy(update={"introspection": gateway.introspection}),
             context,
+            cost_model=cost_model_from_sdl(gateway.supergraph.sdl),
         )
         self.gateway = gateway
 

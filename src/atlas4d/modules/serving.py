@@ -11,8 +11,10 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from atlas4d.core.context import Context
+from atlas4d.federation.subgraph import subgraph_sdl
 from atlas4d.modules.contract import Module
 from atlas4d.settings import Settings
+from atlas4d.web.cost_model import cost_model_from_sdl
 from atlas4d.web.graphql_http import FastAnswer, GraphQLEndpoint
 
 
@@ -36,7 +38,14 @@ def subgraph_route(
     async def context(request: Request, request_id: str) -> Context:
         return Context.create(request.app.state.pool, settings, request_id, factories)
 
-    endpoint = GraphQLEndpoint(schema, settings, context, fast_answer, public=False)
+    endpoint = GraphQLEndpoint(
+        schema,
+        settings,
+        context,
+        fast_answer,
+        public=False,
+        cost_model=cost_model_from_sdl(subgraph_sdl(schema)),
+    )
     return Route(f"/subgraphs/{name}/graphql", endpoint.handle, methods=["GET", "POST"])
 
 

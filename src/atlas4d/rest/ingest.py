@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from atlas4d.core.filters import has_nul
 from atlas4d.errors import BadInput, BatchTooLarge, InvalidItem
 from atlas4d.rest.sql import rest_sql
 
@@ -92,15 +93,7 @@ def _time(body: Mapping[str, Any], index: int | None) -> datetime | None:
         raise _fail(index, "t", f"is out of range once in UTC: {value[:40]!r}") from None
 
 
-def _has_nul(value: Any) -> bool:
-    """PostgreSQL text and jsonb cannot hold U+0000 anywhere, keys included."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, Mapping):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+_has_nul = has_nul  # PostgreSQL text and jsonb cannot hold U+0000 anywhere, keys included
 
 
 def parse_observation(body: Any, index: int | None = None) -> NewObservation:

@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 from graphql import GraphQLError
 
-from atlas4d.errors import INTERNAL_CODE, Atlas4DError, DatabaseUnavailable, QueryTimeout
+from atlas4d.errors import INTERNAL_CODE, Atlas4DError, BadInput, DatabaseUnavailable, QueryTimeout
 
 log = logging.getLogger("atlas4d.errors")
 
@@ -24,6 +24,9 @@ def domain_error(exc: BaseException) -> Atlas4DError | None:
     """The client-safe error for an exception, or None when it must be masked."""
     if isinstance(exc, Atlas4DError):
         return exc
+    if isinstance(exc, asyncpg.CharacterNotInRepertoireError | asyncpg.UntranslatableCharacterError):
+        # a NUL (or an unencodable character) in an argument a resolver passed on unchecked: the client's value
+        return BadInput("a text value contains a character PostgreSQL cannot store (such as NUL, \\u0000)")
     if isinstance(exc, asyncpg.QueryCanceledError):
         return QueryTimeout("the query took longer than the statement timeout; narrow the filter")
     if isinstance(

@@ -30,12 +30,13 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from atlas4d.errors import RequestTooLarge
+from atlas4d.errors import Atlas4DError, RequestTooLarge
 from atlas4d.settings import Settings
+from atlas4d.web.cost_model import CostModel
 from atlas4d.web.errors import format_graphql_error
 from atlas4d.web.fast_executor import FastExecutor
 from atlas4d.web.graphiql import assets_installed, graphiql_html
-from atlas4d.web.limits import limit_rules
+from atlas4d.web.guard import OperationGuard, without_suggestions
 from atlas4d.web.negotiation import (
     APPLICATION_JSON,
     is_request_error,
@@ -118,6 +119,11 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def refusal(exc: Atlas4DError) -> dict[str, Any]:
+    """The body of a request refused before execution (no `data`: a request error)."""
+    return {"errors": [{"message": exc.message, "extensions": dict(exc.extensions)}]}
+
+
 def refusal_response(refusal: Refusal, media: str) -> JSONResponse:
     if refusal.status is not None:
         return error_response(refusal.code, refusal.message, refusal.status)
@@ -135,6 +141,7 @@ class GraphQLEndpoint:
         fast_answer: FastAnswer | None = None,
         *,
         public: bool = True,
+        cost_model: CostModel | None = None,
     ) -> None:
         """`public=False` for subgraph endpoints, which gateways call with generated operations: trusted
         documents (ATLAS4D_TRUSTED_DOCUMENTS) are not enforced there."""
@@ -144,7 +151,8 @@ class GraphQLEndpoint:
         self.fast_answer = fast_answer
         self.public = public
         self.persisted = PersistedQueries.from_settings(settings)
-        rules = [*specified_rules, *limit_rules(settings.max_query_depth, settings.max_aliases)]
+        self.guard = OperationGuard(schema, settings, cost_model)  # limits checked before anything runs
+        rules = list(specified_rules)
         if not settings.introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
         self.rules = rules
@@ -207,6 +215,8 @@ class GraphQLEndpoint:
         result = await self.run(request, query, variables, operation_name, request_id)
         if isinstance(result, Response):
             return result
+        if not self.settings.suggestions and "errors" in result:
+            without_suggestions(result["errors"])  # also those of subgraphs and the gateway's own coercion
         # a response without `data` is a request error (the operation did not start)
         status = request_error_status(media) if "data" not in result else 200
         return JSONResponse(result, status_code=status, headers={"x-request-id": request_id})
@@ -224,8 +234,15 @@ class GraphQLEndpoint:
                 payload["errors"][0]["extensions"]["code"] = "QUERY_TOO_COMPLEX"
             out: tuple[DocumentNode | None, dict[str, Any] | None] = (None, payload)
         else:
-            errors = validate(self.schema, document, self.rules)
-            if errors:
+            refused = self.guard.check_document(document)  # before validation, whose cost it bounds
+            errors = (
+                validate(self.schema, document, self.rules, hide_suggestions=not self.settings.suggestions)
+                if refused is None
+                else []
+            )
+            if refused is not None:
+                out = (None, refusal(refused))
+            elif errors:
                 out = (None, {"errors": [format_graphql_error(e, "-", "validate") for e in errors]})
             else:
                 out = (document, None)
@@ -244,6 +261,9 @@ class GraphQLEndpoint:
         if document is None:
             assert failure is not None
             return failure
+        refused = self.guard.check_request(request, document, operation_name, variables)
+        if refused is not None:
+            return refusal(refused)
         kind = _operation_type(document, operation_name)
         if request.method == "GET" and kind is not None and kind is not OperationType.QUERY:
             return error_response(
@@ -273,6 +293,7 @@ class GraphQLEndpoint:
             variable_values=variables,
             operation_name=operation_name,
             executor_class=FastExecutor,
+            hide_suggestions=not self.settings.suggestions,
         )
         if not isinstance(result, ExecutionResult):
             result = await result
