@@ -1,14 +1,15 @@
 """The floor: a query-specific proxy that does only the benchmark query's two fetches and the merge, no planning.
 
-    BENCH_PRODUCTS=URL BENCH_INVENTORY=URL BENCH_CLIENT=aiohttp|httpx|aiosonic|pyreqwest|raw \
+    BENCH_PRODUCTS=URL BENCH_INVENTORY=URL BENCH_CLIENT=atlas4d|aiohttp|httpx|aiosonic|pyreqwest|raw \
         uvicorn floor:app --app-dir bench/federation
 
 It answers exactly `{ items(first: 100) { id name price category inStock } }` (whatever is posted): it is what any
 Python gateway over these two subgraphs must at least do per request — read the request, one root fetch, one
 `_entities` fetch, merge, write the response — so our gateway's distance to it is the cost of planning and
 executing a plan. `BENCH_CLIENT` picks the HTTP client, which is how the gateway's client was chosen
-(docs/performance.md): httpx, aiohttp, aiosonic, pyreqwest (Rust's reqwest), or `raw`, a bare asyncio keep-alive HTTP/1.1 client written for this
-measurement only (no TLS, no redirects, no proxy support: nothing a gateway can ship).
+(atlas4d/federation/http_client.py): `atlas4d` (the gateway's own), httpx, aiohttp, aiosonic, pyreqwest (Rust's
+reqwest; aiosonic and pyreqwest are not installed by set-up: pip install them first), or `raw`, a bare asyncio
+keep-alive client written for this measurement only (no TLS, no timeouts, no pool limit).
 """
 
 from __future__ import annotations
@@ -63,6 +64,19 @@ class RawPool:
 
 
 def make_client(kind: str) -> Post:
+    if kind == "atlas4d":
+        from atlas4d.federation.http_client import HttpClient
+
+        ours = HttpClient(30.0)
+        heads: dict[str, bytes] = {}
+
+        async def post_atlas4d(url: str, body: bytes) -> bytes:
+            head = heads.get(url)
+            if head is None:
+                head = heads[url] = ours.request_head(url, {"content-type": "application/json"})
+            return (await ours.post(url, head, body, retry=True))[1]
+
+        return post_atlas4d
     if kind == "httpx":
         import httpx
 
@@ -121,7 +135,7 @@ def make_client(kind: str) -> Post:
 
 def build() -> Callable[..., Awaitable[None]]:
     products, inventory = os.environ["BENCH_PRODUCTS"], os.environ["BENCH_INVENTORY"]
-    post = make_client(os.environ.get("BENCH_CLIENT", "aiohttp"))
+    post = make_client(os.environ.get("BENCH_CLIENT", "atlas4d"))
 
     async def answer() -> bytes:
         items = orjson.loads(await post(products, ROOT))["data"]["items"]

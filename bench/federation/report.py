@@ -18,9 +18,10 @@ LABELS = {
     "apollo-gateway": "@apollo/gateway",
     "hive-gateway": "Hive Gateway (JS planner)",
     "hive-router-runtime": "Hive Gateway --hive-router-runtime",
-    "floor": "floor: two fetches + merge, aiohttp",
+    "floor": "floor: two fetches + merge (our HTTP client)",
+    "floor-aiohttp": "floor, aiohttp",
     "floor-httpx": "floor, httpx",
-    "floor-raw": "floor, hand-written asyncio client",
+    "floor-raw": "floor, bare asyncio client",
     "floor-aiosonic": "floor, aiosonic",
     "floor-pyreqwest": "floor, pyreqwest",
 }

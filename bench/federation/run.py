@@ -11,8 +11,8 @@ field of them by `_entities`), composed by our composition, served by each gatew
 - `hive-gateway`: Hive Gateway with its JS planner; `hive-router-runtime`: with `--hive-router-runtime` (Hive
   Router's Rust planner and executor); both with upstream request deduplication off (`js/hive.config.cjs`);
 - `floor`: `floor.py`, the query-specific proxy (two fetches and a merge, no planning) with our HTTP client;
-  `floor-httpx`, `floor-raw` (and, if installed, `floor-aiosonic`, `floor-pyreqwest`): other clients, as measured
-  to choose ours.
+  `floor-aiohttp`, `floor-httpx` (and `floor-raw`, and if pip-installed `floor-aiosonic`, `floor-pyreqwest`):
+  other clients, as measured to choose ours.
 
 Every system's answer is checked against the answer computed here from the subgraphs' data before any number is
 taken. Rounds interleave the systems (order rotated each round); each run records CPU-seconds of the gateway's
@@ -45,8 +45,8 @@ JS = HERE / "js"
 ROOT = HERE.parents[1]
 PEERS = ROOT / "tests" / "js"  # @apollo/gateway, as the federation tests use it
 QUERY = "{ items(first: 100) { id name price category inStock } }"
-FLOOR_CLIENTS = {"floor": "aiohttp", "floor-httpx": "httpx", "floor-raw": "raw"}
-EXTRA_FLOORS = {"floor-aiosonic": "aiosonic", "floor-pyreqwest": "pyreqwest"}  # pip install them first
+FLOOR_CLIENTS = {"floor": "atlas4d", "floor-aiohttp": "aiohttp", "floor-httpx": "httpx"}
+EXTRA_FLOORS = {"floor-raw": "raw", "floor-aiosonic": "aiosonic", "floor-pyreqwest": "pyreqwest"}
 DEFAULT_SYSTEMS = (
     "atlas4d",
     "atlas4d-workers",
@@ -93,12 +93,12 @@ def ensure_tools() -> None:
     for folder in (JS, PEERS):
         lock = hashlib.sha256((folder / "package-lock.json").read_bytes()).hexdigest()
         stamp = folder / "node_modules" / ".atlas4d-lock"
-        if not stamp.exists() or stamp.read_text() != lock:
+        if not stamp.exists() or stamp.read_text().strip() != lock:
             print(f"npm ci in {folder.relative_to(ROOT)}", flush=True)
             subprocess.run(
                 ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=folder, check=True
             )
-            stamp.write_text(lock)
+            stamp.write_text(lock + "\n")
 
 
 def start_node_service(args: list[str], logs: Path, name: str) -> tuple[str, subprocess.Popen[bytes]]:

@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -24,7 +25,8 @@ from fed_servers import free_port
 from graphql import parse
 
 from atlas4d.federation.compose import SubgraphSource, compose
-from atlas4d.federation.transport import HttpClient, RemoteSubgraph, SubgraphFailure
+from atlas4d.federation.http_client import HttpClient
+from atlas4d.federation.transport import RemoteSubgraph, SubgraphFailure
 
 QUERY = "{ hello }"
 DOCUMENT = parse(QUERY)
@@ -127,26 +129,108 @@ async def test_keep_alive_connections_are_reused_and_bounded() -> None:
     assert "content-type: application/json" in head and "accept: application/json" in head
 
 
-async def test_a_connection_closed_by_the_subgraph_is_retried_for_queries_only() -> None:
+async def test_a_kept_alive_connection_the_subgraph_closed_is_retried_for_queries_only() -> None:
     server = Scripted(hello, close_after=True)  # closes every kept-alive connection without saying so
     async with serving(server) as url, subgraph(url) as remote:
         for _ in range(3):
+            await asyncio.sleep(0.05)  # let the close arrive first, or not: both must work
             response = await remote.fetch(DOCUMENT, QUERY, {}, None, None)
             assert response.data == {"hello": "world"}
-    assert server.connections == 3 and len(server.requests) == 3
-    # a subgraph that drops the connection without answering: a mutation is never sent twice (it may have
-    # run), a query is sent once more, then given up
-    server = Scripted(lambda request: None)
-    async with serving(server) as url, subgraph(url) as remote:
+        # a reused connection found closed before any answer: a mutation is not sent again (it may have run)
+        server.close_after = False
+        await remote.fetch(DOCUMENT, QUERY, {}, None, None)  # a connection kept alive by both sides again
+        server.respond = lambda request: None  # from now on: drop the connection without answering
+        before = len(server.requests)
         mutation = "mutation { hello }"
         with pytest.raises(SubgraphFailure) as failed:
             await remote.fetch(parse(mutation), mutation, {}, None, None)
         assert failed.value.code == "SUBGRAPH_UNAVAILABLE"
-        assert len(server.requests) == 1
+        assert len(server.requests) == before + 1
+        # a query on a new connection dropped without an answer: the subgraph's fault, not a stale connection
         with pytest.raises(SubgraphFailure) as failed:
             await remote.fetch(DOCUMENT, QUERY, {}, None, None)
         assert failed.value.code == "SUBGRAPH_UNAVAILABLE"
-        assert len(server.requests) == 3
+        assert len(server.requests) == before + 2
+    assert len(server.requests) == before + 2
+
+
+async def test_answers_ended_by_close_and_connection_close_headers() -> None:
+    body = b'{"data": {"hello": "until close"}}'
+    server = Scripted(lambda request: b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + body)
+    server.close_after = True
+    async with serving(server) as url, subgraph(url) as remote:
+        response = await remote.fetch(DOCUMENT, QUERY, {}, None, None)
+        assert response.data == {"hello": "until close"}
+        # `Connection: close`: the client does not put that connection back in the pool
+        server.respond = lambda request: ok({"data": {"hello": "bye"}}, extra="Connection: close\r\n")
+        server.close_after = False
+        for _ in range(3):
+            assert (await remote.fetch(DOCUMENT, QUERY, {}, None, None)).data == {"hello": "bye"}
+    assert server.connections == 4 and len(server.requests) == 4
+
+
+async def test_a_big_answer_in_many_pieces() -> None:
+    payload = {"data": {"hello": "x" * 2_000_000}}
+    answer = ok(payload)
+
+    class Slow(Scripted):
+        async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            for start in range(0, len(answer), 65_536):
+                writer.write(answer[start : start + 65_536])
+                await writer.drain()
+            writer.close()
+
+    async with serving(Slow(hello)) as url, subgraph(url) as remote:
+        response = await remote.fetch(DOCUMENT, QUERY, {}, None, None)
+    assert response.data == payload["data"]
+
+
+async def test_not_http_at_all() -> None:
+    server = Scripted(lambda request: b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+    async with serving(server) as url, subgraph(url) as remote:
+        with pytest.raises(SubgraphFailure) as failed:
+            await remote.fetch(DOCUMENT, QUERY, {}, None, None)
+    assert failed.value.code == "SUBGRAPH_BAD_RESPONSE"
+
+
+async def test_https(tmp_path: Path) -> None:
+    """An https URL is called over TLS (a self-signed certificate the client is told to trust)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    await asyncio.to_thread(
+        subprocess.run,
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    server = Scripted(hello)
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0, ssl=server_tls)
+    port = listener.sockets[0].getsockname()[1]
+    client_tls = ssl.create_default_context(cafile=str(cert))
+    client = HttpClient(5.0, ssl_context=client_tls)
+    try:
+        remote = RemoteSubgraph("things", f"https://localhost:{port}/graphql", client)
+        for _ in range(3):
+            assert (await remote.fetch(DOCUMENT, QUERY, {}, None, None)).data == {"hello": "world"}
+        # the default context checks certificates: an untrusted one is refused, not ignored
+        strict = HttpClient(5.0)
+        try:
+            with pytest.raises(SubgraphFailure) as failed:
+                await RemoteSubgraph("things", f"https://localhost:{port}/graphql", strict).fetch(
+                    DOCUMENT, QUERY, {}, None, None
+                )
+            assert failed.value.code == "SUBGRAPH_UNAVAILABLE"
+        finally:
+            await strict.aclose()
+    finally:
+        await client.aclose()
+        listener.close()
+        await listener.wait_closed()
+    assert server.connections == 1 and len(server.requests) == 3
 
 
 async def test_timeout_is_typed_and_logged(caplog: pytest.LogCaptureFixture) -> None:

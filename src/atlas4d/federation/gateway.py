@@ -33,13 +33,13 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from atlas4d.federation.compose import SubgraphSource, compose
 from atlas4d.federation.errors import FederationError
 from atlas4d.federation.executor import PlanExecutor
+from atlas4d.federation.http_client import HttpClient
 from atlas4d.federation.planner import QueryPlan, QueryPlanner
 from atlas4d.federation.subgraph import subgraph_sdl
 from atlas4d.federation.supergraph import Supergraph
 from atlas4d.federation.transport import (
     DEFAULT_MAX_CONNECTIONS,
     JSON,
-    HttpClient,
     LocalSubgraph,
     RemoteSubgraph,
     Subgraph,
