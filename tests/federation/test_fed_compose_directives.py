@@ -19,6 +19,7 @@ def link(version: str, *imports: str) -> str:
 
 FED_27 = link("2.7", "tag", "inaccessible", "override", "external", "requires", "composeDirective")
 FED_29 = link("2.9", "tag", "inaccessible", "cost", "listSize", "context", "fromContext")
+AUTH = link("2.9", "tag", "cost", "authenticated", "requiresScopes", "policy")
 AUDIT = (
     'extend schema @link(url: "https://atlas4d.dev/audit/v1.0", import: ["@audit", "@hint"])\n'
     '  @composeDirective(name: "@audit") @composeDirective(name: "@hint")\n'
@@ -114,6 +115,27 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
     "@cost alone": (
         {"a": FED_29 + "type Query { p: Int @cost(weight: 1) }"},
         ['  @link(url: "https://specs.apollo.dev/cost/v0.1")\n', "directive @cost__listSize("],
+    ),
+    "@authenticated, @requiresScopes, @policy: first, scopes and policies combined": (
+        {
+            "a": AUTH
+            + 'type Query { p: P @authenticated me: Int @requiresScopes(scopes: [["read:a"], ["admin"]]) '
+            '@tag(name: "t") x: Int @tag(name: "t") @policy(policies: [["p1"]]) @cost(weight: 1) @authenticated '
+            'y: Int @shareable @policy(policies: [["a"]]) @requiresScopes(scopes: [["s1"]]) } '
+            'type P @key(fields: "id") @authenticated { id: ID! secret: String @requiresScopes(scopes: '
+            '[["read:secret"]]) } enum E @requiresScopes(scopes: [["e"]]) { A } scalar S @policy(policies: [["ps"]])',
+            "b": AUTH + 'type P @key(fields: "id") { id: ID! more: Int @policy(policies: [["p2", "p3"]]) } '
+            'type Query { y: Int @shareable @requiresScopes(scopes: [["s2"], ["s3"]]) @policy(policies: [["b"]]) }',
+        },
+        [
+            '  @link(url: "https://specs.apollo.dev/requiresScopes/v0.1", for: SECURITY)',
+            "directive @requiresScopes(scopes: [[requiresScopes__Scope!]!]!) on FIELD_DEFINITION | OBJECT | "
+            "INTERFACE | SCALAR | ENUM",
+            '  x: Int @join__field(graph: A) @authenticated @policy(policies: [["p1"]]) @tag(name: "t") '
+            "@cost(weight: 1)",
+            '  y: Int @requiresScopes(scopes: [["s1", "s2"], ["s1", "s3"]]) @policy(policies: [["a", "b"]])',
+            '  me: Int @join__field(graph: A) @requiresScopes(scopes: [["read:a"], ["admin"]]) @tag(name: "t")',
+        ],
     ),
     "Federation 1 subgraphs (no @link)": (
         {

@@ -5,11 +5,14 @@ Merging, per element (type, field, argument, enum value), over its subgraphs in 
 in the order of first appearance; repeatable ones (`@tag`, `@context`, composed repeatable directives) keep every
 distinct application; `@cost` takes the largest weight; `@listSize` the largest `assumedSize`, the union of
 `slicingArguments` and `sizedFields` and the conjunction of `requireOneSlicingArgument` (Apollo's strategies
-for the IBM cost spec); any other non-repeatable directive keeps its most used application (the first on ties).
+for the IBM cost spec); `@authenticated`, `@requiresScopes` and `@policy` come first, in that order, scopes and
+policies combined as Apollo does (the conjunction of each subgraph's disjunction of conjunctions); any other
+non-repeatable directive keeps its most used application (the first on ties).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from graphql import print_ast
@@ -18,6 +21,14 @@ from graphql.language import ast
 from atlas4d.federation.compose.model import ComposedDirective, SubgraphModel
 
 REPEATABLE = frozenset({"tag", "context"})
+AUTH = ("authenticated", "requiresScopes", "policy")  # merged first, in this order
+AUTH_LOCATIONS = "FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM"
+AUTH_DIRECTIVES = {
+    "authenticated": f"directive @authenticated on {AUTH_LOCATIONS}",
+    "requiresScopes": f"directive @requiresScopes(scopes: [[requiresScopes__Scope!]!]!) on {AUTH_LOCATIONS}",
+    "policy": f"directive @policy(policies: [[policy__Policy!]!]!) on {AUTH_LOCATIONS}",
+}
+AUTH_SCALARS = {"requiresScopes": "requiresScopes__Scope", "policy": "policy__Policy"}
 
 TAG_DIRECTIVE = (
     "directive @tag(name: String!) repeatable on FIELD_DEFINITION | OBJECT | INTERFACE | UNION | "
@@ -87,6 +98,55 @@ def _merge_list_size(applications: list[ast.DirectiveNode]) -> ast.DirectiveNode
     return _with("listSize", merged)
 
 
+def _dnf(value: ast.ValueNode | None) -> list[list[str]]:
+    if not isinstance(value, ast.ListValueNode):
+        return []
+    return [
+        [v.value for v in inner.values if isinstance(v, ast.StringValueNode)]
+        for inner in value.values
+        if isinstance(inner, ast.ListValueNode)
+    ]
+
+
+def dnf_conjunction(values: list[list[list[str]]]) -> list[list[str]]:
+    """Every combination of one conjunction from each disjunction, merged (Apollo's `dnfConjunction`)."""
+    normalised: dict[str, list[list[str]]] = {}
+    for value in values:
+        value = [sorted(inner) for inner in (value or [[]])]
+        value.sort(key=lambda inner: json.dumps(inner, separators=(",", ":")))
+        normalised.setdefault(json.dumps(value, separators=(",", ":")), value)
+    filtered = list(normalised.values())
+    if not filtered:
+        return []
+    result = filtered[0]
+    for current in filtered[1:]:
+        combined: dict[str, list[str]] = {}
+        for left in result:
+            for right in current:
+                candidate = sorted(left + [e for e in right if e not in left])
+                combined.setdefault(json.dumps(candidate, separators=(",", ":")), candidate)
+        kept: list[list[str]] = []
+        for candidate in sorted(combined.values(), key=len):  # drop conjunctions another one implies
+            if not any(set(k) <= set(candidate) for k in kept):
+                kept.append(candidate)
+        result = kept
+    return result
+
+
+def _merge_auth(name: str, applications: list[ast.DirectiveNode]) -> ast.DirectiveNode:
+    argument = {"requiresScopes": "scopes", "policy": "policies"}.get(name)
+    distinct = {print_ast(d): d for d in applications}
+    if argument is None or len(distinct) == 1:
+        return applications[0]
+    merged = dnf_conjunction([_dnf(_argument(d, argument)) for d in distinct.values()])
+    value = ast.ListValueNode(
+        values=tuple(
+            ast.ListValueNode(values=tuple(ast.StringValueNode(value=v) for v in inner)) for inner in merged
+        )
+    )
+    return _with(name, [(argument, value)])
+
+
 def merge_applications(
     per_subgraph: Iterable[Iterable[ast.DirectiveNode]], repeatable: frozenset[str] | set[str] = REPEATABLE
 ) -> list[ast.DirectiveNode]:
@@ -95,7 +155,7 @@ def merge_applications(
     for applications in per_subgraph:
         for directive in applications:
             by_name.setdefault(directive.name.value, []).append(directive)
-    out: list[ast.DirectiveNode] = []
+    out = [_merge_auth(name, by_name.pop(name)) for name in AUTH if name in by_name]
     for name, applications in by_name.items():
         if name == "cost":
             out.append(_merge_cost(applications))
@@ -136,6 +196,9 @@ def feature_links(used: set[str], composed: dict[str, ComposedDirective]) -> lis
         links.append('@link(url: "https://specs.apollo.dev/tag/v0.3")')
     if "inaccessible" in used:
         links.append('@link(url: "https://specs.apollo.dev/inaccessible/v0.2", for: SECURITY)')
+    for name in AUTH:
+        if name in used:
+            links.append(f'@link(url: "https://specs.apollo.dev/{name}/v0.1", for: SECURITY)')
     if "cost" in used or "listSize" in used:
         imports = ', import: ["@listSize"]' if "listSize" in used else ""
         links.append(f'@link(url: "https://specs.apollo.dev/cost/v0.1"{imports})')
@@ -156,6 +219,7 @@ def feature_definitions(used: set[str], composed: dict[str, ComposedDirective]) 
         out["tag"] = TAG_DIRECTIVE
     if "inaccessible" in used:
         out["inaccessible"] = INACCESSIBLE_DIRECTIVE
+    out.update((name, text) for name, text in AUTH_DIRECTIVES.items() if name in used)
     if "cost" in used or "listSize" in used:
         list_size = "listSize" if "listSize" in used else "cost__listSize"
         out["cost"] = COST_DIRECTIVE

@@ -7,7 +7,8 @@ under their plain names, every field shareable, `@external` fields that no `@key
 dropped, type extensions not marked as such.
 
 Directives carried into the supergraph are kept on each element under their supergraph names, in source order:
-`@tag`, `@cost`, `@listSize`, `@context` (its name prefixed with the subgraph's, as Apollo does), `@deprecated`,
+`@tag`, `@cost`, `@listSize`, `@authenticated`, `@requiresScopes`, `@policy`, `@context` (its name prefixed with
+the subgraph's, as Apollo does), `@deprecated`,
 `@specifiedBy`, and the subgraph's own directives named by `@composeDirective`. An argument with `@fromContext`
 is not part of the supergraph field: it becomes a `ContextArgument` of the subgraph's `@join__field`.
 """
@@ -38,7 +39,8 @@ FEDERATION_TYPES = frozenset(
 )
 FEDERATION_ROOT_FIELDS = frozenset({"_entities", "_service"})
 KEPT_DIRECTIVES = frozenset({"deprecated", "specifiedBy"})
-CARRIED_FEDERATION = frozenset({"tag", "cost", "listSize"})  # federation directives the supergraph keeps
+# federation directives the supergraph keeps
+CARRIED_FEDERATION = frozenset({"tag", "cost", "listSize", "authenticated", "requiresScopes", "policy"})
 FEDERATION_SPEC = "https://specs.apollo.dev/federation/"
 FEDERATION_1_DIRECTIVES = ("key", "external", "requires", "provides", "extends", "inaccessible", "tag")
 NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")

@@ -14,6 +14,7 @@ from graphql import print_ast
 from graphql.language import ast
 
 from atlas4d.federation.compose.directives import (
+    AUTH_SCALARS,
     REPEATABLE,
     composed_directives,
     feature_definitions,
@@ -161,6 +162,9 @@ class SupergraphPrinter:
             specs.update(CONTEXT_TYPES)
         if "context" in self.used:
             specs["context__ContextFieldValue"] = "scalar context__ContextFieldValue"
+        specs.update(
+            (scalar, f"scalar {scalar}") for name, scalar in AUTH_SCALARS.items() if name in self.used
+        )
         blocks += [(name, text.format(graphs=graphs)) for name, text in specs.items()]
         blocks.sort(key=lambda block: block[0].lower())
         return head + "\n" + "\n\n".join(definitions) + "\n\n" + "\n\n".join(text for _, text in blocks)
