@@ -65,12 +65,17 @@ def test_graphiql_runs_an_example_in_headless_chromium(database_url: str) -> Non
     with serve(database_url, modules="none") as base:
         done = subprocess.run(
             ["node", str(JS_DIR / "graphiql-browser.mjs"), f"{base}/graphql", "vehicles latest"],
-            capture_output=True, text=True, cwd=JS_DIR, timeout=180, check=False,
+            capture_output=True, text=True, cwd=JS_DIR, timeout=400, check=False,
         )  # fmt: skip
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
     assert seen["external"] == [] and seen["pageErrors"] == [], seen
-    assert (seen["status"], seen["title"]) == (200, "Atlas4D GraphiQL")
+    assert (seen["status"], seen["title"], seen["schemaStatus"], seen["executeStatus"]) == (
+        200,
+        "Atlas4D GraphiQL",
+        200,
+        200,
+    )
     assert seen["examples"] == [p.stem.replace("-", " ") for p in EXAMPLES]
     assert "query VehiclesLatest" in seen["query"]
     assert "errors" not in seen["result"] and isinstance(seen["result"]["data"]["entities"]["nodes"], list)

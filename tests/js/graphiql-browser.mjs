@@ -27,28 +27,34 @@ async function main() {
       }
       return route.continue();
     });
+    const isPost = (r) => r.request().method() === "POST" && new URL(r.url()).pathname === new URL(url).pathname;
+    const schemaLoaded = page.waitForResponse(isPost, { timeout: 90000 });  // GraphiQL's introspection
     const response = await page.goto(url, { waitUntil: "load" });
     out.status = response.status();
     out.title = await page.title();
-    await page.waitForSelector(".graphiql-container", { timeout: 30000 });
-    await page.waitForSelector(".atlas4d-examples button", { timeout: 30000 });
+    await page.waitForSelector(".graphiql-container", { timeout: 90000 });
+    await page.waitForSelector(".atlas4d-examples button", { timeout: 90000 });
+    out.schemaStatus = (await schemaLoaded).status();
     out.examples = await page.$$eval(".atlas4d-examples button", (buttons) => buttons.map((b) => b.textContent));
     await page.click(`.atlas4d-examples button:text-is("${example}")`);
-    const editorValue = () =>
-      page.evaluate(() => document.querySelector(".graphiql-query-editor .CodeMirror").CodeMirror.getValue());
-    out.query = await editorValue();
-    await page.click(".graphiql-execute-button");
-    await page.waitForFunction(
-      () => {
-        const cm = document.querySelector(".result-window .CodeMirror");
-        return cm && cm.CodeMirror.getValue().includes('"data"');
-      },
-      null,
-      { timeout: 30000, polling: 200 },
-    );
-    out.result = JSON.parse(
-      await page.evaluate(() => document.querySelector(".result-window .CodeMirror").CodeMirror.getValue()),
-    );
+    const editorText = (selector) =>
+      page.evaluate((s) => document.querySelector(s)?.CodeMirror?.getValue() ?? null, selector);
+    out.query = await editorText(".graphiql-query-editor .CodeMirror");
+    const [executed] = await Promise.all([
+      page.waitForResponse(isPost, { timeout: 90000 }),
+      page.click(".graphiql-execute-button"),
+    ]);
+    out.executeStatus = executed.status();
+    try {
+      await page.waitForFunction(
+        () => (document.querySelector(".result-window .CodeMirror")?.CodeMirror?.getValue() ?? "").trim() !== "",
+        null,
+        { timeout: 90000, polling: 200 },
+      );
+    } finally {
+      out.resultText = await editorText(".result-window .CodeMirror");
+    }
+    out.result = JSON.parse(out.resultText);
   } finally {
     await browser.close();
   }

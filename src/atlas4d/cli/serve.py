@@ -66,10 +66,22 @@ def register(app: typer.Typer) -> None:
         )
 
     @schema_app.command("print")
-    def print_schema(subgraph: str = typer.Argument("core", help="Which subgraph's SDL to print.")) -> None:
-        """Print a subgraph's SDL (the snapshot in graphql/ is this output)."""
+    def print_schema(
+        subgraph: str = typer.Argument(
+            "core",
+            help="`core` (the core subgraph's SDL) or `api` (the schema /graphql serves, for clients).",
+        ),
+    ) -> None:
+        """Print an SDL: the core subgraph's, or `api`, the public schema of core and the enabled modules
+        (what codegen should read; graphql/schema.graphql is it with every installed module)."""
+        if subgraph == "api":
+            from atlas4d.modules.registry import enabled_modules
+            from atlas4d.platform import api_sdl
+
+            sys.stdout.write(api_sdl(enabled_modules(Settings())))
+            return
         if subgraph != "core":
-            typer.echo(f"unknown subgraph {subgraph!r}; known: core", err=True)
+            typer.echo(f"unknown schema {subgraph!r}; known: core, api", err=True)
             raise typer.Exit(2)
         sys.stdout.write(core_sdl())
 

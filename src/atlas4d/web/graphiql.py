@@ -80,7 +80,7 @@ The GraphQL API itself works: POST queries to this URL.</p>
 </body></html>
 """
 
-PAGE = """<!doctype html>
+PAGE = r"""<!doctype html>
 <html lang="en">
   <head>
     <meta charset="utf-8">
@@ -103,7 +103,13 @@ PAGE = """<!doctype html>
           h("div", { className: "graphiql-doc-explorer-title" }, "Examples"),
           EXAMPLES.map((ex) => h("button", {
             key: ex.name, type: "button", title: ex.query,
-            onClick: () => editors.queryEditor && editors.queryEditor.setValue(ex.query),
+            onClick: () => {
+              if (!editors.queryEditor) return;
+              editors.queryEditor.setValue(ex.query);
+              // GraphiQL re-reads the operation name after a pause; a Run before that would send the old one
+              const named = /^\s*(?:query|mutation|subscription)\s+(\w+)/m.exec(ex.query);
+              if (named && editors.setOperationName) editors.setOperationName(named[1]);
+            },
           }, ex.name)));
       }
       const examplesPlugin = {

@@ -201,6 +201,8 @@ class GraphQLEndpoint:
             return error_response("METHOD_NOT_ALLOWED", "use GET or POST", 405, {"allow": "GET, POST"})
         if not isinstance(params, dict):
             return error_response("BAD_REQUEST", "the request body must be a JSON object", 400)
+        if params.get("extensions") is not None and not isinstance(params["extensions"], dict):
+            return error_response("BAD_REQUEST", "`extensions` must be an object", 400)
         query = self.persisted.resolve(params.get("query"), params.get("extensions"), enforce=self.public)
         if isinstance(query, Refusal):
             return refusal_response(query, media)
