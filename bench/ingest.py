@@ -135,9 +135,9 @@ def via_bulk_http(url: str, path: Path) -> int:
     return int(response.json()["accepted"])
 
 
-def via_cli(dsn: str, path: Path, workers: int) -> int:
+def via_cli(dsn: str, path: Path) -> int:
     env = {**os.environ, "ATLAS4D_DATABASE_URL": dsn}
-    command = [sys.executable, "-m", "atlas4d", "ingest", str(path), "--workers", str(workers)]
+    command = [sys.executable, "-m", "atlas4d", "ingest", str(path)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"atlas4d ingest failed:\n{done.stdout}\n{done.stderr}")
@@ -185,8 +185,8 @@ def ingest_systems(
         "bulk NDJSON over HTTP (1 connection)": lambda: _timed(
             lambda: via_bulk_http(bulk_url, path), server_pids, postgres
         ),
-        "atlas4d ingest FILE --workers 2": lambda: _timed(
-            lambda: via_cli(dsn, path, 2), lambda: [me], postgres
+        "atlas4d ingest FILE (one transaction)": lambda: _timed(
+            lambda: via_cli(dsn, path), lambda: [me], postgres
         ),
         "floor: orjson + validation + COPY, 1 connection": lambda: run_floor(dsn, path, 1, False, postgres),
         "floor: orjson + validation + COPY, 2 connections": lambda: run_floor(dsn, path, 2, False, postgres),

@@ -21,7 +21,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 DOCS_START, DOCS_END = "<!-- numbers:start -->", "<!-- numbers:end -->"
 INGEST_PATH = "ingestObservations (GraphQL, 10k a call)"
 BULK_HTTP = "bulk NDJSON over HTTP (1 connection)"
-BULK_CLI = "atlas4d ingest FILE --workers 2"
+BULK_CLI = "atlas4d ingest FILE (one transaction)"
 FLOOR = "floor: orjson + validation + COPY, 1 connection"
 RAW_COPY = "floor: raw binary COPY, 1 connection"
 

@@ -1,5 +1,5 @@
 """`atlas4d ingest FILE` on real PostGIS: NDJSON and CSV store identical rows, bad lines are reported by
-file and line with nothing stored, and several connections load a file all or nothing."""
+file and line with nothing stored, and a file loads in one transaction: all or nothing."""
 
 from __future__ import annotations
 
@@ -97,6 +97,17 @@ def stored(database_url: str) -> list[tuple[Any, ...]]:
     return asyncio.run(fetch())
 
 
+def sql(database_url: str, statement: str) -> Any:
+    async def run() -> Any:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await conn.fetchval(statement)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
 def truncate(database_url: str) -> None:
     async def run() -> None:
         conn = await asyncpg.connect(database_url)
@@ -148,23 +159,39 @@ def test_bad_lines_are_reported_and_nothing_is_stored(
     assert stored(database_url) == []
 
 
-def test_several_connections_all_or_nothing(
+def test_a_late_database_error_leaves_nothing_stored(
     cli: typer.Typer, clean_db: asyncpg.Pool, database_url: str, tmp_path: Path
 ) -> None:
+    """All or nothing means one transaction: a database error on the last chunk, after 19 chunks were
+    COPYed, leaves no observation, entity or track behind (the line itself is valid, so only the database
+    can refuse it: a CHECK constraint added for this test)."""
     data = items(20_000, entities=40, tracks=4)
-    good = write_ndjson(tmp_path / "many.ndjson", data)
-    result = runner.invoke(cli, ["ingest", str(good), "--batch", "1000", "--workers", "3"])
+    data[19_999]["sourceType"] = "refused-by-the-database"
+    bad = write_ndjson(tmp_path / "late.ndjson", data)
+    sql(
+        database_url,
+        "ALTER TABLE atlas4d.observations_core ADD CONSTRAINT test_late_failure "
+        "CHECK (source_type IS DISTINCT FROM 'refused-by-the-database') NOT VALID",
+    )
+    try:
+        result = runner.invoke(cli, ["ingest", str(bad), "--batch", "1000"])
+    finally:
+        sql(database_url, "ALTER TABLE atlas4d.observations_core DROP CONSTRAINT test_late_failure")
+    assert result.exit_code == 1
+    assert "test_late_failure" in result.output
+    assert stored(database_url) == []
+    assert (
+        sql(
+            database_url,
+            "SELECT (SELECT count(*) FROM atlas4d.entities) + (SELECT count(*) FROM atlas4d.tracks)",
+        )
+        == 0
+    )
+    good = write_ndjson(tmp_path / "many.ndjson", items(20_000, entities=40, tracks=4))
+    result = runner.invoke(cli, ["ingest", str(good), "--batch", "1000"])
     assert result.exit_code == 0, result.output
     assert "accepted 20000 observations, created 40 entities, updated 4 tracks" in result.output
-    rows = stored(database_url)
-    assert len(rows) == 20_000 and rows[0][0] == BASE
-    truncate(database_url)
-    data[19_999]["lon"] = 181.0  # the last chunk: every other connection has already written its share
-    bad = write_ndjson(tmp_path / "many-bad.ndjson", data)
-    result = runner.invoke(cli, ["ingest", str(bad), "--batch", "1000", "--workers", "3"])
-    assert result.exit_code == 1
-    assert f"{bad}:20000, field lon" in result.output
-    assert stored(database_url) == []
+    assert len(stored(database_url)) == 20_000
 
 
 def test_format_option_is_checked(cli: typer.Typer, tmp_path: Path) -> None:

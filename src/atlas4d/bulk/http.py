@@ -62,7 +62,7 @@ async def load_stream(
     max_bytes: int,
 ) -> dict[str, int]:
     """Parse and write everything `pieces` (an async iterator of bytes) yields, inside one transaction."""
-    writer = ChunkWriter([conn], auto_create_entities=auto_create_entities)
+    writer = ChunkWriter(conn, auto_create_entities=auto_create_entities)
     received = 0
     async with conn.transaction():
         try:
@@ -78,13 +78,11 @@ async def load_stream(
             for chunk in body.feed(b"", final=True):
                 await writer.write(chunk)
             await writer.write(body.rest())
-            await writer.drain()
-            tracks = await writer.refresh_tracks(conn)
+            s = await writer.finish()
         except BaseException:
             # the connection must be idle before the transaction rolls back
             await writer.abort()
             raise
-    s = writer.summary(tracks)
     return {"accepted": s.accepted, "entitiesCreated": s.entities_created, "tracksUpdated": s.tracks_updated}
 
 

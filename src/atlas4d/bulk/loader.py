@@ -2,8 +2,9 @@
 
 Each chunk is validated whole by `validate_observations` (the mutation's rules) before any of it is sent.
 Its COPY then runs as a task while the caller parses the next chunk, so Python and PostgreSQL work at the
-same time; with several connections the chunks go round-robin, one COPY in flight per connection.
-Transactions belong to the caller: the loader never commits.
+same time. Everything goes through one connection, inside the caller's transaction: the loader never
+commits. `finish` ends the write the way the mutation does (`atlas4d.core.ingest.finish`): entities in id
+order, then the touched tracks, so concurrent loads and mutations never deadlock.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from typing import Any
 import asyncpg
 
 from atlas4d.bulk.parse import Chunk, LineError
-from atlas4d.core.ingest import OBSERVATION_COPY_COLUMNS, IngestSummary, validate_observations
+from atlas4d.core.ingest import (
+    EntityKinds,
+    IngestSummary,
+    PendingWrite,
+    finish,
+    missing_entities,
+    validate_observations,
+    write_observations,
+)
 from atlas4d.errors import InvalidItem
 
 MAX_REPORTED_ERRORS = 100
@@ -40,11 +49,11 @@ class InvalidLines(InvalidItem):
         self.errors = list(errors)
 
 
-def validated_rows(chunk: Chunk) -> tuple[list[tuple[Any, ...]], dict[uuid.UUID, tuple[str, str | None]]]:
+def validated_rows(chunk: Chunk) -> tuple[list[tuple[Any, ...]], EntityKinds]:
     """COPY rows and entities of a chunk; raises `InvalidLines` with line numbers for any bad line."""
     errors = list(chunk.errors)
     rows: list[tuple[Any, ...]] = []
-    entities: dict[uuid.UUID, tuple[str, str | None]] = {}
+    entities: EntityKinds = {}
     if chunk.items:
         try:
             rows, entities = validate_observations(chunk.items, max_batch=len(chunk.items))
@@ -58,95 +67,51 @@ def validated_rows(chunk: Chunk) -> tuple[list[tuple[Any, ...]], dict[uuid.UUID,
 
 
 class ChunkWriter:
-    """COPYs validated chunks on the given connections (each already inside a transaction)."""
+    """COPYs validated chunks on one connection (already inside a transaction)."""
 
-    def __init__(self, connections: Sequence[Connection], *, auto_create_entities: bool = True) -> None:
-        if not connections:
-            raise ValueError("ChunkWriter needs at least one connection")
-        self._connections = list(connections)
-        self._inflight: list[asyncio.Task[int] | None] = [None] * len(connections)
-        self._next = 0
+    def __init__(self, connection: Connection, *, auto_create_entities: bool = True) -> None:
+        self._connection = connection
+        self._inflight: asyncio.Task[None] | None = None
         self._auto_create = auto_create_entities
-        self._seen_entities: set[uuid.UUID] = set()
-        self.track_ids: set[uuid.UUID] = set()
-        self.accepted = 0
-        self.entities_created = 0
+        self._checked: set[uuid.UUID] = set()
+        self.pending = PendingWrite()
 
     async def write(self, chunk: Chunk) -> None:
-        """Validate `chunk` and start its COPY; waits only for the previous COPY on the chosen connection."""
+        """Validate `chunk` and start its COPY; waits only for the previous COPY."""
         rows, entities = validated_rows(chunk)
         if not rows:
             return
-        new = {k: v for k, v in entities.items() if k not in self._seen_entities}
-        self._seen_entities.update(new)
-        self.track_ids.update(r[3] for r in rows if r[3] is not None)
-        slot = self._next
-        self._next = (self._next + 1) % len(self._connections)
-        previous = self._inflight[slot]
-        if previous is not None:
-            self.entities_created += await previous
-        if new and not self._auto_create:
-            await self._refuse_unknown(self._connections[slot], new, chunk)
-        self._inflight[slot] = asyncio.create_task(self._copy(self._connections[slot], rows, new))
-        self.accepted += len(rows)
+        await self._wait()
+        if not self._auto_create:
+            new = [e for e in entities if e not in self._checked]
+            self._checked.update(new)
+            if new:
+                await self._refuse_unknown(new, chunk)
+        self.pending.add(rows, entities)
+        self._inflight = asyncio.create_task(write_observations(self._connection, rows, copy_threshold=0))
 
     async def drain(self) -> None:
-        """Wait for every COPY in flight; re-raises the first failure."""
-        tasks = [t for t in self._inflight if t is not None]
-        self._inflight = [None] * len(self._connections)
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-            self.entities_created += result
+        """Wait for the COPY in flight; re-raises its failure."""
+        await self._wait()
 
     async def abort(self) -> None:
-        """Let what is in flight finish (or fail) so each connection is idle when the caller rolls back."""
-        await asyncio.gather(*(t for t in self._inflight if t is not None), return_exceptions=True)
-        self._inflight = [None] * len(self._connections)
+        """Let what is in flight finish (or fail) so the connection is idle when the caller rolls back."""
+        if self._inflight is not None:
+            await asyncio.gather(self._inflight, return_exceptions=True)
+            self._inflight = None
 
-    async def refresh_tracks(self, conn: Connection) -> int:
-        if not self.track_ids:
-            return 0
-        updated = await conn.fetchval("SELECT atlas4d.refresh_tracks($1::uuid[])", sorted(self.track_ids))
-        return int(updated)
+    async def finish(self) -> IngestSummary:
+        """Entities, then tracks (see `atlas4d.core.ingest.finish`); the caller commits."""
+        await self._wait()
+        return await finish(self._connection, self.pending, auto_create_entities=self._auto_create)
 
-    def summary(self, tracks_updated: int) -> IngestSummary:
-        return IngestSummary(self.accepted, self.entities_created, tracks_updated)
+    async def _wait(self) -> None:
+        task, self._inflight = self._inflight, None
+        if task is not None:
+            await task
 
-    async def _copy(
-        self,
-        conn: Connection,
-        rows: list[tuple[Any, ...]],
-        entities: dict[uuid.UUID, tuple[str, str | None]],
-    ) -> int:
-        created = 0
-        if entities and self._auto_create:
-            ids = list(entities)
-            result = await conn.execute(
-                "INSERT INTO atlas4d.entities (id, kind, source_type) "
-                "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) ON CONFLICT (id) DO NOTHING",
-                ids,
-                [entities[k][0] for k in ids],
-                [entities[k][1] for k in ids],
-            )
-            created = int(result.split()[-1])
-        await conn.copy_records_to_table(
-            "observations_core", schema_name="atlas4d", columns=OBSERVATION_COPY_COLUMNS, records=rows
-        )
-        return created
-
-    async def _refuse_unknown(
-        self,
-        conn: Connection,
-        new: dict[uuid.UUID, tuple[str, str | None]],
-        chunk: Chunk,
-    ) -> None:
-        known = {
-            r["id"]
-            for r in await conn.fetch("SELECT id FROM atlas4d.entities WHERE id = ANY($1::uuid[])", list(new))
-        }
-        missing = [e for e in new if e not in known]
+    async def _refuse_unknown(self, new: list[uuid.UUID], chunk: Chunk) -> None:
+        missing = await missing_entities(self._connection, new)
         if missing:
             line = next(
                 chunk.lines[i]

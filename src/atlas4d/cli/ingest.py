@@ -1,15 +1,15 @@
 """`atlas4d ingest FILE`: observations from NDJSON or CSV (with a header), validated like the mutation.
 
-One connection loads the file in one transaction (all or nothing, tracks refreshed inside it). With
-`--workers N` (N > 1; the default for files over 32 MiB) chunks go round-robin to N connections, each in
-its own transaction; they commit only when every chunk was valid and written, and any bad line rolls all
-of them back. Tracks are then refreshed right after the commit.
+All or nothing: one connection loads the whole file in one transaction, entities and tracks included, and
+commits only after the last line was validated and written. Any bad line, a database error or an
+interrupt rolls everything back, so a failed load can simply be run again. Parsing overlaps the COPY of
+the previous chunk, which is what kept a second connection from paying off (see docs/performance.md); and
+two connections cannot share one transaction, which is what all or nothing needs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +36,6 @@ from atlas4d.errors import Atlas4DError
 from atlas4d.settings import Settings
 
 READ_BYTES = 1024 * 1024
-AUTO_WORKERS_ABOVE = 32 * 1024 * 1024
 SHOWN_ERRORS = 20
 
 
@@ -46,12 +45,6 @@ def file_format(path: Path, given: str) -> str:
     return "csv" if path.suffix.lower() in (".csv", ".tsv") else "ndjson"
 
 
-def default_workers(path: Path) -> int:
-    if path.stat().st_size <= AUTO_WORKERS_ABOVE:
-        return 1
-    return max(2, min(4, os.cpu_count() or 1))
-
-
 async def ingest_file(
     settings: Settings,
     dsn: str,
@@ -59,41 +52,32 @@ async def ingest_file(
     *,
     csv_format: bool,
     batch: int,
-    workers: int,
     auto_create_entities: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> IngestSummary:
-    """Load `path` into the database at `dsn`; raises `InvalidLines` (nothing stored) on any bad line."""
-    conns: list[asyncpg.Connection] = [await connect(settings, dsn) for _ in range(workers)]
-    transactions = [c.transaction() for c in conns]
+    """Load `path` into the database at `dsn` in one transaction; raises `InvalidLines` (nothing stored) on
+    any bad line, and any other failure also leaves nothing stored."""
+    conn = await connect(settings, dsn)
     try:
-        for tr in transactions:
-            await tr.start()
-        writer = ChunkWriter(conns, auto_create_entities=auto_create_entities)
-        body = BulkBody(csv_format, batch)
-        try:
-            with path.open("rb") as f:
-                while data := f.read(READ_BYTES):
-                    for chunk in body.feed(data):
-                        await writer.write(chunk)
-                    if progress is not None:
-                        progress(len(data))
-            for chunk in body.feed(b"", final=True):
-                await writer.write(chunk)
-            await writer.write(body.rest())
-            await writer.drain()
-            tracks = await writer.refresh_tracks(conns[0]) if workers == 1 else 0
-        except BaseException:
-            await writer.abort()
-            await asyncio.gather(*(tr.rollback() for tr in transactions), return_exceptions=True)
-            raise
-        for tr in transactions:
-            await tr.commit()
-        if workers > 1:
-            tracks = await writer.refresh_tracks(conns[0])
-        return writer.summary(tracks)
+        async with conn.transaction():
+            writer = ChunkWriter(conn, auto_create_entities=auto_create_entities)
+            body = BulkBody(csv_format, batch)
+            try:
+                with path.open("rb") as f:
+                    while data := f.read(READ_BYTES):
+                        for chunk in body.feed(data):
+                            await writer.write(chunk)
+                        if progress is not None:
+                            progress(len(data))
+                for chunk in body.feed(b"", final=True):
+                    await writer.write(chunk)
+                await writer.write(body.rest())
+                return await writer.finish()
+            except BaseException:
+                await writer.abort()  # the connection must be idle before the transaction rolls back
+                raise
     finally:
-        await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+        await conn.close()
 
 
 def register(app: typer.Typer) -> None:
@@ -105,21 +89,18 @@ def register(app: typer.Typer) -> None:
         batch: Annotated[
             int, typer.Option(min=1, max=100_000, help="Lines validated and COPYed at once.")
         ] = 10_000,
-        workers: Annotated[
-            int | None, typer.Option(min=1, max=16, help="Connections (default: 1, or more above 32 MiB).")
-        ] = None,
         fmt: Annotated[str, typer.Option("--format", help="auto (by extension), ndjson or csv.")] = "auto",
         auto_create_entities: Annotated[
             bool, typer.Option(help="Create entities named by unknown entityId values.")
         ] = True,
     ) -> None:
-        """Store observations from FILE: one ObservationInput per line (GraphQL field names), all or nothing."""
+        """Store observations from FILE: one ObservationInput per line (GraphQL field names), all or nothing
+        (one transaction)."""
         console = Console(stderr=True)
         if fmt not in ("auto", "ndjson", "csv"):
             console.print(f"[bold red]error[/] --format must be auto, ndjson or csv, got {fmt!r}")
             raise typer.Exit(2)
         settings = Settings()
-        n = workers or default_workers(file)
         columns = (
             TextColumn("[bold]ingest[/]"),
             BarColumn(),
@@ -139,7 +120,6 @@ def register(app: typer.Typer) -> None:
                         file,
                         csv_format=file_format(file, fmt) == "csv",
                         batch=batch,
-                        workers=n,
                         auto_create_entities=auto_create_entities,
                         progress=lambda size: bar.advance(task, size),
                     )
@@ -166,5 +146,5 @@ def register(app: typer.Typer) -> None:
         typer.echo(
             f"accepted {summary.accepted} observations, created {summary.entities_created} entities, "
             f"updated {summary.tracks_updated} tracks "
-            f"({summary.accepted / max(time.perf_counter() - began, 1e-9):,.0f} rows/s, {n} connection(s))"
+            f"({summary.accepted / max(time.perf_counter() - began, 1e-9):,.0f} rows/s, one transaction)"
         )

@@ -15,12 +15,13 @@ import math
 import struct
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 import orjson
+from asyncpg.pool import PoolConnectionProxy
 
 from atlas4d.core.filters import check_instant, has_nul
 from atlas4d.errors import BadTimeRange, BatchTooLarge, Conflict, InvalidItem
@@ -39,6 +40,7 @@ OBSERVATION_COPY_COLUMNS = (
     "heading_deg",
     "metadata",
 )
+Connection = asyncpg.Connection | PoolConnectionProxy
 _EWKB_POINT_HEADER = struct.pack("<BII", 1, 0x20000001, 4326)
 
 
@@ -192,6 +194,90 @@ def validate_observations(
     return rows, entities
 
 
+# --- the one write step (mutation, bulk HTTP, `atlas4d ingest FILE`, and later connectors) ----------------
+#
+# Lock order, so concurrent batches never deadlock: observation rows take no row locks; entities are
+# inserted in id order; tracks are locked (advisory, in refresh_tracks) in id order, always after entities.
+# Every writer of these tables in this package follows it (create_entities also inserts in id order).
+
+EntityKinds = dict[uuid.UUID, tuple[str, str | None]]
+
+
+@dataclass
+class PendingWrite:
+    """What a transaction has written so far and must finish before it commits: the entities its rows name
+    and, per track, the earliest time it added (for the incremental track refresh)."""
+
+    entities: EntityKinds = field(default_factory=dict)
+    tracks: dict[uuid.UUID, datetime] = field(default_factory=dict)
+    accepted: int = 0
+
+    def add(self, rows: Sequence[tuple[Any, ...]], entities: EntityKinds) -> None:
+        for key, value in entities.items():
+            self.entities.setdefault(key, value)
+        tracks = self.tracks
+        for r in rows:
+            track, t = r[3], r[0]
+            if track is not None:
+                known = tracks.get(track)
+                if known is None or t < known:
+                    tracks[track] = t
+        self.accepted += len(rows)
+
+
+async def write_observations(conn: Connection, rows: list[tuple[Any, ...]], copy_threshold: int) -> None:
+    """Validated rows (see `validate_observations`) into observations_core: binary COPY from
+    `copy_threshold` rows on, one INSERT … unnest below it."""
+    if len(rows) >= copy_threshold:
+        await conn.copy_records_to_table(
+            "observations_core", schema_name="atlas4d", columns=OBSERVATION_COPY_COLUMNS, records=rows
+        )
+    else:
+        columns = list(zip(*rows, strict=True))
+        await conn.execute(
+            f"INSERT INTO atlas4d.observations_core ({', '.join(OBSERVATION_COPY_COLUMNS)}) "
+            "SELECT * FROM unnest($1::timestamptz[], $2::geometry[], $3::text[], $4::uuid[], $5::uuid[], "
+            "$6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::jsonb[])",
+            *[list(c) for c in columns],
+        )
+
+
+async def missing_entities(conn: Connection, ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """The ids among `ids` that name no entity (read only; for autoCreateEntities = false)."""
+    known = {
+        r["id"] for r in await conn.fetch("SELECT id FROM atlas4d.entities WHERE id = ANY($1::uuid[])", ids)
+    }
+    return [e for e in ids if e not in known]
+
+
+async def finish(conn: Connection, pending: PendingWrite, *, auto_create_entities: bool) -> IngestSummary:
+    """The end of a write, inside its transaction: create the named entities (in id order), then refresh the
+    touched tracks (locked in id order, extended when the new points all come after the stored end)."""
+    created = 0
+    if pending.entities and auto_create_entities:
+        ids = sorted(pending.entities)
+        result = await conn.execute(
+            "INSERT INTO atlas4d.entities (id, kind, source_type) "
+            "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) ON CONFLICT (id) DO NOTHING",
+            ids,
+            [pending.entities[k][0] for k in ids],
+            [pending.entities[k][1] for k in ids],
+        )
+        created = int(result.split()[-1])
+    return IngestSummary(pending.accepted, created, await refresh_tracks(conn, pending.tracks))
+
+
+async def refresh_tracks(conn: Connection, since: Mapping[uuid.UUID, datetime]) -> int:
+    """Bring the tracks up to date after adding observations (`since`: earliest new time per track)."""
+    if not since:
+        return 0
+    ids = sorted(since)
+    updated = await conn.fetchval(
+        "SELECT atlas4d.refresh_tracks($1::uuid[], $2::timestamptz[])", ids, [since[k] for k in ids]
+    )
+    return int(updated)
+
+
 async def ingest_observations(
     pool: asyncpg.Pool,
     items: Sequence[ObservationItem],
@@ -200,63 +286,23 @@ async def ingest_observations(
     copy_threshold: int,
     auto_create_entities: bool = True,
 ) -> IngestSummary:
+    """Validate a batch, then store it in one transaction (all or nothing)."""
     rows, entities = validate_observations(items, max_batch)
     if not rows:
         return IngestSummary(0, 0, 0)
     async with pool.acquire() as conn, conn.transaction():
-        created = 0
-        if entities:
-            ids = list(entities)
-            if auto_create_entities:
-                result = await conn.execute(
-                    "INSERT INTO atlas4d.entities (id, kind, source_type) "
-                    "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) ON CONFLICT (id) DO NOTHING",
-                    ids,
-                    [entities[k][0] for k in ids],
-                    [entities[k][1] for k in ids],
+        if entities and not auto_create_entities:
+            missing = await missing_entities(conn, list(entities))
+            if missing:
+                index = next(
+                    i for i, it in enumerate(items) if it.entity_id and uuid.UUID(it.entity_id) in missing
                 )
-                created = int(result.split()[-1])
-            else:
-                known = {
-                    r["id"]
-                    for r in await conn.fetch(
-                        "SELECT id FROM atlas4d.entities WHERE id = ANY($1::uuid[])", ids
-                    )
-                }
-                missing = [e for e in ids if e not in known]
-                if missing:
-                    index = next(
-                        i for i, it in enumerate(items) if it.entity_id and uuid.UUID(it.entity_id) in missing
-                    )
-                    raise batch_error(
-                        "observations",
-                        [
-                            ItemError(
-                                index,
-                                "entityId",
-                                f"entity {missing[0]} does not exist (autoCreateEntities is false)",
-                            )
-                        ],
-                        len(items),
-                    )
-        if len(rows) >= copy_threshold:
-            await conn.copy_records_to_table(
-                "observations_core", schema_name="atlas4d", columns=OBSERVATION_COPY_COLUMNS, records=rows
-            )
-        else:
-            columns = list(zip(*rows, strict=True))
-            await conn.execute(
-                f"INSERT INTO atlas4d.observations_core ({', '.join(OBSERVATION_COPY_COLUMNS)}) "
-                "SELECT * FROM unnest($1::timestamptz[], $2::geometry[], $3::text[], $4::uuid[], $5::uuid[], "
-                "$6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::jsonb[])",
-                *[list(c) for c in columns],
-            )
-        track_ids = sorted({r[3] for r in rows if r[3] is not None})
-        updated = 0
-        if track_ids:
-            # refresh_tracks locks each track first, so concurrent batches on one track serialise (0004)
-            updated = await conn.fetchval("SELECT atlas4d.refresh_tracks($1::uuid[])", track_ids)
-        return IngestSummary(len(rows), created, int(updated))
+                message = f"entity {missing[0]} does not exist (autoCreateEntities is false)"
+                raise batch_error("observations", [ItemError(index, "entityId", message)], len(items))
+        await write_observations(conn, rows, copy_threshold)
+        pending = PendingWrite()
+        pending.add(rows, entities)
+        return await finish(conn, pending, auto_create_entities=auto_create_entities)
 
 
 @dataclass(frozen=True)
@@ -306,8 +352,9 @@ async def create_entities(
         try:
             await conn.execute(
                 "INSERT INTO atlas4d.entities (id, kind, name, source_type, properties) "
+                # in id order, as every writer of entities (see PendingWrite): no deadlock between batches
                 "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) "
-                + conflict,
+                "ORDER BY 1 " + conflict,
                 ids,
                 [it.kind for it in items],
                 [it.name for it in items],

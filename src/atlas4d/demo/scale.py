@@ -28,6 +28,7 @@ from atlas4d.errors import BadInput
 
 BOX = (27.0, 42.0, 28.0, 43.0)
 BATCH_ROWS = 50_000
+REFRESH_TRACKS = 500
 COLUMNS = (
     "t", "geom", "source_type", "track_id", "entity_id", "lat", "lon", "altitude_m", "speed_ms", "heading_deg",
 )  # fmt: skip
@@ -207,8 +208,11 @@ async def seed_scale(
     tracks = [t for ts in track_lists for t in ts]
 
     async def refresh(part: list[uuid.UUID]) -> None:
+        # in statements of REFRESH_TRACKS tracks: one statement for 7,000 tracks of a 10M seed ran past the
+        # pool's statement timeout on a loaded machine
         async with _connection(conn_or_pool) as conn:
-            await conn.execute("SELECT atlas4d.refresh_tracks($1::uuid[])", part)
+            for i in range(0, len(part), REFRESH_TRACKS):
+                await conn.execute("SELECT atlas4d.refresh_tracks($1::uuid[])", part[i : i + REFRESH_TRACKS])
 
     await asyncio.gather(*(refresh(tracks[w::workers]) for w in range(workers) if tracks[w::workers]))
     async with _connection(conn_or_pool) as conn:
