@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.federation.run import SYSTEMS, Options, main
+from bench.federation.run import DEFAULT_SYSTEMS, SYSTEMS, Options, main
 
 
 def options(argv: list[str] | None = None) -> Options:
@@ -16,7 +16,7 @@ def options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--duration", type=int, help="seconds per system and round (default 10)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3)")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of `atlas4d-workers`")
-    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
+    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(DEFAULT_SYSTEMS))
     parser.add_argument("--no-write", action="store_true", help="print the table, leave RESULTS.md alone")
     args = parser.parse_args(argv)
     base = Options(duration=3, warmup=1, rounds=1, prime=3) if args.quick else Options()
