@@ -124,12 +124,13 @@ def refusal(exc: Atlas4DError) -> dict[str, Any]:
     return {"errors": [{"message": exc.message, "extensions": dict(exc.extensions)}]}
 
 
-def refusal_response(refusal: Refusal, media: str) -> JSONResponse:
-    if refusal.status is not None:
-        return error_response(refusal.code, refusal.message, refusal.status)
+def persisted_refusal(refused: Refusal, media: str) -> JSONResponse:
+    """A persisted-operation request that cannot run (web/persisted.py says why)."""
+    if refused.status is not None:
+        return error_response(refused.code, refused.message, refused.status)
     # a hash the client must resend with its text: never cached by a proxy (as Apollo Server)
     headers = {"cache-control": "private, no-cache, must-revalidate"}
-    return error_response(refusal.code, refusal.message, request_error_status(media), headers)
+    return error_response(refused.code, refused.message, request_error_status(media), headers)
 
 
 class GraphQLEndpoint:
@@ -205,7 +206,7 @@ class GraphQLEndpoint:
             return error_response("BAD_REQUEST", "`extensions` must be an object", 400)
         query = self.persisted.resolve(params.get("query"), params.get("extensions"), enforce=self.public)
         if isinstance(query, Refusal):
-            return refusal_response(query, media)
+            return persisted_refusal(query, media)
         variables = params.get("variables")
         operation_name = params.get("operationName")
         if not isinstance(query, str) or not query.strip():
