@@ -2,13 +2,17 @@
 
 Entity fetches collect the objects at their `Flatten` path, build one representation per object (de-duplicated),
 send a single `_entities` request and merge each answer back into every object it stands for. Subgraph errors
-keep their message, get the subgraph's name and a response path; a subgraph that cannot be reached becomes one
-masked error naming it. The response is then shaped to the operation (see `response.py`).
+keep their message, get the subgraph's name and a response path (every path of a de-duplicated entity); a
+subgraph that cannot be reached becomes one masked error naming it; anything unexpected is logged (logger
+`atlas4d.federation`, with the request id) and answered as `INTERNAL` with that id. The response is then shaped
+to the operation (see `response.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,19 +20,35 @@ from typing import Any
 import orjson
 from graphql import ExecutionResult, GraphQLObjectType, GraphQLSchema, execute, is_abstract_type
 
+from atlas4d.errors import INTERNAL_CODE
 from atlas4d.federation.planner import FetchNode, FlattenNode, ParallelNode, QueryPlan, SequenceNode
-from atlas4d.federation.planner.nodes import PlanNode, Representation
+from atlas4d.federation.planner.nodes import PlanNode, Representation, Rewrites
 from atlas4d.federation.planner.selection import Field, Selection
 from atlas4d.federation.response import anything_included, shape_response
 from atlas4d.federation.transport import JSON, Subgraph, SubgraphFailure
 
 Path = list[str | int]
+log = logging.getLogger("atlas4d.federation")
+
+
+def request_id_of(context: Any) -> str:
+    """The request id the HTTP layer put on the context (a dict or an object), else a fresh one."""
+    found = context.get("request_id") if isinstance(context, dict) else getattr(context, "request_id", None)
+    return str(found) if found else uuid.uuid4().hex[:16]
+
+
+def internal_error(request_id: str, service: str | None = None) -> JSON:
+    extensions: JSON = {"code": INTERNAL_CODE, "requestId": request_id}
+    if service is not None:
+        extensions["serviceName"] = service
+    return {"message": f"Internal server error (request id {request_id})", "extensions": extensions}
 
 
 @dataclass
 class _State:
     variables: JSON
     context: Any
+    request_id: str
     coerced: JSON = field(default_factory=dict)
     data: JSON = field(default_factory=dict)
     errors: list[JSON] = field(default_factory=list)
@@ -42,17 +62,21 @@ class PlanExecutor:
     async def execute(
         self, plan: QueryPlan, variables: JSON, coerced_variables: JSON, context: Any = None
     ) -> JSON:
-        state = _State(variables=variables, context=context, coerced=coerced_variables)
-        if plan.node is not None:
-            await self._run(plan.node, state)
-        if plan.introspection is not None:
-            result = execute(self.api_schema, plan.introspection, variable_values=variables)
-            assert isinstance(result, ExecutionResult)
-            state.data.update(result.data or {})
-            state.errors.extend(dict(e.formatted) for e in result.errors or ())
-        data, errors = shape_response(
-            self.api_schema, plan.operation, state.data, coerced_variables, state.errors
-        )
+        state = _State(variables, context, request_id_of(context), coerced_variables)
+        try:
+            if plan.node is not None:
+                await self._run(plan.node, state)
+            if plan.introspection is not None:
+                result = execute(self.api_schema, plan.introspection, variable_values=variables)
+                assert isinstance(result, ExecutionResult)
+                state.data.update(result.data or {})
+                state.errors.extend(dict(e.formatted) for e in result.errors or ())
+            data, errors = shape_response(
+                self.api_schema, plan.operation, state.data, coerced_variables, state.errors
+            )
+        except Exception:
+            log.exception("request %s: executing a query plan failed", state.request_id)
+            return {"errors": [internal_error(state.request_id)], "data": None}
         response: JSON = {}
         if errors:
             response["errors"] = errors
@@ -83,10 +107,21 @@ class PlanExecutor:
                 fetch.document, fetch.operation, variables, name.value if name else None, state.context
             )
         except SubgraphFailure as exc:
+            log.warning(
+                "request %s: subgraph %s failed: %s (%s)",
+                state.request_id,
+                fetch.service,
+                exc.code,
+                exc.detail,
+            )
             return None, [_failure(fetch.service, exc.code)]
         except Exception:
-            return None, [_failure(fetch.service, "SUBGRAPH_UNAVAILABLE")]
-        return response.data, response.errors
+            log.exception("request %s: calling subgraph %s failed", state.request_id, fetch.service)
+            return None, [internal_error(state.request_id, fetch.service)]
+        data = response.data
+        if data and fetch.rewrites:
+            _rewrite(data.get("_entities") if fetch.entity else data, fetch.rewrites)
+        return data, response.errors
 
     async def _root(self, fetch: FetchNode, state: _State) -> None:
         if not anything_included(fetch.body, state.coerced):
@@ -105,7 +140,7 @@ class PlanExecutor:
         index_of: dict[bytes, int] = {}
         slots: list[int] = []
         for obj, path in _collect(state.data, fetch.merge_at, []):
-            spec = fetch.representations.get(str(obj.get("__typename")))
+            spec = self._representation(fetch, obj.get("__typename"))
             if spec is None or not _complete(obj, spec):
                 continue
             representation = {"__typename": spec.typename, **_select(obj, spec.selections, self.api_schema)}
@@ -120,21 +155,23 @@ class PlanExecutor:
         variables = self._variables(fetch, state)
         variables["representations"] = representations
         data, errors = await self._call(fetch, variables, state)
-        first_path: dict[int, Path] = {}
+        paths_of: dict[int, list[Path]] = {}
         for (_, object_path), slot in zip(targets, slots, strict=True):
-            first_path.setdefault(slot, object_path)
+            paths_of.setdefault(slot, []).append(object_path)
         for error in errors:
             error_path = error.get("path")
-            mapped: Path | None = None
             if (
                 isinstance(error_path, list)
                 and len(error_path) >= 2
                 and error_path[0] == "_entities"
                 and isinstance(error_path[1], int)
+                and error_path[1] in paths_of
             ):
-                base = first_path.get(error_path[1])
-                mapped = [*base, *error_path[2:]] if base is not None else None
-            state.errors.append(_tag(error, fetch.service, mapped))
+                # one error per object the representation stood for
+                for base in paths_of[error_path[1]]:
+                    state.errors.append(_tag(error, fetch.service, [*base, *error_path[2:]]))
+            else:
+                state.errors.append(_tag(error, fetch.service, None))
         results = (data or {}).get("_entities")
         if not isinstance(results, list):
             return
@@ -142,6 +179,27 @@ class PlanExecutor:
             result = results[slot] if slot < len(results) else None
             if isinstance(result, dict):
                 _merge(obj, result, self.api_schema)
+
+    def _representation(self, fetch: FetchNode, typename: Any) -> Representation | None:
+        """The representation for objects of this runtime type: by name, or by an abstract type it belongs to
+        (objects an @interfaceObject subgraph returned carry the interface's name until their real type is
+        known)."""
+        if not isinstance(typename, str):
+            return None
+        spec = fetch.representations.get(typename)
+        if spec is not None:
+            return spec
+        runtime = self.api_schema.get_type(typename)
+        for name, candidate in fetch.representations.items():
+            abstract = self.api_schema.get_type(name)
+            if (
+                isinstance(runtime, GraphQLObjectType)
+                and abstract is not None
+                and is_abstract_type(abstract)
+                and self.api_schema.is_sub_type(abstract, runtime)
+            ):
+                return candidate
+        return None
 
 
 def _complete(obj: JSON, spec: Representation) -> bool:
@@ -161,8 +219,10 @@ def _complete(obj: JSON, spec: Representation) -> bool:
 def _failure(service: str, code: str) -> JSON:
     return {
         "message": f'Subgraph "{service}" could not be reached.'
-        if code != "SUBGRAPH_TIMEOUT"
-        else f'Subgraph "{service}" timed out.',
+        if code == "SUBGRAPH_UNAVAILABLE"
+        else f'Subgraph "{service}" timed out.'
+        if code == "SUBGRAPH_TIMEOUT"
+        else f'Subgraph "{service}" answered with something that is not a GraphQL response.',
         "extensions": {"code": code, "serviceName": service},
     }
 
@@ -182,6 +242,9 @@ def _collect(value: Any, segments: tuple[str, ...], path: Path) -> Iterator[tupl
     if not segments:
         if isinstance(value, dict):
             yield value, path
+        elif isinstance(value, list):  # a list at the path itself (a list of entities at the root of a jump)
+            for index, item in enumerate(value):
+                yield from _collect(item, segments, [*path, index])
         return
     head, rest = segments[0], segments[1:]
     if head == "@":
@@ -221,6 +284,23 @@ def _matches(typename: Any, condition: str | None, schema: GraphQLSchema) -> boo
     return False
 
 
+def _rewrite(value: Any, rewrites: Rewrites) -> None:
+    """Give fields a fetch sent under an alias their response key back (see planner/document.py)."""
+    if isinstance(value, list):
+        for item in value:
+            _rewrite(item, rewrites)
+        return
+    if not isinstance(value, dict):
+        return
+    for sent_as, (key, below) in rewrites.items():
+        if sent_as not in value:
+            continue
+        if below:
+            _rewrite(value[sent_as], below)
+        if key is not None:
+            value[key] = value.pop(sent_as)
+
+
 def _merge(target: JSON, source: JSON, schema: GraphQLSchema) -> None:
     for key, value in source.items():
         existing = target.get(key)
@@ -230,11 +310,21 @@ def _merge(target: JSON, source: JSON, schema: GraphQLSchema) -> None:
                 continue  # an @interfaceObject subgraph answers with the interface name; keep the real type
         if isinstance(existing, dict) and isinstance(value, dict):
             _merge(existing, value, schema)
-        elif isinstance(existing, list) and isinstance(value, list) and len(existing) == len(value):
-            for index, item in enumerate(value):
-                if isinstance(existing[index], dict) and isinstance(item, dict):
-                    _merge(existing[index], item, schema)
-                else:
-                    existing[index] = item
+        elif isinstance(existing, list) and isinstance(value, list):
+            _merge_lists(existing, value, schema)
         else:
             target[key] = value
+
+
+def _merge_lists(existing: list[Any], value: list[Any], schema: GraphQLSchema) -> None:
+    """Item by item; items only one side has are kept (a shorter answer must not drop what a later fetch
+    reads from the longer one)."""
+    for index, item in enumerate(value):
+        if index >= len(existing):
+            existing.append(item)
+        elif isinstance(existing[index], dict) and isinstance(item, dict):
+            _merge(existing[index], item, schema)
+        elif isinstance(existing[index], list) and isinstance(item, list):
+            _merge_lists(existing[index], item, schema)
+        else:
+            existing[index] = item

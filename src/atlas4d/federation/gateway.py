@@ -32,7 +32,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from atlas4d.federation.compose import SubgraphSource, compose
 from atlas4d.federation.errors import FederationError
-from atlas4d.federation.executor import PlanExecutor
+from atlas4d.federation.executor import PlanExecutor, internal_error, log, request_id_of
 from atlas4d.federation.http_client import HttpClient
 from atlas4d.federation.planner import QueryPlan, QueryPlanner
 from atlas4d.federation.subgraph import subgraph_sdl
@@ -242,6 +242,10 @@ class Gateway:
             plan = self._plan_for(query, document, operation_name)
         except FederationError as exc:
             return {"errors": [{"message": str(exc), "extensions": {"code": exc.code}}]}
+        except Exception:
+            request_id = request_id_of(context)
+            log.exception("request %s: planning failed", request_id)
+            return {"errors": [internal_error(request_id)]}
         return await self.executor.execute(plan, variables or {}, coerced, context)
 
 

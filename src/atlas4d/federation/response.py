@@ -105,8 +105,8 @@ class _Shaper:
     def _null_error(self, path: list[str | int], parent: str, field: str) -> None:
         for error in self.errors:
             other = error.get("path")
-            if not other or other[: len(path)] == path or path[: len(other)] == other:
-                return  # a subgraph error already covers this null
+            if other and (other[: len(path)] == path or path[: len(other)] == other):
+                return  # a subgraph error at this path (or inside it) already explains this null
         self.errors.append(
             {"message": f"Cannot return null for non-nullable field {parent}.{field}.", "path": list(path)}
         )
@@ -194,8 +194,19 @@ class _Shaper:
             return None
         runtime: GraphQLOutputType = field_type
         if is_abstract_type(field_type):
-            found = self.schema.get_type(str(value.get("__typename")))
+            typename = value.get("__typename")
+            found = self.schema.get_type(str(typename))
             if isinstance(found, GraphQLObjectType):
                 runtime = found
+            elif typename is not None and found is None:
+                # an object of a type the API schema hides (@inaccessible): never shown as something else
+                self.errors.append(
+                    {
+                        "message": f'Abstract type "{getattr(field_type, "name", "")}" was resolved to a type '
+                        f'"{typename}" that does not exist inside the schema.',
+                        "path": list(path),
+                    }
+                )
+                return None
         result = self.object(field_type, runtime, selections, value, path)
         return None if result is _BUBBLE else result

@@ -31,6 +31,7 @@ from graphql import (
     build_ast_schema,
     get_named_type,
     parse,
+    print_ast,
 )
 from graphql.language import ast
 
@@ -72,6 +73,19 @@ class FieldJoin:
     external: bool = False
     override: str | None = None
     used_overridden: bool = False
+    override_label: str | None = None  # progressive @override(label:)
+    context_arguments: tuple[ContextArgument, ...] = ()  # @fromContext arguments (join v0.5)
+
+
+@dataclass(frozen=True)
+class ContextArgument:
+    """One `join__ContextArgument`: the field argument `name` takes its value from the nearest ancestor
+    object that sets `context`, selecting `selection` on it (`@fromContext(field: "$ctx { id }")`)."""
+
+    name: str
+    type: str
+    context: str
+    selection: str
 
 
 @dataclass(frozen=True)
@@ -109,6 +123,9 @@ class Supergraph:
     features: list[LinkedFeature] = field(default_factory=list)
     # Full supergraph field types (including @inaccessible ones the planner may still need, e.g. keys).
     field_types: dict[tuple[str, str], str] = field(default_factory=dict)
+    field_type_texts: dict[tuple[str, str], str] = field(default_factory=dict)  # "[ID!]!"
+    # @context(name:) on types: context name -> the types that set it (from the context spec)
+    contexts: dict[str, list[str]] = field(default_factory=dict)
     field_list_depths: dict[tuple[str, str], int] = field(default_factory=dict)
     type_kinds: dict[str, str] = field(default_factory=dict)
 
@@ -313,6 +330,7 @@ def _read_type(sg: Supergraph, definition: Node, prefix: str, by_enum: dict[str,
     for field_node in getattr(definition, "fields", None) or ():
         field_name = field_node.name.value
         sg.field_types[(name, field_name)] = get_named_type_name(field_node.type)
+        sg.field_type_texts[(name, field_name)] = print_ast(field_node.type)
         sg.field_list_depths[(name, field_name)] = _list_depth(field_node.type)
         joins = [d for d in field_node.directives or () if d.name.value == f"{prefix}__field"]
         if not joins:
@@ -326,9 +344,24 @@ def _read_type(sg: Supergraph, definition: Node, prefix: str, by_enum: dict[str,
                 external=_bool_arg(d, "external", False),
                 override=_str_arg(d, "override"),
                 used_overridden=_bool_arg(d, "usedOverridden", False),
+                override_label=_str_arg(d, "overrideLabel"),
+                context_arguments=_context_arguments(d),
             )
             for d in joins
         ]
+
+
+def _context_arguments(directive: DirectiveNode) -> tuple[ContextArgument, ...]:
+    value = _arg(directive, "contextArguments")
+    found: list[ContextArgument] = []
+    for item in value.values if isinstance(value, ListValueNode) else ():
+        if not isinstance(item, ast.ObjectValueNode):
+            continue
+        fields = {f.name.value: f.value for f in item.fields or ()}
+        texts = {k: v.value for k, v in fields.items() if isinstance(v, StringValueNode)}
+        if {"name", "type", "context", "selection"} <= set(texts):
+            found.append(ContextArgument(texts["name"], texts["type"], texts["context"], texts["selection"]))
+    return tuple(found)
 
 
 def get_named_type_name(type_node: ast.TypeNode) -> str:

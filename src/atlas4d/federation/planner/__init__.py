@@ -1,8 +1,35 @@
-"""Federation query planner.
+"""Federation query planner: a query graph, a cost-based choice of paths, a fetch dependency graph.
 
-Hand-written: no maintained Python federation query planner exists (Apollo's planners are TypeScript and Rust),
-so this one reads Apollo's supergraph format directly and produces plans of the same shape (Fetch, Flatten,
-Sequence, Parallel). `QueryPlanner.plan` caches plans by normalised document and operation name.
+Hand-written: no maintained Python federation query planner exists (Apollo's planners are TypeScript and Rust,
+Hive Router's is Rust), so this one reads Apollo's supergraph format directly and produces plans of the same
+shape (Fetch, Flatten, Sequence, Parallel), printed by `atlas4d plan` as Apollo prints them.
+
+How it works (`graph.py`, `decide.py`, `builder.py`, `fetch_graph.py`, `document.py`):
+1. The **query graph** (`QueryGraph`) has a vertex per type per subgraph and edges for fields, keys
+   (`resolvable` ones, with the key's fields as the condition), `@requires` (a condition on the field),
+   `@interfaceObject` (to and from the interface) and downcasts to the object types each subgraph can return.
+2. The **chooser** finds, for every selection, the cheapest way through that graph from where its parent is:
+   stay (the subgraph resolves it, or an enclosing `@provides` provides it), or jump by a key to a subgraph that
+   does — the key's and `@requires`' fields being planned from the same place, recursively, so multi-hop paths
+   and keys the current subgraph lacks come out of the same search. A field no single option serves whole has
+   its sub-selection split between options; a field no option serves is refused at planning with the reason.
+   Cost: fewest fetches (jumps to one subgraph at one path share a fetch), then fewest subgraphs; ties keep
+   local and provided fields where they are, then the supergraph's subgraph order.
+3. The **builder** turns the choices into a **fetch dependency graph**: each fetch knows the fetches whose data
+   its representations read (keys, `@requires` inputs). Fetches to one subgraph at one path merge when that
+   creates no cycle and their representations agree; `Sequence`/`Parallel` come from the dependencies, each
+   fetch running as soon as all of its inputs are there.
+4. **Documents**: each fetch's operation, with fields that share a response key but not a type aliased (and
+   renamed back by the executor).
+
+What differs from Apollo's `@apollo/query-planner` and Hive Router: both enumerate a path per leaf field
+through the query graph and search the combinations of those paths (Apollo with pruning and a plan limit, Hive
+with branch and bound), then optimise the resulting fetch graph. Ours decides level by level — the options of
+the sibling fields of one object are chosen together (exhaustively when there are few combinations, greedily
+beyond), each subtree costed once per position and memoised — which bounds planning time in Python at the price
+of not trading a choice in one branch against another branch's. `@defer`, `@stream`, subscriptions and
+`Condition` nodes are not produced (`@skip`/`@include` travel with the fields to each fetch and the executor
+skips a fetch whose every field they leave out). Plans are cached by normalised document and operation name.
 """
 
 from __future__ import annotations
@@ -10,9 +37,11 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from graphql import DocumentNode, parse, print_ast
-from graphql.language import ast
 
-from atlas4d.federation.planner.builder import Group, PlanBuilder
+from atlas4d.federation.planner.builder import PlanBuilder
+from atlas4d.federation.planner.document import fetch_node
+from atlas4d.federation.planner.fetch_graph import Group
+from atlas4d.federation.planner.graph import QueryGraph
 from atlas4d.federation.planner.nodes import (
     FetchNode,
     FlattenNode,
@@ -23,7 +52,6 @@ from atlas4d.federation.planner.nodes import (
     SequenceNode,
 )
 from atlas4d.federation.planner.operation import Operation, read_operation
-from atlas4d.federation.planner.selection import Field, Selection, print_selections, variables_used
 from atlas4d.federation.supergraph import Supergraph
 
 __all__ = [
@@ -42,6 +70,7 @@ class QueryPlanner:
 
     def __init__(self, supergraph: Supergraph, cache_size: int = 512) -> None:
         self.supergraph = supergraph
+        self.graph = QueryGraph(supergraph)
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str | None], QueryPlan] = OrderedDict()
 
@@ -64,103 +93,21 @@ class QueryPlanner:
         return len(self._cache)
 
     def _build(self, operation: Operation) -> QueryPlan:
-        groups = [g for g in PlanBuilder(self.supergraph, operation).build() if g.selections]
-        fetches = {g.id: _fetch_node(g, operation) for g in groups}
-        ids = {g.id for g in groups}
-        if all(len(g.depends & ids) <= 1 for g in groups) and operation.kind != "mutation":
-            node = _tree(groups, fetches, ids)
-        else:
-            node = _stages(groups, fetches)
+        builder = PlanBuilder(self.graph, operation)
+        graph = builder.build()
+        root_type = builder.root_type
+        fetches: dict[int, FetchNode] = {}
+        for group in graph.groups:
+            if group.selections:
+                fetches[group.id] = fetch_node(group, operation, self.graph, root_type)
+
+        def wrap(group: Group) -> PlanNode:
+            fetch = fetches[group.id]
+            return FlattenNode(fetch.merge_at, fetch) if fetch.entity else fetch
+
         return QueryPlan(
-            node=node,
+            node=graph.schedule(wrap),
             fetches=list(fetches.values()),
             operation=operation,
             introspection=operation.introspection,
         )
-
-
-def _wrap(fetch: FetchNode) -> PlanNode:
-    return FlattenNode(fetch.merge_at, fetch) if fetch.entity else fetch
-
-
-def _tree(groups: list[Group], fetches: dict[int, FetchNode], ids: set[int]) -> PlanNode | None:
-    """Each fetch depends on at most one other: nest children under their parent, siblings in parallel."""
-    children: dict[int | None, list[Group]] = {}
-    for group in groups:
-        parent = next(iter(group.depends & ids), None)
-        children.setdefault(parent, []).append(group)
-
-    def build(group: Group) -> PlanNode:
-        below = [build(child) for child in children.get(group.id, [])]
-        if not below:
-            return _wrap(fetches[group.id])
-        return SequenceNode([_wrap(fetches[group.id]), below[0] if len(below) == 1 else ParallelNode(below)])
-
-    roots = [build(g) for g in children.get(None, [])]
-    if not roots:
-        return None
-    return roots[0] if len(roots) == 1 else ParallelNode(roots)
-
-
-def _stages(groups: list[Group], fetches: dict[int, FetchNode]) -> PlanNode | None:
-    """General dependencies (@requires, mutations): one parallel step per dependency depth."""
-    stage: dict[int, int] = {}
-    for group in groups:  # groups are created after the groups they depend on
-        deps = [stage[d] for d in group.depends if d in stage]
-        stage[group.id] = 1 + max(deps) if deps else 0
-    stages: list[list[PlanNode]] = []
-    for group in groups:
-        while len(stages) <= stage[group.id]:
-            stages.append([])
-        stages[stage[group.id]].append(_wrap(fetches[group.id]))
-    steps: list[PlanNode] = [s[0] if len(s) == 1 else ParallelNode(s) for s in stages if s]
-    if not steps:
-        return None
-    return steps[0] if len(steps) == 1 else SequenceNode(steps)
-
-
-def _fetch_node(group: Group, operation: Operation) -> FetchNode:
-    used = variables_used(group.selections)
-    definitions = [
-        print_ast(operation.variable_definitions[v]) for v in used if v in operation.variable_definitions
-    ]
-    if group.entity:
-        definitions.insert(0, "$representations: [_Any!]!")
-        body: list[Selection] = [
-            Field("_entities", None, _representations_argument(), (), group.selections, False)
-        ]
-        kind = "query"
-    else:
-        body = group.selections
-        kind = operation.kind
-    header = kind
-    if operation.name:
-        header += f" {operation.name}__{_safe(group.graph)}__{group.id}"
-    if definitions:
-        header += "(" + ", ".join(definitions) + ")"
-    text = header + " " + print_selections(body)
-    return FetchNode(
-        id=group.id,
-        service=group.graph,
-        operation=text,
-        document=parse(text, no_location=True),
-        operation_kind=kind,
-        variable_usages=used,
-        entity=group.entity,
-        merge_at=group.merge_at,
-        representations=group.representations,
-        body=group.selections,
-    )
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-
-
-def _representations_argument() -> tuple[ast.ArgumentNode, ...]:
-    return (
-        ast.ArgumentNode(
-            name=ast.NameNode(value="representations"),
-            value=ast.VariableNode(name=ast.NameNode(value="representations")),
-        ),
-    )

@@ -1,78 +1,69 @@
-"""Build a query plan for one operation over a supergraph's join metadata.
+"""Turn the chosen options into fetches: the fetch dependency graph of one operation.
 
-The walk follows the operation's selections. A field the current subgraph resolves stays in the current fetch;
-any other field becomes an `_entities` fetch to a subgraph that resolves it, keyed by a key of the type that the
-current fetch can supply (a key it resolves itself, or one fetched first through another subgraph). Fields with
-`@requires` always go through `_entities`, after the fetches that supply the required fields. Abstract types are
-expanded into one inline fragment per concrete type the subgraph can return, so each concrete type is planned
-like an object. Fetches that share subgraph, response path and dependencies are merged, which is what keeps
-`_entities` calls to one per subgraph per step.
+`PlanBuilder` walks the operation with the `Chooser`'s decisions. A local field is added to the current fetch;
+a jump adds the key (and `@requires`) fields to the current fetch — or to the fetches the decision found for
+them — and the field to an `_entities` fetch at the same response path, which depends on every fetch that wrote
+what its representations read. Fields the planner adds are aliased where the client (or another planner field
+at the same path) already uses their response key for something else; representations read the alias and send
+the field's name.
 """
 
 from __future__ import annotations
-
-import contextlib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 from graphql import print_ast
 from graphql.language import ast
 
 from atlas4d.federation.errors import PlanningError
-from atlas4d.federation.planner.facts import Facts, Provided
-from atlas4d.federation.planner.nodes import Representation
-from atlas4d.federation.planner.operation import INTROSPECTION_ROOTS, Operation
-from atlas4d.federation.planner.selection import (
-    Field,
-    Fragment,
-    Selection,
-    add_selection,
-    copy_selection,
-    merge_selections,
+from atlas4d.federation.planner.decide import (
+    ROOT,
+    Chooser,
+    Conditions,
+    Guard,
+    Part,
+    Plan,
+    Position,
 )
-from atlas4d.federation.supergraph import Supergraph
+from atlas4d.federation.planner.fetch_graph import FetchGraph, Group, add_representation
+from atlas4d.federation.planner.graph import QueryGraph
+from atlas4d.federation.planner.operation import INTROSPECTION_ROOTS, Operation
+from atlas4d.federation.planner.selection import Field, Fragment, Selection, add_selection, copy_selection
 
-MAX_KEY_HOPS = 8
-Conditions = tuple[tuple[ast.DirectiveNode, ...], ...]  # directive-only fragments around a level's fields
 INTERNAL_ALIAS = "__fed_"
-
-
-@dataclass
-class Group:
-    """A fetch under construction."""
-
-    id: int
-    graph: str
-    entity: bool
-    merge_at: tuple[str, ...]
-    depends: frozenset[int]
-    selections: list[Selection] = field(default_factory=list)
-    representations: dict[str, Representation] = field(default_factory=dict)
+Directives = tuple[tuple[ast.DirectiveNode, ...], ...]  # @skip/@include around a place, outermost first
 
 
 class PlanBuilder:
-    def __init__(self, supergraph: Supergraph, operation: Operation) -> None:
-        self.sg = supergraph
+    def __init__(self, graph: QueryGraph, operation: Operation) -> None:
+        self.g = graph
+        self.sg = graph.sg
         self.operation = operation
-        self.groups: list[Group] = []
-        self._entity_groups: dict[tuple[str, tuple[str, ...], frozenset[int], str], Group] = {}
-        self.facts = Facts(supergraph)
-        self._client_keys: list[dict[str, str]] = []
-        self._conditions: Conditions = ()
-        self._hops = 0
+        self.chooser = Chooser(graph)
+        self.fetches = FetchGraph()
+        self.sequential = operation.kind == "mutation"
+        # response keys used at each response path: key -> `name(args)` of the field there
+        self._taken: dict[tuple[str, ...], dict[str, str]] = {}
 
-    # --- entry point --------------------------------------------------------------------------------------
-    def build(self) -> list[Group]:
+    @property
+    def root_type(self) -> str:
+        return self._root_type(self.operation.kind)
+
+    def build(self) -> FetchGraph:
         root_type = self._root_type(self.operation.kind)
-        items = self.facts.object_selections(root_type, self.operation.selections)
-        if self.operation.kind == "mutation":
-            for item in items:
-                previous = frozenset(g.id for g in self.groups)
-                self._plan_root_item(root_type, item, (), previous, sequential=True)
-        else:
-            for item in items:
-                self._plan_root_item(root_type, item, (), frozenset(), sequential=False)
-        return self.groups
+        position = Position(root_type, ROOT)
+        items = _without_gateway_fields(self.chooser.object_items(root_type, self.operation.selections))
+        batches = [[item] for item in items] if self.sequential else [items]
+        for batch in batches:
+            if not batch:
+                continue
+            plan = self.chooser.plan(position, batch)
+            if plan is None:
+                raise PlanningError(
+                    "The operation cannot be planned: "
+                    + (self.chooser.failure or "no subgraph resolves a selected field")
+                    + "."
+                )
+            self.emit(None, plan, (), [], (), frozenset(), client=True)
+        return self.fetches
 
     def _root_type(self, kind: str) -> str:
         schema = self.sg.api_schema
@@ -81,382 +72,220 @@ class PlanBuilder:
             raise PlanningError(f"The schema has no {kind} type (subscriptions are not supported).")
         return root.name
 
-    def _plan_root_item(
+    # --- emission -----------------------------------------------------------------------------------------------
+    def emit(
         self,
-        root_type: str,
-        item: Selection,
-        wrappers: tuple[Fragment, ...],
-        after: frozenset[int],
+        group: Group | None,
+        plan: Plan,
+        path: tuple[str, ...],
+        out: list[Selection],
+        conditions: Directives,
+        guard: Guard,
         *,
-        sequential: bool,
-    ) -> None:
-        if isinstance(item, Fragment):
-            for inner in item.selections:
-                self._plan_root_item(root_type, inner, (*wrappers, item), after, sequential=sequential)
-            return
-        if item.name == "__typename" or item.name in INTROSPECTION_ROOTS:
-            return
-        candidates = self.sg.resolving_graphs(root_type, item.name)
-        if not candidates:
-            raise PlanningError(f'No subgraph resolves "{root_type}.{item.name}".')
-        ranked = sorted(candidates, key=lambda g: -self.facts.coverage(g, root_type, [item]))
-        feasible = [g for g in ranked if self.facts.feasible(g, root_type, [item])]
-        if feasible or item.leaf or len(candidates) == 1:
-            parts = [((feasible or ranked)[0], item)]
-        else:
-            parts = self._split_shared_root(root_type, item, ranked)
-        for graph, part in parts:
-            group = self._root_group(graph, after, sequential=sequential)
-            target = group.selections
-            for wrapper in wrappers:
-                kept = add_selection(target, Fragment(None, wrapper.directives))
-                target = kept.selections
-            self._add_local_field(group, graph, root_type, part, (), target, None)
-
-    def _split_shared_root(self, root_type: str, item: Field, ranked: list[str]) -> list[tuple[str, Field]]:
-        """A shareable root field no single subgraph can serve whole, returning a type without a key (so no
-        entity jump can fill the gaps): ask each subgraph for the part it can serve; the answers merge."""
-        child_type = self.sg.field_type(root_type, item.name)
-        items = (
-            item.selections
-            if self.facts.is_abstract(child_type)
-            else self.facts.object_selections(child_type, item.selections)
-        )
-        parts: dict[str, Field] = {}
-
-        def place(selection: Selection, wrappers: tuple[Fragment, ...]) -> None:
-            if isinstance(selection, Fragment) and selection.type_condition is None:
-                for inner in selection.selections:  # split directive-only fragments too, keeping directives
-                    place(inner, (*wrappers, selection))
-                return
-            graph = next((g for g in ranked if self.facts.feasible(g, child_type, [selection])), ranked[0])
-            part = parts.setdefault(
-                graph, Field(item.name, item.alias, item.arguments, item.directives, [], False)
-            )
-            target = part.selections
-            for wrapper in wrappers:
-                target = add_selection(target, Fragment(None, wrapper.directives)).selections
-            add_selection(target, selection)
-
-        for selection in items:
-            place(selection, ())
-        return list(parts.items())
-
-    def _root_group(self, graph: str, after: frozenset[int], *, sequential: bool) -> Group:
-        if sequential:
-            last = self.groups[-1] if self.groups else None
-            # Consecutive mutation fields of one subgraph share a fetch only when nothing ran in between.
-            if (
-                last is not None
-                and not last.entity
-                and last.graph == graph
-                and last.depends == after - {last.id}
-            ):
-                return last
-        else:
-            for group in self.groups:
-                if not group.entity and group.graph == graph:
-                    return group
-        group = Group(len(self.groups), graph, False, (), after)
-        self.groups.append(group)
-        return group
-
-    # --- type helpers -------------------------------------------------------------------------------------
-    def _child_path(self, type_name: str, field: Field, path: tuple[str, ...]) -> tuple[str, ...]:
-        depth = self.sg.field_list_depths.get((type_name, field.name), 0)
-        return (*path, field.response_key, *(["@"] * depth))
-
-    def _add_local_field(
-        self,
-        group: Group,
-        graph: str,
-        type_name: str,
-        item: Field,
-        path: tuple[str, ...],
-        out: list[Selection],
-        provided: Provided | None,
-    ) -> None:
-        kept = add_selection(out, item.shallow())
-        if item.leaf:
-            return
-        assert isinstance(kept, Field)
-        child_type = self.sg.field_type(type_name, item.name)
-        child_provided: Provided | None = None
-        if provided is not None:
-            child_provided = self.facts.provided_fields(type_name, provided).get(item.name)
-        join = self.sg.field_join(type_name, item.name, graph)
-        if join is not None and join.provides:
-            child_provided = self.facts.field_set(join.provides)
-        with self._conditional(tuple(d for d in item.directives if d.name.value in ("skip", "include"))):
-            self.plan_selections(
-                group,
-                graph,
-                child_type,
-                item.selections,
-                self._child_path(type_name, item, path),
-                kept.selections,
-                child_provided,
-            )
-
-    @contextlib.contextmanager
-    def _conditional(self, directives: tuple[ast.DirectiveNode, ...]) -> Iterator[None]:
-        """Fields planned inside are under these @skip/@include conditions (an enclosing fragment or field):
-        a field sent to another subgraph from there carries them along."""
-        if not directives:
-            yield
-            return
-        self._conditions = (*self._conditions, directives)
-        try:
-            yield
-        finally:
-            self._conditions = self._conditions[:-1]
-
-    def plan_selections(
-        self,
-        group: Group,
-        graph: str,
-        type_name: str,
-        selections: list[Selection],
-        path: tuple[str, ...],
-        out: list[Selection],
-        provided: Provided | None,
+        client: bool,
     ) -> set[int]:
-        """Plan selections on a value of `type_name` fetched by `group`; returns the groups that got fields."""
-        if not self.facts.is_abstract(type_name):
-            return self.plan_object(
-                group,
-                graph,
-                type_name,
-                self.facts.object_selections(type_name, selections),
-                path,
-                out,
-                provided,
-            )
-        if self.sg.is_interface_object(type_name, graph):
-            return self._plan_interface_object(group, graph, type_name, selections, path, out)
-        add_selection(out, Field("__typename"))
-        touched: set[int] = {group.id}
-        for object_type in self.sg.possible_types_in_graph(type_name, graph):
-            applied = self.facts.object_selections(object_type, selections)
-            if not applied:
-                continue
-            fragment = add_selection(out, Fragment(object_type))
-            touched |= self.plan_object(
-                group, graph, object_type, applied, path, fragment.selections, provided
-            )
-        return touched
-
-    def plan_object(
-        self,
-        group: Group,
-        graph: str,
-        type_name: str,
-        selections: list[Selection],
-        path: tuple[str, ...],
-        out: list[Selection],
-        provided: Provided | None,
-        *,
-        client: bool = True,
-        wrapped: bool = False,
-    ) -> set[int]:
-        """Plan fields of one object. `client`: the operation's own selections (their response keys are what
-        planner-added fields must not collide with); `wrapped`: inside a directive-only fragment of the level."""
-        if client:
-            keys = dict(self._client_keys[-1]) if wrapped and self._client_keys else {}
-            keys.update(_response_keys(selections))
-            self._client_keys.append(keys)
-        try:
-            return self._plan_object_fields(group, graph, type_name, selections, path, out, provided)
-        finally:
-            if client:
-                self._client_keys.pop()
-
-    def _plan_object_fields(
-        self,
-        group: Group,
-        graph: str,
-        type_name: str,
-        selections: list[Selection],
-        path: tuple[str, ...],
-        out: list[Selection],
-        provided: Provided | None,
-    ) -> set[int]:
-        touched: set[int] = {group.id}
-        for item in selections:
-            if isinstance(item, Fragment):
-                wrapper = Fragment(None, item.directives)
-                with self._conditional(item.directives):
-                    touched |= self.plan_object(
-                        group,
-                        graph,
-                        type_name,
-                        item.selections,
-                        path,
-                        wrapper.selections,
-                        provided,
-                        wrapped=True,
-                    )
-                if wrapper.selections:
-                    add_selection(out, wrapper)
-                continue
-            if item.name == "__typename":
-                add_selection(out, Field("__typename"))
-                continue
-            if self.facts.local(graph, type_name, item.name, provided):
-                self._add_local_field(group, graph, type_name, item, path, out, provided)
-            else:
-                touched.add(self._jump(group, graph, type_name, item, path, out, provided))
-        return touched
-
-    def _jump(
-        self,
-        group: Group,
-        graph: str,
-        type_name: str,
-        item: Field,
-        path: tuple[str, ...],
-        out: list[Selection],
-        provided: Provided | None,
-    ) -> int:
-        targets = [
-            (g, known_as)
-            for g, known_as in self.facts.jump_targets(type_name, item.name)
-            if self.sg.keys(known_as, g)
-        ]
-        if not targets or self._hops > MAX_KEY_HOPS:
-            raise PlanningError(
-                f'Cannot plan "{type_name}.{item.name}": no subgraph reachable from "{graph}" resolves it by key.'
-            )
-
-        def rank(target: tuple[str, str]) -> tuple[int, int]:
-            g, known_as = target
-            direct = any(
-                self.facts.fields_local(graph, type_name, self.facts.field_set(k), provided)
-                for k in self.sg.keys(known_as, g)
-            )
-            return (int(direct), self.facts.coverage(g, known_as, [item]))
-
-        target_graph, known_as = max(targets, key=rank)
-        keys = self.sg.keys(known_as, target_graph)
-        direct_keys = [
-            k for k in keys if self.facts.fields_local(graph, type_name, self.facts.field_set(k), provided)
-        ]
-        key = direct_keys[0] if direct_keys else keys[0]
-        key_selections = self._unclashed(out, self.facts.field_set(key))
-        add_selection(out, Field("__typename"))
-        join = self.sg.field_join(known_as, item.name, target_graph)
-        required: list[Selection] = []
-        self._hops += 1  # keys and @requires inputs that need jumps of their own: bounded
-        try:
-            depends = self.plan_object(
-                group, graph, type_name, key_selections, path, out, provided, client=False
-            )
-            if join is not None and join.requires:
-                required = self._unclashed(out, self.facts.field_set(join.requires))
-                depends |= self.plan_object(
-                    group, graph, type_name, required, path, out, provided, client=False
-                )
-        finally:
-            self._hops -= 1
-        target = self._entity_group(target_graph, path, frozenset(depends), self._conditions_key())
-        representation = target.representations.setdefault(type_name, Representation(known_as))
-        representation.keys.update(s.response_key for s in key_selections if isinstance(s, Field))
-        merge_selections(representation.selections, key_selections)
-        merge_selections(representation.selections, required)
-        target_out = add_selection(target.selections, Fragment(known_as)).selections
-        for directives in self._conditions:
-            target_out = add_selection(target_out, Fragment(None, directives)).selections
-        self._add_local_field(target, target_graph, known_as, item, path, target_out, None)
-        return target.id
-
-    def _unclashed(self, out: list[Selection], selections: list[Selection]) -> list[Selection]:
-        """Field-set selections the planner adds, aliased where the client already uses the response key for
-        something else (`{ upc: name }`); representations read the alias and send the field name."""
-        taken = dict(self._client_keys[-1]) if self._client_keys else {}
-        taken.update(_response_keys(out))
-        result: list[Selection] = []
-        for selection in selections:
-            clash = isinstance(selection, Field) and (
-                taken.get(selection.response_key, selection.signature()) != selection.signature()
-            )
-            if clash:
-                selection = copy_selection(selection)
-                assert isinstance(selection, Field)
-                selection.alias = f"{INTERNAL_ALIAS}{selection.name}"
-            result.append(selection)
-        return result
-
-    def _conditions_key(self) -> str:
-        return "".join(print_ast(d) for directives in self._conditions for d in directives)
-
-    def _entity_group(
-        self, graph: str, path: tuple[str, ...], depends: frozenset[int], conditions: str = ""
-    ) -> Group:
-        """Fetches under different @skip/@include conditions stay apart: a representation whose required
-        fields a condition left out is not sent, and must not hold back the fetch of unconditional fields."""
-        key = (graph, path, depends, conditions)
-        group = self._entity_groups.get(key)
-        if group is None:
-            group = Group(len(self.groups), graph, True, path, depends)
-            self.groups.append(group)
-            self._entity_groups[key] = group
-        return group
-
-    def _plan_interface_object(
-        self,
-        group: Group,
-        graph: str,
-        interface: str,
-        selections: list[Selection],
-        path: tuple[str, ...],
-        out: list[Selection],
-    ) -> set[int]:
-        """An interface the subgraph only knows as an @interfaceObject. Interface fields are planned as on an
-        object (those it lacks jump, by the interface's key, to whichever subgraph resolves them); `__typename`
-        and fragments on concrete types need a subgraph with the real interface, which knows the types."""
-        local: list[Selection] = []
-        remote: list[Selection] = []
-        for selection in selections:
-            if isinstance(selection, Field) and selection.name != "__typename":
-                local.append(selection)
-            elif isinstance(selection, Fragment) and selection.type_condition in (None, interface):
-                sub_local = self.facts.fields_local(graph, interface, selection.selections, None)
-                (local if sub_local and not selection.directives else remote).append(selection)
-            else:
-                remote.append(selection)
-        add_selection(out, Field("__typename"))
-        touched = self.plan_object(
-            group, graph, interface, self.facts.object_selections(interface, local), path, out, None
-        )
-        if not remote:
+        """Add a level's plan to the fetches; returns the groups that received any of it."""
+        touched: set[int] = {group.id} if group is not None else set()
+        position = plan.position
+        if plan.abstract:
+            add_selection(out, Field("__typename"))
+            for object_type, sub in plan.by_type.items():
+                if not sub.fields and sub.owner is None:
+                    continue
+                fragment = add_selection(out, Fragment(object_type))
+                touched |= self.emit(group, sub, path, fragment.selections, conditions, guard, client=client)
             return touched
-        owners = [
-            g
-            for g in self.sg.graphs_of_type(interface)
-            if not self.sg.is_interface_object(interface, g) and self.sg.keys(interface, g)
-        ]
-        if not owners:
-            raise PlanningError(f'No subgraph resolves interface "{interface}" by key.')
-        owner = owners[0]
-        key = self._unclashed(out, self.facts.field_set(self.sg.keys(interface, owner)[0]))
-        depends = self.plan_object(group, graph, interface, key, path, out, None, client=False)
-        target = self._entity_group(owner, path, frozenset(depends))
-        representation = target.representations.setdefault(interface, Representation(interface))
-        representation.keys.update(s.response_key for s in key if isinstance(s, Field))
-        merge_selections(representation.selections, key)
-        fragment = add_selection(target.selections, Fragment(interface))
-        touched.add(target.id)
-        touched |= self.plan_selections(target, owner, interface, remote, path, fragment.selections, None)
+        if client:
+            taken = self._taken.setdefault(path, {})
+            for choice in plan.fields:
+                taken.setdefault(choice.field.response_key, choice.field.signature_without_alias())
+        for choice in plan.fields:
+            level = tuple(w.directives for w in choice.conditions)
+            here = (*conditions, *level)
+            for part in choice.parts:
+                touched |= self._emit_part(
+                    group, position, choice.field, part, path, out, (here, level), guard, client
+                )
+        if plan.owner is not None:
+            assert group is not None
+            touched |= self._emit_owner(group, plan, path, out, conditions, guard)
         return touched
 
+    def _emit_part(
+        self,
+        group: Group | None,
+        position: Position,
+        item: Field,
+        part: Part,
+        path: tuple[str, ...],
+        out: list[Selection],
+        where: tuple[Directives, Directives],
+        guard: Guard,
+        client: bool,
+    ) -> set[int]:
+        """`where`: every @skip/@include from the root to here (a new fetch repeats them), and those of this
+        level only (the current fetch already has the outer ones)."""
+        conditions, level = where
+        option = part.option
+        if option.kind == "root":
+            root = self.fetches.root_group(option.graph, sequential=self.sequential)
+            into = _nest(root.selections, level)
+            return self._emit_field(root, option.type, item, part, path, into, conditions, guard, client)
+        assert group is not None
+        if option.kind == "local":
+            into = _nest(out, level)
+            return self._emit_field(group, position.type, item, part, path, into, conditions, guard, client)
+        inner = guard | {(option.type, option.graph)}
+        touched: set[int] = {group.id}
+        assert option.key is not None and part.key_plan is not None
+        keys, key_touched = self._emit_condition(
+            group, position, option.key, part.key_plan, path, out, conditions, inner
+        )
+        touched |= key_touched
+        required: list[Selection] = []
+        if option.requires:
+            assert part.requires_plan is not None
+            required, requires_touched = self._emit_condition(
+                group, position, option.requires, part.requires_plan, path, out, conditions, guard
+            )
+            touched |= requires_touched
+        add_selection(out, Field("__typename"))
+        target = self.fetches.entity_group(
+            option.graph, path, touched, _conditions_key(conditions), position.type, [*keys, *required]
+        )
+        add_representation(target, position.type, option.type, keys, [*keys, *required])
+        into = _nest(add_selection(target.selections, Fragment(option.type)).selections, conditions)
+        touched |= self._emit_field(target, option.type, item, part, path, into, conditions, guard, client)
+        return touched | {target.id}
 
-def _response_keys(selections: list[Selection]) -> dict[str, str]:
-    """Response key -> field signature at one level (directive-only fragments share the level)."""
-    keys: dict[str, str] = {}
-    for selection in selections:
-        if isinstance(selection, Field):
-            keys.setdefault(selection.response_key, selection.signature())
-        elif selection.type_condition is None:
-            for key, signature in _response_keys(selection.selections).items():
-                keys.setdefault(key, signature)
-    return keys
+    def _emit_condition(
+        self,
+        group: Group,
+        position: Position,
+        field_set: str,
+        plan: Plan,
+        path: tuple[str, ...],
+        out: list[Selection],
+        conditions: Directives,
+        guard: Guard,
+    ) -> tuple[list[Selection], set[int]]:
+        """Fetch a key's or a @requires' fields for a jump; returns them as representations read them. Fields
+        in the current fetch are fetched unconditionally; fetches the key needs carry the conditions."""
+        items = self.g.field_set(field_set)
+        unclashed = self._unclashed(path, items)
+        if unclashed is not items:
+            position = Position(position.type, position.graph, position.provided, True)
+            found = self.chooser.plan(position, unclashed, guard)
+            assert found is not None  # the same fields as `plan`, aliased
+            plan = found
+        return unclashed, self.emit(group, plan, path, out, conditions, guard, client=False)
+
+    def _emit_field(
+        self,
+        group: Group,
+        parent_type: str,
+        item: Field,
+        part: Part,
+        path: tuple[str, ...],
+        into: list[Selection],
+        conditions: Directives,
+        guard: Guard,
+        client: bool,
+    ) -> set[int]:
+        kept = add_selection(into, item.shallow())
+        self._taken.setdefault(path, {}).setdefault(item.response_key, item.signature_without_alias())
+        if part.child is None:
+            return {group.id}
+        assert isinstance(kept, Field)
+        depth = self.sg.field_list_depths.get((parent_type, item.name), 0)
+        child_path = (*path, item.response_key, *(["@"] * depth))
+        field_type = (
+            self.g.field_type(parent_type, item.name) if self.g.has_field(parent_type, item.name) else ""
+        )
+        if self.g.is_abstract(field_type):
+            add_selection(kept.selections, Field("__typename"))  # the shaper needs the runtime type
+        field_conditions = tuple(d for d in item.directives if d.name.value in ("skip", "include"))
+        below = (*conditions, field_conditions) if field_conditions else conditions
+        return self.emit(group, part.child, child_path, kept.selections, below, guard, client=client) | {
+            group.id
+        }
+
+    def _emit_owner(
+        self,
+        group: Group,
+        plan: Plan,
+        path: tuple[str, ...],
+        out: list[Selection],
+        conditions: Directives,
+        guard: Guard,
+    ) -> set[int]:
+        """An @interfaceObject's `__typename` and concrete-type fragments, from a subgraph owning the interface."""
+        assert plan.owner is not None
+        option, key_plan, there = plan.owner
+        assert option.key is not None
+        inner = guard | {(option.type, option.graph)}
+        keys, touched = self._emit_condition(
+            group, plan.position, option.key, key_plan, path, out, conditions, inner
+        )
+        touched.add(group.id)
+        add_selection(out, Field("__typename"))
+        target = self.fetches.entity_group(
+            option.graph, path, touched, _conditions_key(conditions), plan.position.type, keys
+        )
+        add_representation(target, plan.position.type, option.type, keys, keys)
+        into = _nest(add_selection(target.selections, Fragment(option.type)).selections, conditions)
+        return touched | {target.id} | self.emit(target, there, path, into, conditions, inner, client=True)
+
+    def _unclashed(self, path: tuple[str, ...], items: list[Selection]) -> list[Selection]:
+        """Field-set selections the planner adds, aliased where their response key already holds something
+        else at this path (`{ upc: name }`, or the same field with other arguments)."""
+        taken = self._taken.setdefault(path, {})
+        result: list[Selection] = []
+        changed = False
+        for selection in items:
+            if isinstance(selection, Field):
+                signature = selection.signature_without_alias()
+                if taken.get(selection.response_key, signature) != signature:
+                    selection = copy_selection(selection)
+                    assert isinstance(selection, Field)
+                    selection.alias = _free_alias(taken, selection.name, signature)
+                    changed = True
+                taken.setdefault(selection.response_key, signature)
+            result.append(selection)
+        return result if changed else items
+
+
+def _free_alias(taken: dict[str, str], name: str, signature: str) -> str:
+    alias = f"{INTERNAL_ALIAS}{name}"
+    number = 1
+    while taken.get(alias, signature) != signature:
+        number += 1
+        alias = f"{INTERNAL_ALIAS}{name}_{number}"
+    return alias
+
+
+def _nest(out: list[Selection], conditions: Directives) -> list[Selection]:
+    for directives in conditions:
+        out = add_selection(out, Fragment(None, directives)).selections
+    return out
+
+
+def _conditions_key(conditions: Directives) -> str:
+    return "".join(print_ast(d) for directives in conditions for d in directives)
+
+
+def _without_gateway_fields(items: list[Selection]) -> list[Selection]:
+    """Root selections without what the gateway answers itself (`__typename`, introspection)."""
+    out: list[Selection] = []
+    for item in items:
+        if isinstance(item, Field):
+            if item.name != "__typename" and item.name not in INTROSPECTION_ROOTS:
+                out.append(item)
+            continue
+        inner = _without_gateway_fields(item.selections)
+        if inner:
+            out.append(Fragment(item.type_condition, item.directives, inner))
+    return out
+
+
+__all__ = ["Conditions", "PlanBuilder"]

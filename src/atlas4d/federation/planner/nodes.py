@@ -25,6 +25,11 @@ class Representation:
     keys: set[str] = field(default_factory=set)
 
 
+# Response keys a fetch sent under an alias (fields of one name with different types): fetched key -> (the
+# client's key, or None when only something below is renamed; the same for the value's fields).
+Rewrites = dict[str, tuple[str | None, "Rewrites"]]
+
+
 @dataclass
 class FetchNode:
     id: int
@@ -37,6 +42,7 @@ class FetchNode:
     merge_at: tuple[str, ...] = ()
     representations: dict[str, Representation] = field(default_factory=dict)
     body: list[Selection] = field(default_factory=list)
+    rewrites: Rewrites = field(default_factory=dict)
 
 
 @dataclass

@@ -100,12 +100,10 @@ def parse_field_set(field_set: str) -> list[Selection]:
 def _introspection_document(
     document: DocumentNode, operation: OperationDefinitionNode
 ) -> DocumentNode | None:
-    """The operation reduced to its `__schema`/`__type` root fields, or None when it has none."""
-    kept = tuple(
-        s
-        for s in operation.selection_set.selections
-        if isinstance(s, FieldNode) and s.name.value in INTROSPECTION_ROOTS
-    )
+    """The operation reduced to its `__schema`/`__type` root fields (also inside root fragments, named or
+    inline), or None when it has none. Root fragment spreads become inline fragments of what they keep."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    kept = _introspection_selections(operation.selection_set, fragments, frozenset())
     if not kept:
         return None
     reduced = OperationDefinitionNode(
@@ -115,5 +113,38 @@ def _introspection_document(
         directives=(),
         selection_set=SelectionSetNode(selections=kept),
     )
-    fragments = tuple(d for d in document.definitions if isinstance(d, FragmentDefinitionNode))
-    return DocumentNode(definitions=(reduced, *fragments))
+    # fragments spread inside the introspection fields are executed as they are
+    return DocumentNode(definitions=(reduced, *fragments.values()))
+
+
+def _introspection_selections(
+    selection_set: SelectionSetNode,
+    fragments: dict[str, FragmentDefinitionNode],
+    seen: frozenset[str],
+) -> tuple[ast.SelectionNode, ...]:
+    kept: list[ast.SelectionNode] = []
+    for node in selection_set.selections:
+        if isinstance(node, FieldNode):
+            if node.name.value in INTROSPECTION_ROOTS:
+                kept.append(node)
+            continue
+        if isinstance(node, InlineFragmentNode):
+            inner = _introspection_selections(node.selection_set, fragments, seen)
+            condition = node.type_condition
+        elif isinstance(node, FragmentSpreadNode):
+            definition = fragments.get(node.name.value)
+            if definition is None or node.name.value in seen:
+                continue
+            inner = _introspection_selections(definition.selection_set, fragments, seen | {node.name.value})
+            condition = definition.type_condition
+        else:
+            continue
+        if inner:
+            kept.append(
+                InlineFragmentNode(
+                    type_condition=condition,
+                    directives=node.directives,
+                    selection_set=SelectionSetNode(selections=inner),
+                )
+            )
+    return tuple(kept)

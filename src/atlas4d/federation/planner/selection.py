@@ -31,6 +31,10 @@ class Field:
         dirs = ",".join(print_ast(d) for d in self.directives)
         return f"{self.response_key}:{self.name}({args}){dirs}"
 
+    def signature_without_alias(self) -> str:
+        args = ",".join(print_ast(a) for a in self.arguments)
+        return f"{self.name}({args})"
+
     def shallow(self) -> Field:
         return Field(self.name, self.alias, self.arguments, self.directives, [], self.leaf)
 

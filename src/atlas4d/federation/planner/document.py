@@ -1,0 +1,112 @@
+"""The subgraph operation of each fetch, valid against the subgraph's own schema.
+
+Two fields with one response key in sibling fragments must have the same type in GraphQL
+(`... on User { id }` with `ID!` and `... on Admin { id }` with `ID` do not validate): the later ones are sent
+under an alias (`id__fed_alias_1`) and the fetch carries `rewrites`, which the executor applies to the answer
+before merging it, so the client's key comes back.
+"""
+
+from __future__ import annotations
+
+from graphql import parse, print_ast
+from graphql.language import ast
+
+from atlas4d.federation.planner.fetch_graph import Group
+from atlas4d.federation.planner.graph import QueryGraph
+from atlas4d.federation.planner.nodes import FetchNode, Rewrites
+from atlas4d.federation.planner.operation import Operation
+from atlas4d.federation.planner.selection import Field, Fragment, Selection, print_selections, variables_used
+
+ALIAS_SUFFIX = "__fed_alias_"
+
+
+def fetch_node(group: Group, operation: Operation, graph: QueryGraph, root_type: str) -> FetchNode:
+    rewrites = _alias_conflicts(graph, group.graph, [("" if group.entity else root_type, group.selections)])
+    used = variables_used(group.selections)
+    definitions = [
+        print_ast(operation.variable_definitions[v]) for v in used if v in operation.variable_definitions
+    ]
+    if group.entity:
+        definitions.insert(0, "$representations: [_Any!]!")
+        body: list[Selection] = [
+            Field("_entities", None, _representations_argument(), (), group.selections, False)
+        ]
+        kind = "query"
+    else:
+        body = group.selections
+        kind = operation.kind
+    header = kind
+    if operation.name:
+        header += f" {operation.name}__{_safe(group.graph)}__{group.id}"
+    if definitions:
+        header += "(" + ", ".join(definitions) + ")"
+    text = header + " " + print_selections(body)
+    return FetchNode(
+        id=group.id,
+        service=group.graph,
+        operation=text,
+        document=parse(text, no_location=True),
+        operation_kind=kind,
+        variable_usages=used,
+        entity=group.entity,
+        merge_at=group.merge_at,
+        representations=group.representations,
+        body=group.selections,
+        rewrites=rewrites,
+    )
+
+
+def _alias_conflicts(graph: QueryGraph, subgraph: str, sets: list[tuple[str, list[Selection]]]) -> Rewrites:
+    """Alias fields that share a response key with a field of another type; `sets` are the selection lists
+    (with their parent type) whose fields land in the same response objects."""
+    by_key: dict[str, list[tuple[str, Field]]] = {}
+    for parent, selections in sets:
+        for field_parent, field in _fields(parent, selections):
+            by_key.setdefault(field.response_key, []).append((field_parent, field))
+    rewrites: Rewrites = {}
+    for key, found in by_key.items():
+        shapes: dict[str, list[tuple[str, Field]]] = {}
+        for parent, field in found:
+            shape = (
+                "String!"
+                if field.name == "__typename" or not parent
+                else graph.subgraph_field_type_text(parent, field.name, subgraph)
+            )
+            shapes.setdefault(shape, []).append((parent, field))
+        for number, members in enumerate(shapes.values()):
+            sent_as = key if number == 0 else f"{key}{ALIAS_SUFFIX}{number}"
+            for _, field in members:
+                if number:
+                    field.alias = sent_as
+            children = [
+                (graph.subgraph_field_type(parent, field.name, subgraph), field.selections)
+                for parent, field in members
+                if field.selections and parent and graph.has_field(parent, field.name)
+            ]
+            below = _alias_conflicts(graph, subgraph, children) if children else {}
+            if number or below:
+                rewrites[sent_as] = (key if number else None, below)
+    return rewrites
+
+
+def _fields(parent: str, selections: list[Selection]) -> list[tuple[str, Field]]:
+    found: list[tuple[str, Field]] = []
+    for selection in selections:
+        if isinstance(selection, Field):
+            found.append((parent, selection))
+        elif isinstance(selection, Fragment):
+            found.extend(_fields(selection.type_condition or parent, selection.selections))
+    return found
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+
+
+def _representations_argument() -> tuple[ast.ArgumentNode, ...]:
+    return (
+        ast.ArgumentNode(
+            name=ast.NameNode(value="representations"),
+            value=ast.VariableNode(name=ast.NameNode(value="representations")),
+        ),
+    )
