@@ -111,7 +111,8 @@ SCENARIOS = [
     Scenario(
         "circular references across subgraphs",
         "{ topProducts(first: 2) { name reviews { product { name reviews { body product { upc inStock } } } } } }",
-        requests={"products": 3, "reviews": 1, "inventory": 1},
+        # products twice: its two entity fetches of the second step share one request (Apollo: 3)
+        requests={"products": 2, "reviews": 1, "inventory": 1},
     ),
     Scenario(
         "shareable root field returning a value type no single subgraph can serve",

@@ -18,10 +18,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from graphql import ExecutionResult, GraphQLObjectType, GraphQLSchema, execute, is_abstract_type
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLObjectType,
+    GraphQLSchema,
+    execute,
+    is_abstract_type,
+)
 
 from atlas4d.errors import INTERNAL_CODE
-from atlas4d.federation.planner import FetchNode, FlattenNode, ParallelNode, QueryPlan, SequenceNode
+from atlas4d.federation.planner import (
+    BatchNode,
+    FetchNode,
+    FlattenNode,
+    ParallelNode,
+    QueryPlan,
+    SequenceNode,
+)
 from atlas4d.federation.planner.nodes import PlanNode, Representation, Rewrites
 from atlas4d.federation.planner.selection import Field, Selection
 from atlas4d.federation.response import anything_included, shape_response
@@ -52,6 +66,15 @@ class _State:
     coerced: JSON = field(default_factory=dict)
     data: JSON = field(default_factory=dict)
     errors: list[JSON] = field(default_factory=list)
+
+
+@dataclass
+class _Batch:
+    """One entity fetch's input: the objects at its path, each pointing at its (shared) representation."""
+
+    targets: list[tuple[JSON, Path]] = field(default_factory=list)
+    slots: list[int] = field(default_factory=list)
+    representations: list[JSON] = field(default_factory=list)
 
 
 class PlanExecutor:
@@ -91,54 +114,93 @@ class PlanExecutor:
             await asyncio.gather(*(self._run(child, state) for child in node.nodes))
         elif isinstance(node, FlattenNode):
             await self._entities(node.node, state)
+        elif isinstance(node, BatchNode):
+            await self._batch(node, state)
         else:
             await self._root(node, state)
 
     def _variables(self, fetch: FetchNode, state: _State) -> JSON:
         return {name: state.variables[name] for name in fetch.variable_usages if name in state.variables}
 
-    async def _call(self, fetch: FetchNode, variables: JSON, state: _State) -> tuple[JSON | None, list[JSON]]:
-        subgraph = self.subgraphs.get(fetch.service)
+    async def _call(
+        self, service: str, document: DocumentNode, text: str, variables: JSON, state: _State
+    ) -> tuple[JSON | None, list[JSON]]:
+        subgraph = self.subgraphs.get(service)
         if subgraph is None:
-            return None, [_failure(fetch.service, "SUBGRAPH_UNAVAILABLE")]
-        name = fetch.document.definitions[0].name  # type: ignore[attr-defined]
+            return None, [_failure(service, "SUBGRAPH_UNAVAILABLE")]
+        name = document.definitions[0].name  # type: ignore[attr-defined]
         try:
             response = await subgraph.fetch(
-                fetch.document, fetch.operation, variables, name.value if name else None, state.context
+                document, text, variables, name.value if name else None, state.context
             )
         except SubgraphFailure as exc:
             log.warning(
-                "request %s: subgraph %s failed: %s (%s)",
-                state.request_id,
-                fetch.service,
-                exc.code,
-                exc.detail,
+                "request %s: subgraph %s failed: %s (%s)", state.request_id, service, exc.code, exc.detail
             )
-            return None, [_failure(fetch.service, exc.code)]
+            return None, [_failure(service, exc.code)]
         except Exception:
-            log.exception("request %s: calling subgraph %s failed", state.request_id, fetch.service)
-            return None, [internal_error(state.request_id, fetch.service)]
-        data = response.data
-        if data and fetch.rewrites:
-            _rewrite(data.get("_entities") if fetch.entity else data, fetch.rewrites)
-        return data, response.errors
+            log.exception("request %s: calling subgraph %s failed", state.request_id, service)
+            return None, [internal_error(state.request_id, service)]
+        return response.data, response.errors
 
     async def _root(self, fetch: FetchNode, state: _State) -> None:
         if not anything_included(fetch.body, state.coerced):
             return
-        data, errors = await self._call(fetch, self._variables(fetch, state), state)
+        data, errors = await self._call(
+            fetch.service, fetch.document, fetch.operation, self._variables(fetch, state), state
+        )
+        if data and fetch.rewrites:
+            _rewrite(data, fetch.rewrites)
         for error in errors:
             state.errors.append(_tag(error, fetch.service, error.get("path")))
         if data:
             _merge(state.data, data, self.api_schema)
 
     async def _entities(self, fetch: FetchNode, state: _State) -> None:
+        batch = self._prepare(fetch, state)
+        if batch is None:
+            return
+        variables = self._variables(fetch, state)
+        variables["representations"] = batch.representations
+        data, errors = await self._call(fetch.service, fetch.document, fetch.operation, variables, state)
+        results = (data or {}).get("_entities")
+        if results is not None and fetch.rewrites:
+            _rewrite(results, fetch.rewrites)
+        self._deliver(fetch, batch, results, errors, "_entities", state)
+
+    async def _batch(self, node: BatchNode, state: _State) -> None:
+        """Several entity fetches in one request (`_0: _entities(...)`, `_1: ...`)."""
+        batches = [self._prepare(member.node, state) for member in node.nodes]
+        if all(b is None for b in batches):
+            return
+        variables = {n: state.variables[n] for n in node.variable_usages if n in state.variables}
+        for index, batch in enumerate(batches):
+            variables[f"representations_{index}"] = batch.representations if batch is not None else []
+        data, errors = await self._call(node.service, node.document, node.operation, variables, state)
+        by_member: dict[int, list[JSON]] = {}
+        for error in errors:
+            path = error.get("path")
+            head = path[0] if isinstance(path, list) and path else None
+            index = int(head[1:]) if isinstance(head, str) and head[1:].isdigit() else -1
+            if 0 <= index < len(batches) and isinstance(path, list):
+                by_member.setdefault(index, []).append({**error, "path": ["_entities", *path[1:]]})
+            else:
+                state.errors.append(_tag(error, node.service, None))
+        for index, (flatten, batch) in enumerate(zip(node.nodes, batches, strict=True)):
+            if batch is None:
+                continue
+            fetch = flatten.node
+            results = (data or {}).get(f"_{index}")
+            if results is not None and fetch.rewrites:
+                _rewrite(results, fetch.rewrites)
+            self._deliver(fetch, batch, results, by_member.get(index, []), "_entities", state)
+
+    def _prepare(self, fetch: FetchNode, state: _State) -> _Batch | None:
+        """The objects at the fetch's path and their de-duplicated representations (None: nothing to send)."""
         if not anything_included(fetch.body, state.coerced):
-            return  # every field it would fetch is skipped by @skip/@include: no request
-        targets: list[tuple[JSON, Path]] = []
-        representations: list[JSON] = []
+            return None  # every field it would fetch is skipped by @skip/@include: no request
+        batch = _Batch()
         index_of: dict[bytes, int] = {}
-        slots: list[int] = []
         for obj, path in _collect(state.data, fetch.merge_at, []):
             spec = self._representation(fetch, obj.get("__typename"))
             if spec is None or not _complete(obj, spec):
@@ -146,36 +208,41 @@ class PlanExecutor:
             representation = {"__typename": spec.typename, **_select(obj, spec.selections, self.api_schema)}
             key = orjson.dumps(representation, option=orjson.OPT_SORT_KEYS)
             if key not in index_of:
-                index_of[key] = len(representations)
-                representations.append(representation)
-            targets.append((obj, path))
-            slots.append(index_of[key])
-        if not representations:
-            return
-        variables = self._variables(fetch, state)
-        variables["representations"] = representations
-        data, errors = await self._call(fetch, variables, state)
+                index_of[key] = len(batch.representations)
+                batch.representations.append(representation)
+            batch.targets.append((obj, path))
+            batch.slots.append(index_of[key])
+        return batch if batch.representations else None
+
+    def _deliver(
+        self,
+        fetch: FetchNode,
+        batch: _Batch,
+        results: Any,
+        errors: list[JSON],
+        field_name: str,
+        state: _State,
+    ) -> None:
+        """Merge each answer into every object its representation stood for; errors go to each such path."""
         paths_of: dict[int, list[Path]] = {}
-        for (_, object_path), slot in zip(targets, slots, strict=True):
+        for (_, object_path), slot in zip(batch.targets, batch.slots, strict=True):
             paths_of.setdefault(slot, []).append(object_path)
         for error in errors:
             error_path = error.get("path")
             if (
                 isinstance(error_path, list)
                 and len(error_path) >= 2
-                and error_path[0] == "_entities"
+                and error_path[0] == field_name
                 and isinstance(error_path[1], int)
                 and error_path[1] in paths_of
             ):
-                # one error per object the representation stood for
                 for base in paths_of[error_path[1]]:
                     state.errors.append(_tag(error, fetch.service, [*base, *error_path[2:]]))
             else:
                 state.errors.append(_tag(error, fetch.service, None))
-        results = (data or {}).get("_entities")
         if not isinstance(results, list):
             return
-        for (obj, _), slot in zip(targets, slots, strict=True):
+        for (obj, _), slot in zip(batch.targets, batch.slots, strict=True):
             result = results[slot] if slot < len(results) else None
             if isinstance(result, dict):
                 _merge(obj, result, self.api_schema)

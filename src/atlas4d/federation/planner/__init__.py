@@ -39,10 +39,11 @@ from collections import OrderedDict
 from graphql import DocumentNode, parse, print_ast
 
 from atlas4d.federation.planner.builder import PlanBuilder
-from atlas4d.federation.planner.document import fetch_node
+from atlas4d.federation.planner.document import batch_node, fetch_node
 from atlas4d.federation.planner.fetch_graph import Group
 from atlas4d.federation.planner.graph import QueryGraph
 from atlas4d.federation.planner.nodes import (
+    BatchNode,
     FetchNode,
     FlattenNode,
     ParallelNode,
@@ -55,6 +56,7 @@ from atlas4d.federation.planner.operation import Operation, read_operation
 from atlas4d.federation.supergraph import Supergraph
 
 __all__ = [
+    "BatchNode",
     "FetchNode",
     "FlattenNode",
     "ParallelNode",
@@ -101,8 +103,11 @@ class QueryPlanner:
             if group.selections:
                 fetches[group.id] = fetch_node(group, operation, self.graph, root_type)
 
-        def wrap(group: Group) -> PlanNode:
-            fetch = fetches[group.id]
+        def wrap(groups: list[Group]) -> PlanNode:
+            members = [fetches[g.id] for g in groups]
+            if len(members) > 1:
+                return batch_node(members, operation)
+            fetch = members[0]
             return FlattenNode(fetch.merge_at, fetch) if fetch.entity else fetch
 
         return QueryPlan(

@@ -13,7 +13,7 @@ from graphql.language import ast
 
 from atlas4d.federation.planner.fetch_graph import Group
 from atlas4d.federation.planner.graph import QueryGraph
-from atlas4d.federation.planner.nodes import FetchNode, Rewrites
+from atlas4d.federation.planner.nodes import BatchNode, FetchNode, FlattenNode, Rewrites
 from atlas4d.federation.planner.operation import Operation
 from atlas4d.federation.planner.selection import Field, Fragment, Selection, print_selections, variables_used
 
@@ -53,6 +53,35 @@ def fetch_node(group: Group, operation: Operation, graph: QueryGraph, root_type:
         representations=group.representations,
         body=group.selections,
         rewrites=rewrites,
+    )
+
+
+def batch_node(members: list[FetchNode], operation: Operation) -> BatchNode:
+    """One request for several entity fetches to one subgraph: `_0: _entities(representations:
+    $representations_0) { … }` per fetch."""
+    used: list[str] = []
+    for member in members:
+        used.extend(v for v in member.variable_usages if v not in used)
+    definitions = [f"$representations_{i}: [_Any!]!" for i in range(len(members))]
+    definitions += [
+        print_ast(operation.variable_definitions[v]) for v in used if v in operation.variable_definitions
+    ]
+    service = members[0].service
+    header = "query"
+    if operation.name:
+        header += f" {operation.name}__{_safe(service)}__{'_'.join(str(m.id) for m in members)}"
+    header += "(" + ", ".join(definitions) + ")"
+    fields = [
+        f"  _{i}: _entities(representations: $representations_{i}) " + print_selections(m.body, 1)
+        for i, m in enumerate(members)
+    ]
+    text = header + " {\n" + "\n".join(fields) + "\n}"
+    return BatchNode(
+        service=service,
+        nodes=[FlattenNode(m.merge_at, m) for m in members],
+        operation=text,
+        document=parse(text, no_location=True),
+        variable_usages=used,
     )
 
 

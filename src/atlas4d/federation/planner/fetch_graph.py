@@ -96,9 +96,10 @@ class FetchGraph:
             pending.extend(self.groups[current].depends)
         return False
 
-    def schedule(self, wrap: Callable[[Group], PlanNode]) -> PlanNode | None:
+    def schedule(self, wrap: Callable[[list[Group]], PlanNode]) -> PlanNode | None:
         """Sequence/Parallel from the dependencies: each group after all it depends on; a group's dependants
-        that need nothing else follow it in its own branch, the others wait until their last dependency ran."""
+        that need nothing else follow it in its own branch, the others wait until their last dependency ran.
+        Entity groups of one subgraph that become ready together are one unit (`wrap` makes them one request)."""
         groups = [g for g in self.groups if g.selections]
         live = {g.id for g in groups}
         deps = {g.id: {self._live_dependency(d, live) for d in g.depends} - {None, g.id} for g in groups}
@@ -113,18 +114,22 @@ class FetchGraph:
             nodes: list[PlanNode] = []
             done: set[int] = set()
             waiting: set[int] = set()
+            units: dict[object, list[int]] = {}
             for group_id in ready:
-                node, ran, still = branch(group_id, before)
+                group = by_id[group_id]
+                units.setdefault(group.graph if group.entity else group_id, []).append(group_id)
+            for unit in units.values():
+                node, ran, still = branch(unit, before)
                 nodes.append(node)
                 done |= ran
                 waiting |= still
             return _parallel(nodes), done, waiting - done
 
-        def branch(group_id: int, before: set[int]) -> tuple[PlanNode, set[int], set[int]]:
-            after = before | {group_id}
-            steps = [wrap(by_id[group_id])]
-            done = {group_id}
-            waiting = set(children[group_id])
+        def branch(unit: list[int], before: set[int]) -> tuple[PlanNode, set[int], set[int]]:
+            after = before | set(unit)
+            steps = [wrap([by_id[g] for g in unit])]
+            done = set(unit)
+            waiting = {child for g in unit for child in children[g]} - done
             while True:
                 ready = sorted(g for g in waiting if deps[g] <= after)
                 if not ready:

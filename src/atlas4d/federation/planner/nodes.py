@@ -52,6 +52,20 @@ class FlattenNode:
 
 
 @dataclass
+class BatchNode:
+    """Entity fetches to one subgraph that become ready together, sent as one request: its operation has one
+    aliased `_entities` field per fetch (`_0`, `_1`, …), each with its own representations (`$representations_0`
+    …). Fewer requests, and fetches whose representations cannot be merged (one field needed with two argument
+    sets) still share one."""
+
+    service: str
+    nodes: list[FlattenNode]
+    operation: str
+    document: DocumentNode
+    variable_usages: list[str]
+
+
+@dataclass
 class SequenceNode:
     nodes: list[PlanNode]
 
@@ -61,7 +75,7 @@ class ParallelNode:
     nodes: list[PlanNode]
 
 
-PlanNode = FetchNode | FlattenNode | SequenceNode | ParallelNode
+PlanNode = FetchNode | FlattenNode | BatchNode | SequenceNode | ParallelNode
 
 
 @dataclass
@@ -103,6 +117,9 @@ def _text(node: PlanNode, level: int) -> str:
     if isinstance(node, FlattenNode):
         path = ".".join(node.path)
         return f'{pad}Flatten(path: "{path}") {{\n{_text(node.node, level + 1)}\n{pad}}},'
+    if isinstance(node, BatchNode):
+        inner = "\n".join(_text(child, level + 1) for child in node.nodes)
+        return f'{pad}Batch(service: "{node.service}") {{\n{inner}\n{pad}}},'
     label = "Sequence" if isinstance(node, SequenceNode) else "Parallel"
     inner = "\n".join(_text(child, level + 1) for child in node.nodes)
     return f"{pad}{label} {{\n{inner}\n{pad}}},"
@@ -134,5 +151,13 @@ def _json(node: PlanNode) -> dict[str, Any]:
         return out
     if isinstance(node, FlattenNode):
         return {"kind": "Flatten", "path": list(node.path), "node": _json(node.node)}
+    if isinstance(node, BatchNode):
+        return {
+            "kind": "Batch",
+            "serviceName": node.service,
+            "variableUsages": node.variable_usages,
+            "operation": node.operation,
+            "nodes": [_json(child) for child in node.nodes],
+        }
     kind = "Sequence" if isinstance(node, SequenceNode) else "Parallel"
     return {"kind": kind, "nodes": [_json(child) for child in node.nodes]}
