@@ -68,9 +68,10 @@ async def test_camera_sightings_with_core_tracks_and_entities(
     with log_statements() as log:
         result: dict[str, Any] = await gateway.execute(SIGHTINGS, context=context(clean_db, settings))
     assert "errors" not in result, result
-    # one core fetch per path (cameras' entities, detections' entities, detections' tracks), run in
-    # parallel on one request context, so the two entity fetches share one statement
-    assert {name: s.requests for name, s in gateway.subgraphs.items()} == {"core": 3, "vision": 1}
+    # one core fetch per path (cameras' entities, detections' entities, detections' tracks), ready together:
+    # one core request with three aliased _entities, run on one request context, so the two entity lookups
+    # share one statement
+    assert {name: s.requests for name, s in gateway.subgraphs.items()} == {"core": 1, "vision": 1}
     # vision: cameras, their detections; core: entities, tracks
     assert len(log) == 4, log.statements
     cameras = result["data"]["cameras"]
