@@ -13,10 +13,12 @@ from starlette.routing import BaseRoute
 from atlas4d.db.embedded import database_url
 from atlas4d.db.migrate import Migration, core_migrations, load_migrations
 from atlas4d.db.pool import create_pool, migrate_database
+from atlas4d.errors import Atlas4DError
 from atlas4d.modules.contract import Module
 from atlas4d.settings import Settings
 from atlas4d.web.cors import cors_middleware
 from atlas4d.web.graphiql import graphiql_routes
+from atlas4d.web.middleware import graphql_error_body, request_limits
 
 
 def all_migrations(modules: Sequence[Module]) -> list[Migration]:
@@ -75,11 +77,24 @@ def create_app(
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=cors_middleware(settings.cors_origins, settings.cors_max_age),
+        middleware=[
+            *cors_middleware(settings.cors_origins, settings.cors_max_age),
+            request_limits(settings, _error_body),  # request id, body timeout, deadline (docs/security.md)
+        ],
     )
     app.state.settings = settings
     app.state.modules = mods
     return app
+
+
+def _error_body(path: str, error: Atlas4DError) -> tuple[int, bytes]:
+    """A refusal by the request middleware, in the shape of the route family it reached."""
+    if path.startswith(("/api/", "/ingest/", "/health")):
+        from atlas4d.rest.errors import error_response
+
+        response = error_response(error)
+        return response.status_code, bytes(response.body)
+    return graphql_error_body(path, error)
 
 
 def _rest_routes() -> list[BaseRoute]:

@@ -77,6 +77,20 @@ class RequestTooLarge(Atlas4DError):
     http_status = 413
 
 
+class BodyTimeout(Atlas4DError):
+    """The client did not send its request body in time (ATLAS4D_BODY_TIMEOUT_MS)."""
+
+    code = "BODY_TIMEOUT"
+    http_status = 408
+
+
+class RequestTimeout(Atlas4DError):
+    """The request passed its deadline (ATLAS4D_REQUEST_TIMEOUT_MS); its resolvers and SQL were cancelled."""
+
+    code = "REQUEST_TIMEOUT"
+    http_status = 504
+
+
 class QueryTimeout(Atlas4DError):
     code = "QUERY_TIMEOUT"
     http_status = 503

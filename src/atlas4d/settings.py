@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     max_list_items: int = Field(default=10_000, description="Most items in one list of the variables.")
     max_input_depth: int = Field(default=64, description="Deepest nesting of the variables' JSON.")
     max_input_values: int = Field(default=500_000, description="Most values in all variables together.")
+    request_timeout_ms: int = Field(
+        default=30_000, description="Deadline of one request; its resolvers and SQL are cancelled at it."
+    )
+    body_timeout_ms: int = Field(default=10_000, description="Time a client has to send a request body.")
     introspection: bool = Field(default=True, description="Allow __schema/__type queries.")
     suggestions: bool = Field(default=True, description="'Did you mean …?' in validation errors.")
     compiled_queries: bool = Field(

@@ -22,6 +22,7 @@ from atlas4d.web.cors import cors_middleware
 from atlas4d.web.cost_model import cost_model_from_sdl
 from atlas4d.web.graphiql import graphiql_routes
 from atlas4d.web.graphql_http import GraphQLEndpoint, JSONResponse
+from atlas4d.web.middleware import request_limits
 
 
 class SupergraphEndpoint(GraphQLEndpoint):
@@ -111,7 +112,10 @@ def create_app(
             *graphiql_routes(),
         ],
         lifespan=lifespan,
-        middleware=cors_middleware(http_settings.cors_origins, http_settings.cors_max_age),
+        middleware=[
+            *cors_middleware(http_settings.cors_origins, http_settings.cors_max_age),
+            request_limits(http_settings),  # request id, body timeout, deadline (docs/security.md)
+        ],
     )
     app.state.gateway_holder = holder
     return app

@@ -85,7 +85,11 @@ def internal_error_response(request_id: str) -> Response:
 
 
 def request_id_of(request: Request) -> str:
-    """The caller's `X-Request-ID` when it is a plain token, else a new one."""
+    """The request's id (set for the whole app by `atlas4d.web.middleware`), else the caller's
+    `X-Request-ID` when it is a plain token, else a new one."""
+    known = request.scope.get("state", {}).get("request_id")
+    if isinstance(known, str):
+        return known
     given = request.headers.get("x-request-id", "")
     return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
 

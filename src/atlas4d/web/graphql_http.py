@@ -74,7 +74,11 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 def request_id_of(request: Request) -> str:
-    """The caller's X-Request-ID when it is a plain token (it is echoed in headers and logs), else ours."""
+    """The request's id (`atlas4d.web.middleware` sets it for the whole app); without the middleware the
+    caller's X-Request-ID when it is a plain token (it is echoed in headers and logs), else ours."""
+    given = request.scope.get("state", {}).get("request_id")
+    if isinstance(given, str):
+        return given
     sent = request.headers.get("x-request-id", "")
     return sent if _SAFE_REQUEST_ID.match(sent) else uuid4().hex[:16]
 

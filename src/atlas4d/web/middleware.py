@@ -1,0 +1,232 @@
+"""One ASGI middleware around the whole app, for what every route needs whatever it is:
+
+- an `x-request-id` on every response (400s, 413s and 404s included), the caller's when it is a plain token;
+  the id is in `scope["state"]["request_id"]` (`request.state.request_id`) for the routes' logs and errors;
+- a body read timeout (`ATLAS4D_BODY_TIMEOUT_MS`): a client that sends half a body and stalls is answered 408
+  instead of holding a connection and a worker's memory; streaming uploads (bulk ingest) must send a chunk at
+  least that often, other bodies must arrive whole within it;
+- the request deadline (`ATLAS4D_REQUEST_TIMEOUT_MS`) and the client's disconnect: either cancels the request's
+  task and every task it started (`atlas4d.web.deadline`), so resolvers stop and PostgreSQL cancels their
+  statements; a request past its deadline is answered 504 `REQUEST_TIMEOUT` when nothing was sent yet.
+
+Pure ASGI (not Starlette's BaseHTTPMiddleware, which runs the app in a task group of its own and buffers
+streaming responses). One task reads the client (the only caller of `receive`, so a disconnect is seen while the
+app works); the app reads the body from it through a one-message queue, which keeps backpressure on uploads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+from starlette.middleware import Middleware
+
+from atlas4d.errors import Atlas4DError, BodyTimeout, RequestTimeout
+from atlas4d.settings import Settings
+from atlas4d.web import deadline
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# (path, error) -> (status, JSON body) in the shape of the route family (GraphQL errors, REST error object)
+ErrorBody = Callable[[str, Atlas4DError], tuple[int, bytes]]
+
+log = logging.getLogger("atlas4d.web")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def graphql_error_body(_path: str, error: Atlas4DError) -> tuple[int, bytes]:
+    body = {"errors": [{"message": error.message, "extensions": dict(error.extensions)}]}
+    return error.http_status, orjson.dumps(body)
+
+
+def request_limits(settings: Settings, error_body: ErrorBody = graphql_error_body) -> Middleware:
+    """The middleware for an app, from its settings."""
+    return Middleware(
+        RequestLimits,
+        request_timeout_ms=settings.request_timeout_ms,
+        body_timeout_ms=settings.body_timeout_ms,
+        error_body=error_body,
+    )
+
+
+def request_id_from(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            return text if _REQUEST_ID.match(text) else uuid.uuid4().hex[:16]
+    return uuid.uuid4().hex[:16]
+
+
+class RequestLimits:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        request_timeout_ms: int,
+        body_timeout_ms: int,
+        error_body: ErrorBody,
+        streaming_prefixes: tuple[str, ...] = ("/ingest/",),
+    ) -> None:
+        self.app = app
+        self.request_timeout = request_timeout_ms / 1000 if request_timeout_ms > 0 else None
+        self.body_timeout = body_timeout_ms / 1000 if body_timeout_ms > 0 else None
+        self.error_body = error_body
+        self.streaming_prefixes = streaming_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await _Request(self, scope, receive, send).run()
+
+
+class _Request:
+    def __init__(self, limits: RequestLimits, scope: Scope, receive: Receive, send: Send) -> None:
+        self.limits = limits
+        self.scope = scope
+        self.client_receive = receive
+        self.client_send = send
+        self.request_id = request_id_from(scope)
+        scope.setdefault("state", {})["request_id"] = self.request_id
+        self.path: str = scope.get("path", "")
+        self.streaming = self.path.startswith(limits.streaming_prefixes)
+        self.started = False
+        self.finished = False
+        self.body_done = False
+        self.messages: asyncio.Queue[Message] = asyncio.Queue(maxsize=1)
+        self.disconnected = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
+        timeout = limits.body_timeout
+        self.body_deadline = None if timeout is None or self.streaming else self.loop.time() + timeout
+
+    async def run(self) -> None:
+        reader = asyncio.ensure_future(self._read_client())
+        token = deadline.enter()
+        tasks = deadline.current()
+        assert tasks is not None
+        try:
+            app = asyncio.ensure_future(self.limits.app(self.scope, self._receive, self._send))
+        finally:
+            deadline.leave(token)
+        gone = asyncio.ensure_future(self.disconnected.wait())
+        try:
+            timeout = None if self.streaming else self.limits.request_timeout
+            done, _ = await asyncio.wait({app, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            while app not in done and gone in done and self.finished:
+                done, _ = await asyncio.wait(
+                    {app}, timeout=timeout
+                )  # a disconnect after the response is normal
+            if app in done:
+                await self._finish(app)
+            elif gone in done:
+                cancelled = tasks.cancel()
+                log.info("request %s: client went away; cancelled %d task(s)", self.request_id, cancelled)
+                await _settle(app)
+            else:
+                cancelled = tasks.cancel()
+                log.warning(
+                    "request %s: %s %s passed its deadline; cancelled %d task(s)",
+                    self.request_id,
+                    self.scope.get("method"),
+                    self.path,
+                    cancelled,
+                )
+                await _settle(app)
+                assert self.limits.request_timeout is not None
+                await self._error(
+                    RequestTimeout(
+                        f"the request took longer than {self.limits.request_timeout * 1000:.0f} ms and was "
+                        "cancelled; ask for less (smaller pages, a narrower filter)"
+                    )
+                )
+        finally:
+            for task in (gone, reader):
+                task.cancel()
+            await _settle(reader)
+
+    async def _finish(self, app: asyncio.Future[None]) -> None:
+        try:
+            app.result()
+        except Atlas4DError as exc:  # BodyTimeout from `_receive`, or a route's own typed error
+            if self.started:
+                raise
+            await self._error(exc)
+
+    async def _error(self, error: Atlas4DError) -> None:
+        if self.started:
+            return  # a streaming response already began: the connection just ends
+        status, body = self.limits.error_body(self.path, error)
+        await self._send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await self._send({"type": "http.response.body", "body": body})
+
+    async def _read_client(self) -> None:
+        """The only reader of the client: body messages go to the app, a disconnect sets the event."""
+        while True:
+            message = await self.client_receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected.set()
+                return
+            await self.messages.put(message)
+
+    async def _receive(self) -> Message:
+        if self.body_done:
+            await self.disconnected.wait()
+            return {"type": "http.disconnect"}
+        timeout = self.limits.body_timeout
+        if self.body_deadline is not None:
+            timeout = max(0.0, self.body_deadline - self.loop.time())
+        get = asyncio.ensure_future(self.messages.get())
+        gone = asyncio.ensure_future(self.disconnected.wait())
+        try:
+            done, _ = await asyncio.wait({get, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if get in done:
+            message = get.result()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                self.body_done = True
+            return message
+        get.cancel()
+        if gone in done:
+            return {"type": "http.disconnect"}
+        assert self.limits.body_timeout is not None
+        raise BodyTimeout(
+            f"the request body did not arrive within {self.limits.body_timeout * 1000:.0f} ms"
+            if not self.streaming
+            else f"no part of the request body arrived for {self.limits.body_timeout * 1000:.0f} ms"
+        )
+
+    async def _send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            headers = list(message.get("headers", ()))
+            if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                headers.append((b"x-request-id", self.request_id.encode()))
+            message = {**message, "headers": headers}
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.finished = True
+        await self.client_send(message)
+
+
+async def _settle(task: asyncio.Future[Any]) -> None:
+    """Wait for a cancelled task to unwind (asyncpg sends its cancel request meanwhile)."""
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
