@@ -230,3 +230,29 @@ async def test_gateway_reads_what_we_compose() -> None:
         await gateway.aclose()
     assert "greet(punct: String): String" in api and "c(first: Int): [Int]" in api
     assert "@" not in api
+
+
+BAD = link("2.9", "listSize", "context", "fromContext")
+MISTAKES = {
+    "@listSize on a field that is not a list": "type Query { q: Int @listSize(assumedSize: 3) }",
+    "@listSize sized field missing": 'type Query { c: Conn @listSize(sizedFields: ["nope"]) } '
+    "type Conn { items: [Int] }",
+    "@listSize sized field not a list": 'type Query { c: Conn @listSize(sizedFields: ["n"]) } '
+    "type Conn { items: [Int] n: Int }",
+    "@listSize slicing argument the field lacks": "type Query { q(first: Int): [Int] @listSize(slicingArguments: "
+    '["last"]) }',
+    "@listSize negative assumed size": "type Query { q: [Int] @listSize(assumedSize: -1) }",
+    "@fromContext of a context never set": 'type Query { p: P } type P @key(fields: "id") { id: ID! '
+    'g(n: String @fromContext(field: "$nope { name }")): String }',
+}
+
+
+@pytest.mark.parametrize("case", MISTAKES, ids=list(MISTAKES))
+def test_directive_mistakes_rejected_like_apollo(case: str) -> None:
+    sdl = BAD + MISTAKES[case]
+    theirs = node_json("compose.js", [{"name": "a", "url": "http://a.test/graphql", "sdl": sdl}])
+    with pytest.raises(CompositionError) as raised:
+        ours({"a": sdl})
+    assert [(i.code, i.message) for i in raised.value.errors] == [
+        (e["code"], e["message"]) for e in theirs["errors"]
+    ]

@@ -2,7 +2,9 @@
 
 Implemented: INVALID_FIELD_SHARING, EXTERNAL_MISSING_ON_BASE, EXTERNAL_UNUSED, KEY_INVALID_FIELDS,
 REQUIRES_FIELDS_MISSING_EXTERNAL,
-SATISFIABILITY_ERROR (a field reachable from no subgraph that returns its type, following resolvable keys).
+SATISFIABILITY_ERROR (a field reachable from no subgraph that returns its type, following resolvable keys),
+CONTEXT_NOT_SET, LIST_SIZE_APPLIED_TO_NON_LIST, LIST_SIZE_INVALID_SIZED_FIELD, LIST_SIZE_INVALID_SLICING_ARGUMENT,
+LIST_SIZE_INVALID_ASSUMED_SIZE (per subgraph, with Apollo's messages).
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 import re
 from collections import deque
 
+from graphql.language import ast
+
 from atlas4d.federation.compose.merge import MergedType, Merger, _named
+from atlas4d.federation.compose.model import SubField, SubgraphModel
 
 NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 
@@ -29,6 +34,9 @@ def _top_level(field_set: str) -> list[str]:
 
 
 def check(merger: Merger) -> None:
+    for subgraph in merger.subgraphs:
+        _contexts(merger, subgraph)
+        _list_sizes(merger, subgraph)
     roots = {s.roots["query"] for s in merger.subgraphs} | {s.roots["mutation"] for s in merger.subgraphs}
     for merged in merger.types.values():
         if merged.kind in ("object", "interface"):
@@ -184,3 +192,83 @@ def _satisfiable(merger: Merger, merged: MergedType) -> None:
                     f'from "{start}".',
                 )
                 return
+
+
+def _contexts(merger: Merger, subgraph: SubgraphModel) -> None:
+    """Every `@fromContext` names a context some type of the same subgraph sets."""
+    prefix = f"{subgraph.name}__"
+    set_here = {
+        value.value
+        for sub in subgraph.types.values()
+        for directive in sub.directives
+        if directive.name.value == "context"
+        for argument in directive.arguments or ()
+        if isinstance(value := argument.value, ast.StringValueNode)
+    }
+    for sub in subgraph.types.values():
+        for sub_field in sub.fields.values():
+            for context in sub_field.context_arguments:
+                if context.context not in set_here:
+                    merger.issue(
+                        "CONTEXT_NOT_SET",
+                        f'[{subgraph.name}] Context "{context.context.removeprefix(prefix)}" is used at location '
+                        f'"{sub.name}.{sub_field.name}({context.name}:)" but is never set.',
+                    )
+
+
+def _is_list(type_node: ast.TypeNode) -> bool:
+    inner = type_node.type if isinstance(type_node, ast.NonNullTypeNode) else type_node
+    return isinstance(inner, ast.ListTypeNode)
+
+
+def _strings(directive: ast.DirectiveNode, name: str) -> list[str] | None:
+    value = next((a.value for a in directive.arguments or () if a.name.value == name), None)
+    if not isinstance(value, ast.ListValueNode):
+        return None
+    return [v.value for v in value.values if isinstance(v, ast.StringValueNode)]
+
+
+def _list_sizes(merger: Merger, subgraph: SubgraphModel) -> None:
+    """`@listSize` where it can apply: on a list (or on an object with the `sizedFields` lists), slicing
+    arguments the field has, a non-negative assumed size."""
+    for sub in subgraph.types.values():
+        for sub_field in sub.fields.values():
+            for directive in sub_field.directives:
+                if directive.name.value == "listSize":
+                    _list_size(merger, subgraph, f"{sub.name}.{sub_field.name}", sub_field, directive)
+
+
+def _list_size(
+    merger: Merger, subgraph: SubgraphModel, where: str, sub_field: SubField, directive: ast.DirectiveNode
+) -> None:
+    prefix = f"[{subgraph.name}]"
+    size = next((a.value for a in directive.arguments or () if a.name.value == "assumedSize"), None)
+    if isinstance(size, ast.IntValueNode) and int(size.value) < 0:
+        merger.issue(
+            "LIST_SIZE_INVALID_ASSUMED_SIZE", f'{prefix} Assumed size of "{where}" cannot be negative'
+        )
+    sized = _strings(directive, "sizedFields")
+    if sized is None:
+        if not _is_list(sub_field.type):
+            merger.issue("LIST_SIZE_APPLIED_TO_NON_LIST", f'{prefix} "{where}" is not a list')
+    else:
+        target = subgraph.types.get(_named(sub_field.type))
+        for name in sized:
+            found = target.fields.get(name) if target is not None else None
+            if found is None:
+                merger.issue(
+                    "LIST_SIZE_INVALID_SIZED_FIELD",
+                    f'{prefix} Sized field "{name}" is not a field on type "{_named(sub_field.type)}"',
+                )
+            elif not _is_list(found.type):
+                merger.issue(
+                    "LIST_SIZE_APPLIED_TO_NON_LIST",
+                    f'{prefix} Sized field "{_named(sub_field.type)}.{name}" is not a list',
+                )
+    arguments = {a.name.value for a in sub_field.arguments}
+    for name in _strings(directive, "slicingArguments") or ():
+        if name not in arguments:
+            merger.issue(
+                "LIST_SIZE_INVALID_SLICING_ARGUMENT",
+                f'{prefix} Slicing argument "{name}" is not an argument of "{where}"',
+            )
