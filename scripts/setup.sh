@@ -24,6 +24,11 @@ if ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then
   apt_install "postgresql-$PGV" "postgresql-$PGV-postgis-3"
 fi
 
+# curl and jq: the compatibility suite runs the original Atlas4D's curl examples (curl | jq) against us
+for tool in curl jq; do
+  if ! command -v "$tool" >/dev/null 2>&1; then apt_install "$tool"; fi
+done
+
 # 2. Python virtualenv with the project and the Python client (clients/python, its own distribution, with its
 #    GeoPandas extra); reinstalled only when either pyproject.toml changes
 PY="${PYTHON:-python3}"
@@ -42,9 +47,9 @@ fi
 
 # 3. Browser assets the server serves itself (GraphiQL; no CDN), copied into the package's static folder
 if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
-ASSETS_HASH="$(cat assets/package-lock.json scripts/assets.py src/atlas4d/web/graphiql.py graphql/examples/*.graphql | sha256sum | cut -d' ' -f1)"
+ASSETS_HASH="$(cat assets/package-lock.json scripts/assets.py src/atlas4d/web/graphiql.py src/atlas4d/rest/docs.py graphql/examples/*.graphql | sha256sum | cut -d' ' -f1)"
 if [ ! -f src/atlas4d/web/static/.atlas4d-assets ] || [ "$(cat src/atlas4d/web/static/.atlas4d-assets)" != "$ASSETS_HASH" ]; then
-  echo "setup: installing the browser assets (GraphiQL) from npm"
+  echo "setup: installing the browser assets (GraphiQL, Swagger UI) from npm"
   npm ci --prefix assets --no-audit --no-fund --loglevel=error
   .venv/bin/python scripts/assets.py
   echo "$ASSETS_HASH" > src/atlas4d/web/static/.atlas4d-assets

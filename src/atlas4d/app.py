@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -10,6 +13,7 @@ import asyncpg
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from atlas4d.db.availability import UNREACHABLE, UnavailablePool, describe, keep_trying
 from atlas4d.db.embedded import database_url
 from atlas4d.db.migrate import Migration, core_migrations, load_migrations
 from atlas4d.db.pool import create_pool, migrate_database
@@ -19,6 +23,8 @@ from atlas4d.settings import Settings
 from atlas4d.web.cors import cors_middleware
 from atlas4d.web.graphiql import graphiql_routes
 from atlas4d.web.middleware import graphql_error_body, request_limits
+
+log = logging.getLogger("atlas4d.app")
 
 
 def all_migrations(modules: Sequence[Module]) -> list[Migration]:
@@ -50,11 +56,26 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         url = dsn or database_url(settings)
-        if run_migrations:
-            # before the pool opens: its connections register the geometry codec only if PostGIS exists,
-            # which on a new database the first migration creates
-            await migrate_database(settings, url, all_migrations(mods))
-        pool = await create_pool(settings, url)
+
+        async def connect() -> asyncpg.Pool:
+            if run_migrations:
+                # before the pool opens: its connections register the geometry codec only if PostGIS exists,
+                # which on a new database the first migration creates
+                await migrate_database(settings, url, all_migrations(mods))
+            return await create_pool(settings, url)
+
+        def connected(pool: asyncpg.Pool) -> None:
+            app.state.pool = pool
+
+        retrying: asyncio.Task[None] | None = None
+        try:
+            app.state.pool = await connect()
+        except (
+            UNREACHABLE
+        ) as exc:  # start degraded, as the original did, and keep trying (db/availability.py)
+            log.warning("database unreachable at start (%s): serving degraded, retrying", describe(exc))
+            app.state.pool = UnavailablePool(describe(exc))
+            retrying = asyncio.create_task(keep_trying(connect, connected, settings.db_retry_max_s))
         if settings.gc_freeze:
             # Schemas, plans and imported code are ~70k long-lived objects that every full collection would
             # walk again; a 1,000-row page allocates enough to trigger several. Measured: building a Q1 page
@@ -62,10 +83,13 @@ def create_app(
             gc.collect()
             gc.freeze()
         try:
-            app.state.pool = pool
             yield
         finally:
-            await pool.close()
+            if retrying is not None:
+                retrying.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await retrying
+            await app.state.pool.close()
 
     routes: list[BaseRoute] = []
     routes.extend(_rest_routes())
@@ -74,13 +98,21 @@ def create_app(
         routes.extend(_graphql_routes(settings, mods))
     else:
         routes.extend(_single_subgraph_routes(settings, mods, subgraph))
+    from atlas4d.rest.cors import rest_cors_middleware
+    from atlas4d.rest.errors import http_error_handlers
+
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
         middleware=[
-            *cors_middleware(settings.cors_origins, settings.cors_max_age),
+            # app-wide CORS when ATLAS4D_CORS_ORIGINS is set; unset, the REST face stays open as in the original
+            *(
+                cors_middleware(settings.cors_origins, settings.cors_max_age)
+                or rest_cors_middleware(settings.cors_max_age)
+            ),
             request_limits(settings, _error_body),  # request id, body timeout, deadline (docs/security.md)
         ],
+        exception_handlers=http_error_handlers(),
     )
     app.state.settings = settings
     app.state.modules = mods

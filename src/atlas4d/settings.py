@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     pool_min_size: int = Field(default=2, description="Connections kept open per process.")
     pool_max_size: int = Field(default=10, description="Most connections per process.")
     statement_timeout_ms: int = Field(default=30_000, description="PostgreSQL statement_timeout per query.")
+    db_connect_timeout_s: float = Field(
+        default=10.0, description="Longest wait for one new database connection (then: unreachable)."
+    )
+    db_retry_max_s: float = Field(
+        default=10.0,
+        description="While the database is unreachable the server runs degraded and retries, waiting "
+        "0.5 s, then twice as long each time, up to this.",
+    )
     max_parallel_workers_per_gather: int = Field(
         default=0, description="PostgreSQL parallel workers per query; 0 serves more concurrent requests."
     )

@@ -109,8 +109,8 @@ async def test_database_down_gives_503_not_500(unreachable_app: Starlette) -> No
     transport = httpx.ASGITransport(app=unreachable_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         health = await c.get("/health")
-        assert health.status_code == 503
-        assert health.json()["status"] == "unhealthy"
+        assert health.status_code == 200  # the process serves; the body says what is wrong (as the original)
+        assert health.json()["status"] == "degraded"
         assert health.json()["postgres"] == "unhealthy"
         for path in ("/api/stats", "/api/observations", "/api/anomalies", "/api/geojson/observations"):
             assert_error(await c.get(path), 503, "DATABASE_UNAVAILABLE")
@@ -192,18 +192,13 @@ async def test_observation_filters(
         ({"lat": "abc", "lon": 27}, "BAD_USER_INPUT", "lat"),
         ({"lat": 95, "lon": 27}, "BAD_USER_INPUT", "lat"),
         ({"lat": 42, "lon": 181}, "BAD_USER_INPUT", "lon"),
-        ({"lat": 42}, "BAD_USER_INPUT", "lon"),
-        ({"lon": 27}, "BAD_USER_INPUT", "lat"),
-        ({"lat": 42, "lon": 27, "radius_km": -1}, "BAD_USER_INPUT", "radius_km"),
+        # lenient like the original (200s, tests/compat/test_rest_compat.py): lat or lon alone, radius <= 0 or
+        # beyond the Earth, hours <= 0 or huge, limit 0 or above the maximum
         ({"lat": 42, "lon": 27, "radius_km": "nan"}, "BAD_USER_INPUT", "radius_km"),
-        ({"lat": 42, "lon": 27, "radius_km": 1e9}, "BAD_USER_INPUT", "radius_km"),
-        ({"hours": 0}, "BAD_TIME_RANGE", "hours"),
-        ({"hours": -5}, "BAD_TIME_RANGE", "hours"),
-        ({"hours": 1e30}, "BAD_TIME_RANGE", "hours"),
         ({"hours": "inf"}, "BAD_USER_INPUT", "hours"),
-        ({"limit": 0}, "BAD_USER_INPUT", "limit"),
+        ({"hours": "x"}, "BAD_USER_INPUT", "hours"),
         ({"limit": 1.5}, "BAD_USER_INPUT", "limit"),
-        ({"limit": 10_001}, "PAGE_TOO_LARGE", "limit"),
+        ({"limit": -1}, "BAD_USER_INPUT", "limit"),
         ({"source_type": "gps\u0000"}, "BAD_USER_INPUT", "source_type"),
     ],
 )
@@ -262,10 +257,9 @@ async def test_anomalies_shape_window_and_severity(client: httpx.AsyncClient, se
 @pytest.mark.parametrize(
     ("query", "code", "field"),
     [
-        ({"severity_min": 9}, "BAD_USER_INPUT", "severity_min"),
         ({"severity_min": "high"}, "BAD_USER_INPUT", "severity_min"),
         ({"hours": "x"}, "BAD_USER_INPUT", "hours"),
-        ({"limit": 99_999}, "PAGE_TOO_LARGE", "limit"),
+        ({"limit": -1}, "BAD_USER_INPUT", "limit"),
         ({"anomaly_type": "x\u0000"}, "BAD_USER_INPUT", "anomaly_type"),
     ],
 )
@@ -328,7 +322,7 @@ async def test_post_with_time_entity_and_track(client: httpx.AsyncClient, clean_
     [
         ({"lon": 27.46}, "BAD_USER_INPUT", "lat"),
         ({"lat": 200, "lon": 27.46}, "BAD_USER_INPUT", "lat"),
-        ({"lat": "42", "lon": 27.46}, "BAD_USER_INPUT", "lat"),
+        ({"lat": "north", "lon": 27.46}, "BAD_USER_INPUT", "lat"),
         ({"lat": 42, "lon": 27, "speed_ms": -1}, "BAD_USER_INPUT", "speed_ms"),
         ({"lat": 42, "lon": 27, "heading_deg": 400}, "BAD_USER_INPUT", "heading_deg"),
         ({"lat": 42, "lon": 27, "metadata": [1, 2]}, "BAD_USER_INPUT", "metadata"),

@@ -1,7 +1,8 @@
 """Rows shaped like the original Atlas4D's seeds (`demo_burgas.sql`, `demo_telecom.sql`), generated here from a
 fixed random seed so that every test has an exact oracle, plus the edge rows the Core Spec v0.3 DDL allows.
 
-- Burgas-like: 500 observations with `lat`/`lon` only (no `geom`), one random `track_id` each, source
+- Burgas-like: 500 observations in the last 23 hours (the seed's 24 less an hour, so that REST's default
+  window holds them all while the suite runs) with `lat`/`lon` only (no `geom`), one random `track_id` each, source
   vehicle/sensor/camera, `metadata {"demo": true, "source": "seed_script"}`; 30 anomalies on them.
 - Telecom-like: 3 OLTs (geom = lat/lon), 5 switches and 20 CPEs whose `geom` was drawn apart from their
   `lat`/`lon` (the original seed called random() separately for each: kilometres apart), 50 traffic metrics
@@ -98,7 +99,7 @@ def generate(seed: int = 14, now: datetime | None = None) -> SeedLike:
         kind = ("vehicle", "sensor", "camera")[min(2, round(rng.random() * 3))]
         obs.append(
             Obs(
-                t=now - timedelta(seconds=rng.random() * 86_400),
+                t=now - timedelta(seconds=rng.random() * 82_800),  # 23 h: an hour inside the default window
                 lat=42.5 + (rng.random() - 0.5) * 0.1,
                 lon=27.46 + (rng.random() - 0.5) * 0.15,
                 geom=None,

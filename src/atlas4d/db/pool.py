@@ -120,6 +120,7 @@ async def create_pool(settings: Settings, dsn: str) -> asyncpg.Pool:
         max_size=settings.pool_max_size,
         init=init_connection,
         server_settings=server_settings(settings),
+        timeout=settings.db_connect_timeout_s,
     )
     assert pool is not None
     return pool
@@ -127,7 +128,9 @@ async def create_pool(settings: Settings, dsn: str) -> asyncpg.Pool:
 
 async def connect(settings: Settings, dsn: str) -> asyncpg.Connection:
     """A single connection set up like the pool's (CLI commands, migrations)."""
-    conn = await asyncpg.connect(dsn, server_settings=server_settings(settings))
+    conn = await asyncpg.connect(
+        dsn, server_settings=server_settings(settings), timeout=settings.db_connect_timeout_s
+    )
     await init_connection(conn)
     return conn
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Route
 
 from atlas4d.rest import endpoints
+from atlas4d.rest.docs import docs_routes
 from atlas4d.rest.errors import rest_endpoint
 
 
 def routes() -> list[BaseRoute]:
+    """The Core Spec endpoints, `/openapi.json` and `/docs`."""
     return [
+        *docs_routes(),
         Route("/health", rest_endpoint(endpoints.health), methods=["GET"]),
         Route("/api/stats", rest_endpoint(endpoints.stats), methods=["GET"]),
         Route("/api/observations", rest_endpoint(endpoints.list_observations), methods=["GET"]),

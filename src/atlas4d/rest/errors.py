@@ -1,7 +1,9 @@
 """Error responses of the REST endpoints: one shape, the status from the error class, internals never shown.
 
 The body keeps the Core Spec v0.3 keys (`detail`, `status_code`) and adds the gateway's stable code:
-`{"error": {"code", "message", ...}, "detail", "status_code"}`.
+`{"error": {"code", "message", ...}, "detail", "status_code"}`. The same shape answers, app-wide, a path that
+does not exist (404), a method a path does not take (405, with `Allow`) and anything that escaped a handler
+(500): the original (FastAPI) answered those in JSON too, and its clients pipe every answer through `jq`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -116,3 +119,38 @@ def rest_endpoint(handler: Handler) -> Handler:
         return response
 
     return run
+
+
+# Starlette's HTTPException statuses and our code for each (the original's `detail` texts are FastAPI's).
+_HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "REQUEST_TOO_LARGE"}
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    code = _HTTP_CODES.get(status, "BAD_REQUEST" if status < 500 else INTERNAL_CODE)
+    error: dict[str, Any] = {"code": code, "message": exc.detail}
+    if status == 404:
+        error |= {"method": request.method, "path": request.url.path}
+    headers = dict(exc.headers or {})
+    if status == 405 and "allow" in {k.lower() for k in headers}:
+        error["allowed"] = [
+            m.strip() for m in next(v for k, v in headers.items() if k.lower() == "allow").split(",")
+        ]
+    response = json_response({"error": error, "detail": exc.detail, "status_code": status}, status)
+    response.headers.update(headers)
+    response.headers["X-Request-ID"] = request_id_of(request)
+    return response
+
+
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    request_id = request_id_of(request)
+    logger.error("%s %s failed (request id %s)", request.method, request.url.path, request_id, exc_info=exc)
+    response = internal_error_response(request_id)
+    response.headers["X-Request-ID"] = request_id
+    return response
+
+
+def http_error_handlers() -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
+    """App-wide: JSON bodies for 404/405 and any HTTPException, and for errors nothing else caught."""
+    return {HTTPException: _http_exception, Exception: _unhandled}

@@ -57,6 +57,12 @@ def _number(body: Mapping[str, Any], name: str, index: int | None, required: boo
         if required:
             raise _fail(index, name, "is required")
         return None
+    if isinstance(value, str):  # the original's model (pydantic, lax) took numeric strings: so do we
+        text = value
+        try:
+            value = float(text)
+        except ValueError:
+            raise _fail(index, name, f"must be a finite number, got {text[:40]!r}") from None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise _fail(index, name, f"must be a finite number, got {str(value)[:40]!r}")
     lo, hi = _NUMBERS[name]
