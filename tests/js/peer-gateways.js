@@ -12,6 +12,7 @@ const { createGatewayRuntime } = require("@graphql-hive/gateway");
 const apollo = {};
 const hive = {};
 
+// A supergraph a peer refuses to load is remembered: its queries answer {"refused": message}.
 async function load(name, supergraphSdl) {
   const gateway = new ApolloGateway({ supergraphSdl, buildService: ({ url }) => new RemoteGraphQLDataSource({ url }) });
   const server = new ApolloServer({
@@ -19,12 +20,22 @@ async function load(name, supergraphSdl) {
     includeStacktraceInErrorResponses: false,
     plugins: [ApolloServerPluginInlineTraceDisabled()],
   });
-  await server.start();
-  apollo[name] = server;
-  hive[name] = createGatewayRuntime({ supergraph: supergraphSdl, logging: false });
+  try {
+    await server.start();
+    apollo[name] = server;
+  } catch (e) {
+    apollo[name] = { refused: String(e && e.message ? e.message : e).split("\n")[0] };
+  }
+  try {
+    hive[name] = createGatewayRuntime({ supergraph: supergraphSdl, logging: false });
+  } catch (e) {
+    hive[name] = { refused: String(e && e.message ? e.message : e).split("\n")[0] };
+  }
 }
 
 async function query(gateway, name, text, variables) {
+  const peer = (gateway === "apollo" ? apollo : hive)[name];
+  if (peer.refused) return { refused: peer.refused };
   if (gateway === "apollo") {
     const response = await apollo[name].executeOperation({ query: text, variables: variables || {} });
     return response.body.kind === "single" ? response.body.singleResult : { errors: [{ message: "incremental" }] };

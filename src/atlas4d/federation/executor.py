@@ -36,7 +36,8 @@ from atlas4d.federation.planner import (
     QueryPlan,
     SequenceNode,
 )
-from atlas4d.federation.planner.nodes import PlanNode, Representation, Rewrites
+from atlas4d.federation.planner.document import context_document
+from atlas4d.federation.planner.nodes import ContextInput, PlanNode, Representation, Rewrites
 from atlas4d.federation.planner.selection import Field, Selection
 from atlas4d.federation.response import anything_included, shape_response
 from atlas4d.federation.transport import JSON, Subgraph, SubgraphFailure
@@ -157,6 +158,9 @@ class PlanExecutor:
             _merge(state.data, data, self.api_schema)
 
     async def _entities(self, fetch: FetchNode, state: _State) -> None:
+        if fetch.context_inputs:
+            await self._entities_in_context(fetch, state)
+            return
         batch = self._prepare(fetch, state)
         if batch is None:
             return
@@ -177,15 +181,7 @@ class PlanExecutor:
         for index, batch in enumerate(batches):
             variables[f"representations_{index}"] = batch.representations if batch is not None else []
         data, errors = await self._call(node.service, node.document, node.operation, variables, state)
-        by_member: dict[int, list[JSON]] = {}
-        for error in errors:
-            path = error.get("path")
-            head = path[0] if isinstance(path, list) and path else None
-            index = int(head[1:]) if isinstance(head, str) and head[1:].isdigit() else -1
-            if 0 <= index < len(batches) and isinstance(path, list):
-                by_member.setdefault(index, []).append({**error, "path": ["_entities", *path[1:]]})
-            else:
-                state.errors.append(_tag(error, node.service, None))
+        by_member = _errors_by_alias(errors, len(batches), node.service, state)
         for index, (flatten, batch) in enumerate(zip(node.nodes, batches, strict=True)):
             if batch is None:
                 continue
@@ -194,6 +190,42 @@ class PlanExecutor:
             if results is not None and fetch.rewrites:
                 _rewrite(results, fetch.rewrites)
             self._deliver(fetch, batch, results, by_member.get(index, []), "_entities", state)
+
+    async def _entities_in_context(self, fetch: FetchNode, state: _State) -> None:
+        """A field with `@fromContext` arguments: objects are grouped by their context values (read from each
+        object's ancestor), one aliased `_entities` per group in one request, the values as its variables."""
+        if not anything_included(fetch.body, state.coerced):
+            return
+        groups: dict[bytes, tuple[list[Any], _Batch, dict[bytes, int]]] = {}
+        for obj, path in _collect(state.data, fetch.merge_at, []):
+            spec = self._representation(fetch, obj.get("__typename"))
+            if spec is None or not _complete(obj, spec):
+                continue
+            values = [_context_value(state.data, path, i, self.api_schema) for i in fetch.context_inputs]
+            values_key = orjson.dumps(values, option=orjson.OPT_SORT_KEYS)
+            _, batch, index_of = groups.setdefault(values_key, (values, _Batch(), {}))
+            representation = {"__typename": spec.typename, **_select(obj, spec.selections, self.api_schema)}
+            key = orjson.dumps(representation, option=orjson.OPT_SORT_KEYS)
+            if key not in index_of:
+                index_of[key] = len(batch.representations)
+                batch.representations.append(representation)
+            batch.targets.append((obj, path))
+            batch.slots.append(index_of[key])
+        if not groups:
+            return
+        text, document = context_document(fetch, len(groups))
+        variables = self._variables(fetch, state)
+        for index, (values, batch, _) in enumerate(groups.values()):
+            variables[f"representations_{index}"] = batch.representations
+            for context_input, value in zip(fetch.context_inputs, values, strict=True):
+                variables[f"{context_input.variable}_{index}"] = value
+        data, errors = await self._call(fetch.service, document, text, variables, state)
+        by_group = _errors_by_alias(errors, len(groups), fetch.service, state)
+        for index, (_, batch, _) in enumerate(groups.values()):
+            results = (data or {}).get(f"_{index}")
+            if results is not None and fetch.rewrites:
+                _rewrite(results, fetch.rewrites)
+            self._deliver(fetch, batch, results, by_group.get(index, []), "_entities", state)
 
     def _prepare(self, fetch: FetchNode, state: _State) -> _Batch | None:
         """The objects at the fetch's path and their de-duplicated representations (None: nothing to send)."""
@@ -267,6 +299,38 @@ class PlanExecutor:
             ):
                 return candidate
         return None
+
+
+def _errors_by_alias(errors: list[JSON], count: int, service: str, state: _State) -> dict[int, list[JSON]]:
+    """Errors of a request with aliased `_entities` fields (`_0`, `_1`, …), by alias, with their paths as if
+    under `_entities`; the others go to the response as they are."""
+    found: dict[int, list[JSON]] = {}
+    for error in errors:
+        path = error.get("path")
+        head = path[0] if isinstance(path, list) and path else None
+        index = int(head[1:]) if isinstance(head, str) and head[1:].isdigit() else -1
+        if 0 <= index < count and isinstance(path, list):
+            found.setdefault(index, []).append({**error, "path": ["_entities", *path[1:]]})
+        else:
+            state.errors.append(_tag(error, service, None))
+    return found
+
+
+def _context_value(data: JSON, path: Path, context_input: ContextInput, schema: GraphQLSchema) -> Any:
+    """The value a `@fromContext` argument takes for the object at `path`: its selection, read on the
+    ancestor the first `depth` steps of the path lead to."""
+    value: Any = data
+    for step in path[: context_input.depth]:
+        if isinstance(value, dict) and isinstance(step, str):
+            value = value.get(step)
+        elif isinstance(value, list) and isinstance(step, int) and step < len(value):
+            value = value[step]
+        else:
+            return None
+    selected = _select(value, context_input.selections, schema)
+    if not isinstance(selected, dict) or not selected:
+        return None
+    return next(iter(selected.values()))
 
 
 def _complete(obj: JSON, spec: Representation) -> bool:

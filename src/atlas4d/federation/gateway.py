@@ -11,8 +11,9 @@ called at the URL the supergraph gives for it, through one pooled HTTP client.
 
 from __future__ import annotations
 
+import random
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -81,8 +82,12 @@ class Gateway:
         introspection: bool = True,
         http_client: HttpClient | None = None,
         document_cache_size: int = 1024,
+        override_labels: Iterable[str] = (),
     ) -> None:
+        """`override_labels`: progressive-override labels always on (others: `percent(N)` labels are drawn per
+        request, and a request's context may switch labels on, see `request_override_labels`)."""
         self.supergraph = supergraph
+        self.override_labels = frozenset(override_labels)
         self.subgraphs = dict(subgraphs)
         self.introspection = introspection
         self.planner = QueryPlanner(supergraph)
@@ -90,7 +95,7 @@ class Gateway:
         self._http_client = http_client
         self._documents: OrderedDict[str, tuple[DocumentNode | None, list[GraphQLError]]] = OrderedDict()
         self._document_cache_size = document_cache_size
-        self._plans_by_text: OrderedDict[tuple[str, str | None], QueryPlan] = OrderedDict()
+        self._plans_by_text: OrderedDict[tuple[str, str | None, frozenset[str]], QueryPlan] = OrderedDict()
         rules = list(specified_rules)
         if not introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
@@ -107,6 +112,7 @@ class Gateway:
         timeout: float = DEFAULT_TIMEOUT_S,
         introspection: bool = True,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        override_labels: Iterable[str] = (),
     ) -> Gateway:
         """A gateway over a supergraph: `local` subgraphs in-process, the rest over HTTP.
 
@@ -134,7 +140,13 @@ class Gateway:
             if client is None:
                 client = HttpClient(timeout, max_connections=max_connections)
             subgraphs[name] = RemoteSubgraph(name, urls.get(name, info.url), client)
-        return cls(supergraph, subgraphs, introspection=introspection, http_client=client)
+        return cls(
+            supergraph,
+            subgraphs,
+            introspection=introspection,
+            http_client=client,
+            override_labels=override_labels,
+        )
 
     @classmethod
     def from_subgraphs(
@@ -186,22 +198,48 @@ class Gateway:
             self._documents.popitem(last=False)
         return result
 
-    def _plan_for(self, query: str, document: DocumentNode, operation_name: str | None) -> QueryPlan:
+    def request_override_labels(self, context: Any = None) -> frozenset[str]:
+        """The progressive-override labels on for one request, as Apollo Router decides them: `percent(N)`
+        labels are on for N% of requests (drawn per request), other labels when the gateway was built with them
+        or the request's context lists them (`override_labels` key of a dict context, or attribute)."""
+        labels = self.planner.override_labels
+        if not labels:
+            return frozenset()
+        given = context.get("override_labels") if isinstance(context, dict) else None
+        if given is None:
+            given = getattr(context, "override_labels", None)
+        wanted = self.override_labels | frozenset(given or ())
+        on: set[str] = set()
+        for label in labels:
+            percent = _percent(label)
+            if label in wanted or (percent is not None and random.random() * 100 < percent):
+                on.add(label)
+        return frozenset(on)
+
+    def _plan_for(
+        self,
+        query: str,
+        document: DocumentNode,
+        operation_name: str | None,
+        labels: frozenset[str] = frozenset(),
+    ) -> QueryPlan:
         """The planner caches by normalised document; this first looks the exact query text up (no printing)."""
-        key = (query, operation_name)
+        key = (query, operation_name, labels)
         plan = self._plans_by_text.get(key)
         if plan is None:
-            plan = self.planner.plan(document, operation_name)
+            plan = self.planner.plan(document, operation_name, labels)
             self._plans_by_text[key] = plan
             if len(self._plans_by_text) > self._document_cache_size:
                 self._plans_by_text.popitem(last=False)
         return plan
 
-    def plan(self, query: str, operation_name: str | None = None) -> QueryPlan:
+    def plan(
+        self, query: str, operation_name: str | None = None, override_labels: frozenset[str] = frozenset()
+    ) -> QueryPlan:
         document, errors = self.document(query)
         if document is None:
             raise FederationError("; ".join(e.message for e in errors))
-        return self._plan_for(query, document, operation_name)
+        return self._plan_for(query, document, operation_name, override_labels)
 
     async def execute(
         self,
@@ -239,7 +277,7 @@ class Gateway:
         if isinstance(coerced, list):
             return {"errors": [_format(e, "BAD_USER_INPUT") for e in coerced]}
         try:
-            plan = self._plan_for(query, document, operation_name)
+            plan = self._plan_for(query, document, operation_name, self.request_override_labels(context))
         except FederationError as exc:
             return {"errors": [{"message": str(exc), "extensions": {"code": exc.code}}]}
         except Exception:
@@ -247,6 +285,16 @@ class Gateway:
             log.exception("request %s: planning failed", request_id)
             return {"errors": [internal_error(request_id)]}
         return await self.executor.execute(plan, variables or {}, coerced, context)
+
+
+def _percent(label: str) -> float | None:
+    """N of a `percent(N)` label (0-100), else None."""
+    if label.startswith("percent(") and label.endswith(")"):
+        try:
+            return float(label[len("percent(") : -1])
+        except ValueError:
+            return None
+    return None
 
 
 def _coerce(

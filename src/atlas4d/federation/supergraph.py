@@ -40,6 +40,7 @@ from atlas4d.federation.errors import SupergraphError
 JOIN_SPEC = "https://specs.apollo.dev/join/"
 LINK_SPEC = "https://specs.apollo.dev/link/"
 INACCESSIBLE_SPEC = "https://specs.apollo.dev/inaccessible/"
+CONTEXT_SPEC = "https://specs.apollo.dev/context/"
 
 
 @dataclass(frozen=True)
@@ -258,13 +259,15 @@ def parse_supergraph(sdl: str) -> Supergraph:
     graphs = _graphs(document, prefix)
     by_enum = {g.enum_value: g.name for g in graphs.values()}
     supergraph = Supergraph(sdl=sdl, graphs=graphs, api_schema=GraphQLSchema(), features=features)
+    context_feature = next((f for f in features if f.url.startswith(CONTEXT_SPEC)), None)
+    context = context_feature.prefix if context_feature else None
     for definition in document.definitions:
         if not isinstance(definition, TypeDefinitionNode | TypeExtensionNode):
             continue
         name = definition.name.value
         if join.owns_type(name) or any(f.owns_type(name) for f in features):
             continue
-        _read_type(supergraph, definition, prefix, by_enum)
+        _read_type(supergraph, definition, prefix, by_enum, context)
     supergraph.api_schema = build_api_schema(document, features)
     return supergraph
 
@@ -297,12 +300,17 @@ def _kind(definition: Node) -> str:
     return "unknown"
 
 
-def _read_type(sg: Supergraph, definition: Node, prefix: str, by_enum: dict[str, str]) -> None:
+def _read_type(
+    sg: Supergraph, definition: Node, prefix: str, by_enum: dict[str, str], context: str | None = None
+) -> None:
     assert isinstance(definition, TypeDefinitionNode | TypeExtensionNode)
     name = definition.name.value
     sg.type_kinds[name] = _kind(definition)
     for directive in definition.directives or ():
         directive_name = directive.name.value
+        if directive_name == context:
+            sg.contexts.setdefault(_str_arg(directive, "name") or "", []).append(name)
+            continue
         graph = by_enum.get(_str_arg(directive, "graph") or "")
         if graph is None:
             continue

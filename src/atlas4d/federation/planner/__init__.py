@@ -74,17 +74,36 @@ class QueryPlanner:
         self.supergraph = supergraph
         self.graph = QueryGraph(supergraph)
         self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[str, str | None], QueryPlan] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str | None, frozenset[str]], QueryPlan] = OrderedDict()
+        # progressive @override(label:): every label of the supergraph, and a query graph per set switched on
+        self.override_labels = frozenset(
+            join.override_label
+            for joins in supergraph.field_joins.values()
+            for join in joins
+            if join.override_label is not None
+        )
+        self._graphs: dict[frozenset[str], QueryGraph] = {frozenset(): self.graph}
 
-    def plan(self, document: DocumentNode | str, operation_name: str | None = None) -> QueryPlan:
+    def plan(
+        self,
+        document: DocumentNode | str,
+        operation_name: str | None = None,
+        override_labels: frozenset[str] = frozenset(),
+    ) -> QueryPlan:
+        """The plan of the operation; `override_labels`: the progressive-override labels switched on for this
+        request (a field overridden under a label is served by its new subgraph only while the label is on)."""
         if isinstance(document, str):
             document = parse(document, no_location=True)
-        key = (print_ast(document), operation_name)
+        labels = override_labels & self.override_labels
+        key = (print_ast(document), operation_name, labels)
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        plan = self._build(read_operation(document, operation_name))
+        graph = self._graphs.get(labels)
+        if graph is None:
+            graph = self._graphs[labels] = QueryGraph(self.supergraph, labels)
+        plan = self._build(read_operation(document, operation_name), graph)
         self._cache[key] = plan
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
@@ -94,14 +113,14 @@ class QueryPlanner:
     def cache_info(self) -> int:
         return len(self._cache)
 
-    def _build(self, operation: Operation) -> QueryPlan:
-        builder = PlanBuilder(self.graph, operation)
+    def _build(self, operation: Operation, query_graph: QueryGraph) -> QueryPlan:
+        builder = PlanBuilder(query_graph, operation)
         graph = builder.build()
         root_type = builder.root_type
         fetches: dict[int, FetchNode] = {}
         for group in graph.groups:
             if group.selections:
-                fetches[group.id] = fetch_node(group, operation, self.graph, root_type)
+                fetches[group.id] = fetch_node(group, operation, query_graph, root_type)
 
         def wrap(groups: list[Group]) -> PlanNode:
             members = [fetches[g.id] for g in groups]

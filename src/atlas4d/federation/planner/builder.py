@@ -10,6 +10,8 @@ the field's name.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from graphql import print_ast
 from graphql.language import ast
 
@@ -25,11 +27,27 @@ from atlas4d.federation.planner.decide import (
 )
 from atlas4d.federation.planner.fetch_graph import FetchGraph, Group, add_representation
 from atlas4d.federation.planner.graph import QueryGraph
+from atlas4d.federation.planner.nodes import ContextInput
 from atlas4d.federation.planner.operation import INTROSPECTION_ROOTS, Operation
 from atlas4d.federation.planner.selection import Field, Fragment, Selection, add_selection, copy_selection
 
 INTERNAL_ALIAS = "__fed_"
+CONTEXT_VARIABLE = "__fed_ctx_"
 Directives = tuple[tuple[ast.DirectiveNode, ...], ...]  # @skip/@include around a place, outermost first
+
+
+@dataclass(frozen=True, eq=False)
+class Level:
+    """An object level being emitted: where a `@fromContext` argument below can read its context."""
+
+    type: str
+    path: tuple[str, ...]
+    group: Group | None
+    out: list[Selection]
+    position: Position
+
+
+Lineage = tuple[Level, ...]
 
 
 class PlanBuilder:
@@ -42,6 +60,7 @@ class PlanBuilder:
         self.sequential = operation.kind == "mutation"
         # response keys used at each response path: key -> `name(args)` of the field there
         self._taken: dict[tuple[str, ...], dict[str, str]] = {}
+        self._contexts = 0
 
     @property
     def root_type(self) -> str:
@@ -83,6 +102,7 @@ class PlanBuilder:
         guard: Guard,
         *,
         client: bool,
+        ancestors: Lineage = (),
     ) -> set[int]:
         """Add a level's plan to the fetches; returns the groups that received any of it."""
         touched: set[int] = {group.id} if group is not None else set()
@@ -93,8 +113,18 @@ class PlanBuilder:
                 if not sub.fields and sub.owner is None:
                     continue
                 fragment = add_selection(out, Fragment(object_type))
-                touched |= self.emit(group, sub, path, fragment.selections, conditions, guard, client=client)
+                touched |= self.emit(
+                    group,
+                    sub,
+                    path,
+                    fragment.selections,
+                    conditions,
+                    guard,
+                    client=client,
+                    ancestors=ancestors,
+                )
             return touched
+        lineage = (*ancestors, Level(position.type, path, group, out, position))
         if client:
             taken = self._taken.setdefault(path, {})
             for choice in plan.fields:
@@ -104,11 +134,11 @@ class PlanBuilder:
             here = (*conditions, *level)
             for part in choice.parts:
                 touched |= self._emit_part(
-                    group, position, choice.field, part, path, out, (here, level), guard, client
+                    group, position, choice.field, part, path, out, (here, level), guard, client, lineage
                 )
         if plan.owner is not None:
             assert group is not None
-            touched |= self._emit_owner(group, plan, path, out, conditions, guard)
+            touched |= self._emit_owner(group, plan, path, out, conditions, guard, lineage)
         return touched
 
     def _emit_part(
@@ -122,6 +152,7 @@ class PlanBuilder:
         where: tuple[Directives, Directives],
         guard: Guard,
         client: bool,
+        lineage: Lineage,
     ) -> set[int]:
         """`where`: every @skip/@include from the root to here (a new fetch repeats them), and those of this
         level only (the current fetch already has the outer ones)."""
@@ -130,11 +161,15 @@ class PlanBuilder:
         if option.kind == "root":
             root = self.fetches.root_group(option.graph, sequential=self.sequential)
             into = _nest(root.selections, level)
-            return self._emit_field(root, option.type, item, part, path, into, conditions, guard, client)
+            return self._emit_field(
+                root, option.type, item, part, path, into, conditions, guard, client, lineage
+            )
         assert group is not None
         if option.kind == "local":
             into = _nest(out, level)
-            return self._emit_field(group, position.type, item, part, path, into, conditions, guard, client)
+            return self._emit_field(
+                group, position.type, item, part, path, into, conditions, guard, client, lineage
+            )
         inner = guard | {(option.type, option.graph)}
         touched: set[int] = {group.id}
         assert option.key is not None and part.key_plan is not None
@@ -149,14 +184,77 @@ class PlanBuilder:
                 group, position, option.requires, part.requires_plan, path, out, conditions, guard
             )
             touched |= requires_touched
-        add_selection(out, Field("__typename"))
-        target = self.fetches.entity_group(
-            option.graph, path, touched, _conditions_key(conditions), position.type, [*keys, *required]
+        inputs, item, context_touched = self._emit_contexts(
+            position, option.graph, option.type, item, lineage
         )
+        touched |= context_touched
+        add_selection(out, Field("__typename"))
+        discriminator = "".join(
+            f"|{i.variable}" for i in inputs
+        )  # a field with context inputs: its own fetch
+        target = self.fetches.entity_group(
+            option.graph,
+            path,
+            touched,
+            _conditions_key(conditions) + discriminator,
+            position.type,
+            [*keys, *required],
+        )
+        target.context_inputs.extend(inputs)
         add_representation(target, position.type, option.type, keys, [*keys, *required])
         into = _nest(add_selection(target.selections, Fragment(option.type)).selections, conditions)
-        touched |= self._emit_field(target, option.type, item, part, path, into, conditions, guard, client)
+        touched |= self._emit_field(
+            target, option.type, item, part, path, into, conditions, guard, client, lineage
+        )
         return touched | {target.id}
+
+    def _emit_contexts(
+        self, position: Position, graph: str, type_name: str, item: Field, lineage: Lineage
+    ) -> tuple[list[ContextInput], Field, set[int]]:
+        """`@fromContext` arguments of a field: each ancestor that sets the context fetches the selection, and
+        the field gets the argument as a variable the executor fills per object."""
+        arguments = self.g.context_arguments(type_name, item.name, graph)
+        if not arguments:
+            return [], item, set()
+        inputs: list[ContextInput] = []
+        touched: set[int] = set()
+        extra: list[ast.ArgumentNode] = []
+        for argument in arguments:
+            level = next(
+                (
+                    a
+                    for a in reversed(lineage)
+                    if a.group is not None and self.g.sets_context(a.type, argument.context)
+                ),
+                None,
+            )
+            if level is None or level.group is None:
+                raise PlanningError(
+                    f'"{position.type}.{item.name}" takes argument "{argument.name}" from a context no '
+                    "enclosing object sets."
+                )
+            items = self._unclashed(level.path, self.g.field_set(_context_selection(argument.selection)))
+            at = Position(level.position.type, level.position.graph, level.position.provided, True)
+            plan = self.chooser.plan(at, items)
+            if plan is None:
+                raise PlanningError(
+                    f'The context of "{position.type}.{item.name}" cannot be read from "{level.type}": '
+                    + (self.chooser.failure or "its selection is not resolvable there")
+                )
+            touched |= self.emit(level.group, plan, level.path, level.out, (), frozenset(), client=False)
+            variable = f"{CONTEXT_VARIABLE}{self._contexts}"
+            self._contexts += 1
+            inputs.append(ContextInput(variable, argument.type, len(level.path), items))
+            extra.append(
+                ast.ArgumentNode(
+                    name=ast.NameNode(value=argument.name),
+                    value=ast.VariableNode(name=ast.NameNode(value=variable)),
+                )
+            )
+        with_arguments = Field(
+            item.name, item.alias, (*item.arguments, *extra), item.directives, item.selections, item.leaf
+        )
+        return inputs, with_arguments, touched
 
     def _emit_condition(
         self,
@@ -191,6 +289,7 @@ class PlanBuilder:
         conditions: Directives,
         guard: Guard,
         client: bool,
+        lineage: Lineage,
     ) -> set[int]:
         kept = add_selection(into, item.shallow())
         self._taken.setdefault(path, {}).setdefault(item.response_key, item.signature_without_alias())
@@ -206,9 +305,10 @@ class PlanBuilder:
             add_selection(kept.selections, Field("__typename"))  # the shaper needs the runtime type
         field_conditions = tuple(d for d in item.directives if d.name.value in ("skip", "include"))
         below = (*conditions, field_conditions) if field_conditions else conditions
-        return self.emit(group, part.child, child_path, kept.selections, below, guard, client=client) | {
-            group.id
-        }
+        found = self.emit(
+            group, part.child, child_path, kept.selections, below, guard, client=client, ancestors=lineage
+        )
+        return found | {group.id}
 
     def _emit_owner(
         self,
@@ -218,6 +318,7 @@ class PlanBuilder:
         out: list[Selection],
         conditions: Directives,
         guard: Guard,
+        lineage: Lineage,
     ) -> set[int]:
         """An @interfaceObject's `__typename` and concrete-type fragments, from a subgraph owning the interface."""
         assert plan.owner is not None
@@ -234,7 +335,8 @@ class PlanBuilder:
         )
         add_representation(target, plan.position.type, option.type, keys, keys)
         into = _nest(add_selection(target.selections, Fragment(option.type)).selections, conditions)
-        return touched | {target.id} | self.emit(target, there, path, into, conditions, inner, client=True)
+        below = self.emit(target, there, path, into, conditions, inner, client=True, ancestors=lineage[:-1])
+        return touched | {target.id} | below
 
     def _unclashed(self, path: tuple[str, ...], items: list[Selection]) -> list[Selection]:
         """Field-set selections the planner adds, aliased where their response key already holds something
@@ -253,6 +355,12 @@ class PlanBuilder:
                 taken.setdefault(selection.response_key, signature)
             result.append(selection)
         return result if changed else items
+
+
+def _context_selection(text: str) -> str:
+    """The field set of a context argument's selection (`" { prop }"` -> `"prop"`)."""
+    text = text.strip()
+    return text[1:-1] if text.startswith("{") and text.endswith("}") else text
 
 
 def _free_alias(taken: dict[str, str], name: str, signature: str) -> str:

@@ -346,7 +346,7 @@ class Chooser:
             provided = ZERO if self._owned(position, item.name) else Cost(provided=1)
             options.append((Option("local", position.graph, position.type), provided, None, None))
         for graph, known_as in self.g.jump_targets(position.type, item.name):
-            if graph == position.graph and not self.g.requires(known_as, item.name, graph):
+            if graph == position.graph and not self._needs_inputs(known_as, item.name, graph):
                 continue
             if (known_as, graph) in guard:
                 continue
@@ -354,6 +354,14 @@ class Chooser:
             if jump is not None:
                 options.append(jump)
         return options
+
+    def _needs_inputs(self, type_name: str, field_name: str, graph: str) -> bool:
+        """A field with `@requires` or `@fromContext` arguments is resolved by an entity fetch even in its own
+        subgraph: its inputs travel with each representation."""
+        return bool(
+            self.g.requires(type_name, field_name, graph)
+            or self.g.context_arguments(type_name, field_name, graph)
+        )
 
     def _owned(self, position: Position, field_name: str) -> bool:
         return self.g.resolves(position.type, field_name, position.graph, condition=position.condition)
@@ -365,7 +373,7 @@ class Chooser:
             return True
         if not self.g.resolves(position.type, field_name, position.graph, condition=position.condition):
             return False
-        return not self.g.requires(position.type, field_name, position.graph)
+        return not self._needs_inputs(position.type, field_name, position.graph)
 
     def _jump(
         self, position: Position, item: Field, graph: str, known_as: str, guard: Guard

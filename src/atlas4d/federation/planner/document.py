@@ -8,9 +8,12 @@ before merging it, so the client's key comes back.
 
 from __future__ import annotations
 
-from graphql import parse, print_ast
+import re
+
+from graphql import DocumentNode, parse, print_ast
 from graphql.language import ast
 
+from atlas4d.federation.planner.builder import CONTEXT_VARIABLE
 from atlas4d.federation.planner.fetch_graph import Group
 from atlas4d.federation.planner.graph import QueryGraph
 from atlas4d.federation.planner.nodes import BatchNode, FetchNode, FlattenNode, Rewrites
@@ -22,10 +25,13 @@ ALIAS_SUFFIX = "__fed_alias_"
 
 def fetch_node(group: Group, operation: Operation, graph: QueryGraph, root_type: str) -> FetchNode:
     rewrites = _alias_conflicts(graph, group.graph, [("" if group.entity else root_type, group.selections)])
-    used = variables_used(group.selections)
+    contexts = {i.variable: i for i in group.context_inputs}
+    used = [v for v in variables_used(group.selections) if v not in contexts]
     definitions = [
         print_ast(operation.variable_definitions[v]) for v in used if v in operation.variable_definitions
     ]
+    operation_definitions = list(definitions)
+    definitions += [f"${i.variable}: {i.type}" for i in group.context_inputs]
     if group.entity:
         definitions.insert(0, "$representations: [_Any!]!")
         body: list[Selection] = [
@@ -38,6 +44,7 @@ def fetch_node(group: Group, operation: Operation, graph: QueryGraph, root_type:
     header = kind
     if operation.name:
         header += f" {operation.name}__{_safe(group.graph)}__{group.id}"
+    template = (header, operation_definitions, print_selections(group.selections, 1)) if contexts else None
     if definitions:
         header += "(" + ", ".join(definitions) + ")"
     text = header + " " + print_selections(body)
@@ -53,7 +60,31 @@ def fetch_node(group: Group, operation: Operation, graph: QueryGraph, root_type:
         representations=group.representations,
         body=group.selections,
         rewrites=rewrites,
+        context_inputs=list(group.context_inputs),
+        context_template=template,
     )
+
+
+def context_document(fetch: FetchNode, count: int) -> tuple[str, DocumentNode]:
+    """The operation of an entity fetch with `@fromContext` inputs for `count` distinct sets of context values:
+    `_i: _entities(representations: $representations_i)` with the inputs as `$<variable>_i`."""
+    found = fetch.context_documents.get(count)
+    if found is not None:
+        return found
+    assert fetch.context_template is not None
+    header, operation_definitions, body = fetch.context_template
+    definitions: list[str] = []
+    fields: list[str] = []
+    for index in range(count):
+        definitions.append(f"$representations_{index}: [_Any!]!")
+        definitions += [f"${i.variable}_{index}: {i.type}" for i in fetch.context_inputs]
+        renamed = re.sub(rf"\$({CONTEXT_VARIABLE}\d+)\b", rf"$\1_{index}", body)
+        fields.append(f"  _{index}: _entities(representations: $representations_{index}) {renamed}")
+    text = (
+        header + "(" + ", ".join([*definitions, *operation_definitions]) + ") {\n" + "\n".join(fields) + "\n}"
+    )
+    found = fetch.context_documents[count] = (text, parse(text, no_location=True))
+    return found
 
 
 def batch_node(members: list[FetchNode], operation: Operation) -> BatchNode:

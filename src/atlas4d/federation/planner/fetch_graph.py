@@ -13,7 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from atlas4d.federation.planner.nodes import ParallelNode, PlanNode, Representation, SequenceNode
+from atlas4d.federation.planner.nodes import (
+    ContextInput,
+    ParallelNode,
+    PlanNode,
+    Representation,
+    SequenceNode,
+)
 from atlas4d.federation.planner.selection import Field, Selection, merge_selections
 
 
@@ -29,6 +35,7 @@ class Group:
     conditions: str = ""  # the @skip/@include around it, printed: groups under different ones stay apart
     selections: list[Selection] = field(default_factory=list)
     representations: dict[str, Representation] = field(default_factory=dict)
+    context_inputs: list[ContextInput] = field(default_factory=list)
 
 
 class FetchGraph:
@@ -117,7 +124,8 @@ class FetchGraph:
             units: dict[object, list[int]] = {}
             for group_id in ready:
                 group = by_id[group_id]
-                units.setdefault(group.graph if group.entity else group_id, []).append(group_id)
+                batchable = group.entity and not group.context_inputs  # those send several _entities already
+                units.setdefault(group.graph if batchable else group_id, []).append(group_id)
             for unit in units.values():
                 node, ran, still = branch(unit, before)
                 nodes.append(node)

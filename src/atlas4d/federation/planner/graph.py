@@ -21,7 +21,7 @@ from functools import cached_property
 
 from atlas4d.federation.planner.operation import parse_field_set
 from atlas4d.federation.planner.selection import Field, Fragment, Selection
-from atlas4d.federation.supergraph import Supergraph
+from atlas4d.federation.supergraph import ContextArgument, Supergraph
 
 Provided = list[Selection]  # the selections an @provides names, at one level
 
@@ -148,6 +148,16 @@ class QueryGraph:
     def requires(self, type_name: str, field_name: str, graph: str) -> str | None:
         join = self.sg.field_join(type_name, field_name, graph)
         return join.requires if join is not None else None
+
+    def context_arguments(self, type_name: str, field_name: str, graph: str) -> tuple[ContextArgument, ...]:
+        """The field's `@fromContext` arguments in that subgraph (their values come from an ancestor)."""
+        join = self.sg.field_join(type_name, field_name, graph)
+        return join.context_arguments if join is not None else ()
+
+    def sets_context(self, type_name: str, context: str) -> bool:
+        """Whether objects of `type_name` set the context (`@context` on the type, or on an interface or union
+        it belongs to)."""
+        return any(self.satisfies(type_name, setter) for setter in self.sg.contexts.get(context, ()))
 
     def provides(self, type_name: str, field_name: str, graph: str) -> str | None:
         join = self.sg.field_join(type_name, field_name, graph)

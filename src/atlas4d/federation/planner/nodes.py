@@ -25,6 +25,18 @@ class Representation:
     keys: set[str] = field(default_factory=set)
 
 
+@dataclass(eq=False)
+class ContextInput:
+    """A `@fromContext` argument of a fetch's field: its value is read, per object, from the object's nearest
+    ancestor that sets the context (the first `depth` steps of the object's path), selecting `selections` there;
+    the fetch's operation passes it as `$variable`."""
+
+    variable: str
+    type: str
+    depth: int
+    selections: list[Selection]
+
+
 # Response keys a fetch sent under an alias (fields of one name with different types): fetched key -> (the
 # client's key, or None when only something below is renamed; the same for the value's fields).
 Rewrites = dict[str, tuple[str | None, "Rewrites"]]
@@ -43,6 +55,11 @@ class FetchNode:
     representations: dict[str, Representation] = field(default_factory=dict)
     body: list[Selection] = field(default_factory=list)
     rewrites: Rewrites = field(default_factory=dict)
+    context_inputs: list[ContextInput] = field(default_factory=list)
+    # (operation header, the operation's variable definitions, the `_entities` body) to make those from
+    context_template: tuple[str, list[str], str] | None = None
+    # operations for N distinct context values (one aliased `_entities` per value set), made when first needed
+    context_documents: dict[int, tuple[str, DocumentNode]] = field(default_factory=dict)
 
 
 @dataclass
