@@ -55,17 +55,25 @@ if [ ! -f src/atlas4d/web/static/.atlas4d-assets ] || [ "$(cat src/atlas4d/web/s
   echo "$ASSETS_HASH" > src/atlas4d/web/static/.atlas4d-assets
 fi
 
-# 4. npm peers (Apollo composition/gateway, graphql-http, Apollo Client, Playwright) used by the tests, and the
-#    browser they drive (Debian's Chromium)
-if [ -f tests/js/package-lock.json ] && [ "${ATLAS4D_SKIP_NPM:-0}" != "1" ]; then
+# 4. npm packages, each folder from its committed package-lock.json (reinstalled only when the lock changes):
+#    tests/js = the peers the tests compare against or drive (Apollo composition/gateway, graphql-http, Apollo
+#    Client, Playwright), clients/js = the TypeScript SDK (codegen, tsc, Apollo Client and urql for its tests);
+#    and the browser the tests drive (Debian's Chromium)
+npm_ci() {
+  local dir="$1"
+  LOCK_HASH="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  if [ ! -f "$dir/node_modules/.atlas4d-lock" ] || [ "$(cat "$dir/node_modules/.atlas4d-lock")" != "$LOCK_HASH" ]; then
+    echo "setup: installing npm packages in $dir"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+    echo "$LOCK_HASH" > "$dir/node_modules/.atlas4d-lock"
+  fi
+}
+if [ "${ATLAS4D_SKIP_NPM:-0}" != "1" ]; then
   if ! command -v chromium >/dev/null 2>&1; then
     echo "setup: installing Chromium (headless browser tests)"
     apt_install chromium
   fi
-  LOCK_HASH="$(sha256sum tests/js/package-lock.json | cut -d' ' -f1)"
-  if [ ! -f tests/js/node_modules/.atlas4d-lock ] || [ "$(cat tests/js/node_modules/.atlas4d-lock)" != "$LOCK_HASH" ]; then
-    echo "setup: installing npm peers in tests/js"
-    npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
-    echo "$LOCK_HASH" > tests/js/node_modules/.atlas4d-lock
-  fi
+  for dir in tests/js clients/js; do
+    if [ -f "$dir/package-lock.json" ]; then npm_ci "$dir"; fi
+  done
 fi

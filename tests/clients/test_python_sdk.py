@@ -6,7 +6,7 @@ page against many small ones, and the server's own counts across faces (REST sta
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 import httpx
@@ -22,7 +22,6 @@ from atlas4d_client import (
     EntityFilter,
     GraphQLError,
     HTTPError,
-    Last,
     Near,
     ObservationFilter,
     TimeRange,
@@ -33,6 +32,7 @@ from atlas4d_client import (
 )
 
 GEOD = Geod(ellps="WGS84")
+Recent = Callable[[timedelta], TimeRange]
 BURGAS = BBox(27.40, 42.45, 27.52, 42.53)
 
 
@@ -132,8 +132,8 @@ def test_rest_errors_keep_the_code_and_are_httpx_status_errors(client: Client) -
 # --- typed GraphQL results, filters as objects, pagination ----------------------------------------------
 
 
-def test_iter_walks_every_page_once_in_order(client: Client) -> None:
-    f = ObservationFilter(bbox=BURGAS, time=Last(timedelta(hours=3)), kinds=["vehicle"])
+def test_iter_walks_every_page_once_in_order(client: Client, recent: Recent) -> None:
+    f = ObservationFilter(bbox=BURGAS, time=recent(timedelta(hours=3)), kinds=["vehicle"])
     whole = client.observations.page(f, first=10_000, total=True)
     assert whole.total_count is not None and 500 < whole.total_count == len(whole.items)
     assert not whole.has_next_page
@@ -148,10 +148,10 @@ def test_iter_walks_every_page_once_in_order(client: Client) -> None:
     assert [o.id for o in ascending] == [o.id for o in reversed(whole.items)]  # ties broken by id both ways
 
 
-def test_within_takes_a_shapely_polygon(client: Client) -> None:
+def test_within_takes_a_shapely_polygon(client: Client, recent: Recent) -> None:
     """Oracle: shapely's `covers` on every observation of the polygon's bounding box."""
     triangle = Polygon([(27.42, 42.46), (27.51, 42.47), (27.47, 42.525)])
-    last = Last("PT6H")
+    last = recent(timedelta(hours=6))
     inside = {o.id for o in client.observations.iter(ObservationFilter(within=triangle, time=last))}
     around = list(client.observations.iter(ObservationFilter(bbox=BBox.of(triangle), time=last)))
     expected = {o.id for o in around if o.lon is not None and triangle.covers(Point(o.lon, o.lat))}
@@ -258,8 +258,8 @@ def test_geojson_from_results_matches_postgis(client: Client) -> None:
     assert len(frame) == 50 and frame.total_bounds[0] >= BURGAS.min_lon
 
 
-def test_aggregates_sum_to_the_count(client: Client) -> None:
-    f = ObservationFilter(kinds=["vehicle"], time=Last(timedelta(hours=6)))
+def test_aggregates_sum_to_the_count(client: Client, recent: Recent) -> None:
+    f = ObservationFilter(kinds=["vehicle"], time=recent(timedelta(hours=6)))
     total = client.observations.page(f, first=1, total=True).total_count
     buckets = client.observations.buckets(timedelta(hours=1), f)
     assert sum(b.count for b in buckets) == total and all(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
@@ -16,20 +17,20 @@ from atlas4d_client import (
     GraphQLError,
     Last,
     ObservationFilter,
+    TimeRange,
     TrackFilter,
 )
 
-VEHICLES = ObservationFilter(kinds=["vehicle"], time=Last(timedelta(hours=2)))
 
-
-async def test_async_matches_sync(live: LiveServer) -> None:
+async def test_async_matches_sync(live: LiveServer, recent: Callable[[timedelta], TimeRange]) -> None:
+    vehicles = ObservationFilter(kinds=["vehicle"], time=recent(timedelta(hours=2)))
     with Client(url=live.url) as sync:
-        expected_obs = list(sync.observations.iter(VEHICLES, page_size=300))
+        expected_obs = list(sync.observations.iter(vehicles, page_size=300))
         expected_tracks = sync.tracks.page(TrackFilter(kinds=["vehicle"]), first=5, with_geometry=True)
         expected_rest = sync.observations.list(lat=42.5, lon=27.47, radius_km=2, limit=20)
         expected_stats = sync.stats()
     async with AsyncClient(url=live.url) as client:
-        got_obs = [o async for o in client.observations.iter(VEHICLES, page_size=300)]
+        got_obs = [o async for o in client.observations.iter(vehicles, page_size=300)]
         got_tracks, got_rest, got_stats, health = await asyncio.gather(
             client.tracks.page(TrackFilter(kinds=["vehicle"]), first=5, with_geometry=True),
             client.observations.list(lat=42.5, lon=27.47, radius_km=2, limit=20),
