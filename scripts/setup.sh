@@ -45,11 +45,11 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
   echo "$HASH" > "$STAMP"
 fi
 
-# 3. Browser assets the server serves itself (GraphiQL; no CDN), copied into the package's static folder
+# 3. Browser assets the server serves itself (GraphiQL, MapLibre for /map, Swagger UI for /docs; no CDN), copied into the package's static folder
 if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
-ASSETS_HASH="$(cat assets/package-lock.json scripts/assets.py src/atlas4d/web/graphiql.py src/atlas4d/rest/docs.py graphql/examples/*.graphql | sha256sum | cut -d' ' -f1)"
+ASSETS_HASH="$(cat assets/package-lock.json scripts/assets.py src/atlas4d/web/graphiql.py src/atlas4d/web/map.py src/atlas4d/rest/docs.py graphql/examples/*.graphql | sha256sum | cut -d' ' -f1)"
 if [ ! -f src/atlas4d/web/static/.atlas4d-assets ] || [ "$(cat src/atlas4d/web/static/.atlas4d-assets)" != "$ASSETS_HASH" ]; then
-  echo "setup: installing the browser assets (GraphiQL, Swagger UI) from npm"
+  echo "setup: installing the browser assets (GraphiQL, MapLibre, Swagger UI) from npm"
   npm ci --prefix assets --no-audit --no-fund --loglevel=error
   .venv/bin/python scripts/assets.py
   echo "$ASSETS_HASH" > src/atlas4d/web/static/.atlas4d-assets

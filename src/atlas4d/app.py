@@ -22,6 +22,7 @@ from atlas4d.modules.contract import Module
 from atlas4d.settings import Settings
 from atlas4d.web.cors import cors_middleware
 from atlas4d.web.graphiql import graphiql_routes
+from atlas4d.web.map import map_routes
 from atlas4d.web.middleware import graphql_error_body, request_limits
 
 log = logging.getLogger("atlas4d.app")
@@ -94,6 +95,8 @@ def create_app(
     routes: list[BaseRoute] = []
     routes.extend(_rest_routes())
     routes.extend(graphiql_routes())
+    if settings.map_page and subgraph is None:
+        routes.extend(map_routes())
     if subgraph is None:
         routes.extend(_graphql_routes(settings, mods))
     else:

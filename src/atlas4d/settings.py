@@ -97,6 +97,7 @@ class Settings(BaseSettings):
         "garbage collector's reach (gc.freeze), so collections during requests stay short.",
     )
     graphiql: bool = Field(default=True, description="Serve GraphiQL to browsers on GET /graphql.")
+    map_page: bool = Field(default=True, description="Serve the map page at /map.")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Browser origins allowed to call us (comma-separated): exact origins, patterns with `*` "
