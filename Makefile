@@ -2,7 +2,7 @@
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup demo test check lint typecheck format snapshot bench bench-federation
+.PHONY: setup demo test check lint typecheck format snapshot bench demo-video bench-federation
 
 setup:
 	@bash scripts/setup.sh
@@ -36,3 +36,7 @@ bench: setup
 
 bench-federation: setup
 	$(VENV)/python -m bench.federation
+
+# Records the quick start and the map page into docs/media/ (asciinema + Chromium + ffmpeg); not part of make test.
+demo-video: setup
+	bash scripts/demo_video/record.sh

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,7 +79,7 @@ def live_demo_server(settings: Settings, name: str) -> Iterator[LiveServer]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATLAS4D_")}
     env |= {"ATLAS4D_DATABASE_URL": database_url, "ATLAS4D_PORT": str(port), "COLUMNS": "200"}
-    log = ROOT / f".pytest-{name}.log"
+    log = Path(tempfile.gettempdir()) / f"{name}.log"
     server: subprocess.Popen[bytes] | None = None
     try:
         done = subprocess.run(
