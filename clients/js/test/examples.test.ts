@@ -39,7 +39,7 @@ test("results are typed as the operation selected them", async () => {
   const first = data.entities.nodes[0];
   assert.ok(first);
   const kind: string = first.kind;
-  const lon: number | undefined = first.latestObservation?.lon;
+  const lon: number | null | undefined = first.latestObservation?.lon;
   assert.equal(kind, "vehicle");
   assert.equal(typeof lon, "number");
   // @ts-expect-error VehiclesLatest does not select `id`: tsc --strict fails here if the types were loose

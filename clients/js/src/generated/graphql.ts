@@ -116,7 +116,7 @@ export type EntitiesPageQueryVariables = Exact<{
 }>;
 
 
-export type EntitiesPageQuery = { entities: { totalCount: number, nodes: Array<{ id: string, kind: string, name: string | null, sourceType: string | null, latestObservation: { id: string, time: string, lon: number, lat: number, altitude: number | null, speed: number | null, heading: number | null } | null }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type EntitiesPageQuery = { entities: { totalCount: number, nodes: Array<{ id: string, kind: string, name: string | null, sourceType: string | null, latestObservation: { id: string, time: string, lon: number | null, lat: number | null, altitude: number | null, speed: number | null, heading: number | null } | null }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type EntityDetailsQueryVariables = Exact<{
   id: string | number;
@@ -124,7 +124,7 @@ export type EntityDetailsQueryVariables = Exact<{
 }>;
 
 
-export type EntityDetailsQuery = { entity: { id: string, kind: string, name: string | null, sourceType: string | null, properties: unknown, createdAt: string, latestObservation: { id: string, time: string, lon: number, lat: number, altitude: number | null, speed: number | null, heading: number | null } | null, tracks: Array<{ id: string, startTime: string, endTime: string, lengthMeters: number, pointCount: number }> } | null };
+export type EntityDetailsQuery = { entity: { id: string, kind: string, name: string | null, sourceType: string | null, properties: unknown, createdAt: string, latestObservation: { id: string, time: string, lon: number | null, lat: number | null, altitude: number | null, speed: number | null, heading: number | null } | null, tracks: Array<{ id: string, startTime: string, endTime: string, lengthMeters: number, pointCount: number }> } | null };
 
 export type ObservationsPageQueryVariables = Exact<{
   filter?: ObservationFilter | null | undefined;
@@ -134,7 +134,7 @@ export type ObservationsPageQueryVariables = Exact<{
 }>;
 
 
-export type ObservationsPageQuery = { observations: { nodes: Array<{ id: string, time: string, lon: number, lat: number, altitude: number | null, speed: number | null, heading: number | null, sourceType: string | null, entityId: string | null, trackId: string | null }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type ObservationsPageQuery = { observations: { nodes: Array<{ id: string, time: string, lon: number | null, lat: number | null, altitude: number | null, speed: number | null, heading: number | null, sourceType: string | null, entityId: string | null, trackId: string | null }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type ObservationsGeoJsonQueryVariables = Exact<{
   filter?: ObservationFilter | null | undefined;
@@ -183,17 +183,17 @@ export type HourlyHistogramQuery = { observationBuckets: Array<{ start: string, 
 export type NetworkAnomaliesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type NetworkAnomaliesQuery = { anomalies: { nodes: Array<{ anomalyType: string, severity: number | null, score: number | null, detectedAt: string, observation: { lon: number, lat: number, entity: { name: string | null, kind: string } | null } | null }> } };
+export type NetworkAnomaliesQuery = { anomalies: { nodes: Array<{ anomalyType: string | null, severity: number | null, score: number | null, detectedAt: string | null, observation: { lon: number | null, lat: number | null, entity: { name: string | null, kind: string } | null } | null }> } };
 
 export type NetworkNodesInABoxQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type NetworkNodesInABoxQuery = { entities: { nodes: Array<{ name: string | null, kind: string, networkNode: { kind: NetworkNodeKind, vendor: string | null, model: string | null, latestMetric: { latencyMs: number | null, throughputMbps: number | null } | null } | null, latestObservation: { time: string, lon: number, lat: number } | null }> } };
+export type NetworkNodesInABoxQuery = { entities: { nodes: Array<{ name: string | null, kind: string, networkNode: { kind: NetworkNodeKind, vendor: string | null, model: string | null, latestMetric: { latencyMs: number | null, throughputMbps: number | null } | null } | null, latestObservation: { time: string, lon: number | null, lat: number | null } | null }> } };
 
 export type ObservationsInABoxQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type ObservationsInABoxQuery = { observations: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, nodes: Array<{ time: string, lon: number, lat: number, altitude: number | null, speed: number | null, entity: { name: string | null, kind: string } | null, anomalies: Array<{ anomalyType: string, severity: number | null }> }> } };
+export type ObservationsInABoxQuery = { observations: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, nodes: Array<{ time: string, lon: number | null, lat: number | null, altitude: number | null, speed: number | null, entity: { name: string | null, kind: string } | null, anomalies: Array<{ anomalyType: string | null, severity: number | null }> }> } };
 
 export type TracksNearThePortQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -203,7 +203,7 @@ export type TracksNearThePortQuery = { tracks: { nodes: Array<{ startTime: strin
 export type VehiclesLatestQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type VehiclesLatestQuery = { entities: { nodes: Array<{ name: string | null, kind: string, latestObservation: { time: string, lon: number, lat: number, speed: number | null } | null }> } };
+export type VehiclesLatestQuery = { entities: { nodes: Array<{ name: string | null, kind: string, latestObservation: { time: string, lon: number | null, lat: number | null, speed: number | null } | null }> } };
 
 export type VehiclesWithTripsQueryVariables = Exact<{ [key: string]: never; }>;
 

@@ -40,6 +40,8 @@ const CONTEXT_QUERIES = [
 ];
 
 const $ = (id) => document.getElementById(id);
+// a Core Spec row may have no position (lon/lat null): nothing to draw for it
+const placed = (o) => Boolean(o) && o.lon !== null && o.lat !== null;
 const state = { time: 0, windowMinutes: 15, loads: 0, counts: {}, selected: null, shownWindow: null };
 
 async function gql(query, variables = {}) {
@@ -125,7 +127,7 @@ async function loadView() {
       type: "Feature", id: undefined, geometry: t.geometry,
       properties: { id: t.id, entityId: t.entityId, sourceType: t.sourceType, selected: t.entityId === state.selected },
     }));
-    const entities = data.entities.nodes.filter((e) => e.observations.length).map((e) => ({
+    const entities = data.entities.nodes.filter((e) => placed(e.observations[0])).map((e) => ({
       type: "Feature", geometry: { type: "Point", coordinates: [e.observations[0].lon, e.observations[0].lat] },
       properties: { id: e.id, entityId: e.id, name: e.name, kind: e.kind, sourceType: e.sourceType ?? e.kind,
         time: e.observations[0].time, selected: e.id === state.selected },
@@ -199,7 +201,8 @@ async function openPanel(id) {
   table.append(row("id", entity.id), row("kind", entity.kind), row("source", entity.sourceType ?? "—"));
   const latest = entity.latestObservation;
   if (latest) {
-    table.append(row("last seen", latest.time), row("position", `${latest.lon.toFixed(5)}, ${latest.lat.toFixed(5)}`));
+    table.append(row("last seen", latest.time));
+    if (placed(latest)) table.append(row("position", `${latest.lon.toFixed(5)}, ${latest.lat.toFixed(5)}`));
     if (latest.speed !== null) table.append(row("speed", `${latest.speed.toFixed(1)} m/s`));
   }
   for (const [key, value] of Object.entries(entity.properties ?? {})) table.append(row(key, JSON.stringify(value)));
