@@ -63,10 +63,17 @@ def internal_error(request_id: str, service: str | None = None) -> JSON:
 class _State:
     variables: JSON
     context: Any
-    request_id: str
     coerced: JSON = field(default_factory=dict)
     data: JSON = field(default_factory=dict)
     errors: list[JSON] = field(default_factory=list)
+    _request_id: str | None = None
+
+    @property
+    def request_id(self) -> str:
+        """Read from the context (or made up) only when something is logged or reported."""
+        if self._request_id is None:
+            self._request_id = request_id_of(self.context)
+        return self._request_id
 
 
 @dataclass
@@ -86,7 +93,7 @@ class PlanExecutor:
     async def execute(
         self, plan: QueryPlan, variables: JSON, coerced_variables: JSON, context: Any = None
     ) -> JSON:
-        state = _State(variables, context, request_id_of(context), coerced_variables)
+        state = _State(variables, context, coerced_variables)
         try:
             if plan.node is not None:
                 await self._run(plan.node, state)
@@ -257,8 +264,9 @@ class PlanExecutor:
     ) -> None:
         """Merge each answer into every object its representation stood for; errors go to each such path."""
         paths_of: dict[int, list[Path]] = {}
-        for (_, object_path), slot in zip(batch.targets, batch.slots, strict=True):
-            paths_of.setdefault(slot, []).append(object_path)
+        if errors:
+            for (_, object_path), slot in zip(batch.targets, batch.slots, strict=True):
+                paths_of.setdefault(slot, []).append(object_path)
         for error in errors:
             error_path = error.get("path")
             if (
