@@ -136,3 +136,19 @@ async def test_exception_while_shaping_is_a_typed_json_error(
     assert any(
         "r-7" in r.getMessage() and r.exc_info for r in caplog.records if r.name == "atlas4d.federation"
     )
+
+
+async def test_a_transformed_document_is_planned_as_given(stack: Stack) -> None:
+    """What an authorization step before planning needs: the same query text, a document without some
+    fields, planned and answered without them (and the plan of the untouched text unaffected)."""
+    gateway = Gateway.from_supergraph(
+        stack.supergraph_sdl, local={n: stack.schemas[n] for n in ("products",)}
+    )
+    query = "{ topProducts(first: 1) { name price } }"
+    try:
+        reduced = await gateway.execute(query, document=parse("{ topProducts(first: 1) { name } }"))
+        whole = await gateway.execute(query)
+    finally:
+        await gateway.aclose()
+    assert reduced == {"data": {"topProducts": [{"name": "Product 1"}]}}
+    assert whole == {"data": {"topProducts": [{"name": "Product 1", "price": 100}]}}

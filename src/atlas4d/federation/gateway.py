@@ -249,10 +249,16 @@ class Gateway:
         context: Any = None,
         *,
         allow_mutations: bool = True,
+        document: DocumentNode | None = None,
     ) -> JSON:
-        document, errors = self.document(query)
+        """Validate, plan and run `query`. `document`: the query's document as the caller already changed it
+        (a transform before planning, such as authorization removing fields a principal may not see): planned
+        as given — cached by its printed form, not by the query text — and not validated again."""
+        transformed = document is not None
         if document is None:
-            return {"errors": [_format(e, "GRAPHQL_VALIDATION_FAILED") for e in errors]}
+            document, errors = self.document(query)
+            if document is None:
+                return {"errors": [_format(e, "GRAPHQL_VALIDATION_FAILED") for e in errors]}
         operation = get_operation_ast(document, operation_name)
         if operation is None:
             message = (
@@ -277,7 +283,12 @@ class Gateway:
         if isinstance(coerced, list):
             return {"errors": [_format(e, "BAD_USER_INPUT") for e in coerced]}
         try:
-            plan = self._plan_for(query, document, operation_name, self.request_override_labels(context))
+            labels = self.request_override_labels(context)
+            plan = (
+                self.planner.plan(document, operation_name, labels)
+                if transformed
+                else self._plan_for(query, document, operation_name, labels)
+            )
         except FederationError as exc:
             return {"errors": [{"message": str(exc), "extensions": {"code": exc.code}}]}
         except Exception:

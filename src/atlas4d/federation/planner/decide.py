@@ -294,18 +294,20 @@ class Chooser:
         options: list[tuple[Option, Cost, Plan | None, Plan | None]],
         guard: Guard,
     ) -> tuple[list[Part], Cost] | None:
-        """No option serves the whole sub-selection: give each sub-item to an option that can serve it."""
+        """No option serves the whole sub-selection: give each sub-item to an option that can serve it (the
+        fields inside directive-only fragments one by one, each keeping its fragments' conditions)."""
+        units = self._units(position, item)
         serving: list[set[int]] = []
         for option, *_ in options:
             child_position = self._child_position(position, item, option)
             serving.append(
                 {
                     index
-                    for index in range(len(item.selections))
-                    if self.plan(child_position, self.single(item.selections, index), guard) is not None
+                    for index in range(len(units))
+                    if self.plan(child_position, self.single(units, index), guard) is not None
                 }
             )
-        left = set(range(len(item.selections)))
+        left = set(range(len(units)))
         if left - set().union(*serving):
             return None
         parts: list[Part] = []
@@ -315,13 +317,28 @@ class Chooser:
             taken = sorted(serving[best] & left)
             left -= set(taken)
             option, base, key_plan, requires_plan = options[best]
-            sub_items = [item.selections[i] for i in taken]
+            sub_items = [units[i] for i in taken]
             child = self.plan(self._child_position(position, item, option), sub_items, guard)
             if child is None:
                 return None
             parts.append(Part(option, sub_items, child, key_plan, requires_plan))
             total = total + base + child.cost.nested()
         return parts, total
+
+    def _units(self, position: Position, item: Field) -> list[Selection]:
+        """The parts a field's sub-selection may be split into (cached: the same list for the same field)."""
+        cache_key = ("units:" + position.type, id(item.selections))
+        found = self._objects.get(cache_key)
+        if found is None:
+            child_type = self.g.field_type(position.type, item.name)
+            base = (
+                item.selections
+                if self.g.is_abstract(child_type)
+                else self.object_items(child_type, item.selections)
+            )
+            found = [_wrapped(s, conditions) for s, conditions in _with_conditions(base, ())]
+            self._objects[cache_key] = found
+        return found
 
     def _child_position(self, position: Position, item: Field, option: Option) -> Position:
         if option.kind == "local":
