@@ -16,6 +16,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLScalarType,
     GraphQLSchema,
     is_abstract_type,
     is_leaf_type,
@@ -71,14 +72,16 @@ def anything_included(selections: list[Selection], variables: JSON) -> bool:
     return False
 
 
+# (response key, field name, type, sub-selections, scalar: 0 no, 1 nullable, 2 non-null)
+_ShapedField = tuple[str, str, GraphQLOutputType | None, list[Selection], int]
+
+
 class _Shaper:
     def __init__(self, schema: GraphQLSchema, variables: JSON, errors: list[JSON]) -> None:
         self.schema = schema
         self.variables = variables
         self.errors = list(errors)
-        self._field_cache: dict[
-            tuple[int, str], list[tuple[str, str, GraphQLOutputType | None, list[Selection]]]
-        ] = {}
+        self._field_cache: dict[tuple[int, str], list[_ShapedField]] = {}
 
     def _included(self, directives: tuple[ast.DirectiveNode, ...]) -> bool:
         return included(directives, self.variables)
@@ -111,11 +114,10 @@ class _Shaper:
             {"message": f"Cannot return null for non-nullable field {parent}.{field}.", "path": list(path)}
         )
 
-    def _fields(
-        self, runtime: GraphQLOutputType, selections: list[Selection]
-    ) -> list[tuple[str, str, GraphQLOutputType | None, list[Selection]]]:
-        """(response key, field name, type, sub-selections) per response key; the same for every object of a
-        list, so worked out once per request."""
+    def _fields(self, runtime: GraphQLOutputType, selections: list[Selection]) -> list[_ShapedField]:
+        """(response key, field name, type, sub-selections, scalar) per response key; the same for every object
+        of a list, so worked out once per request. `scalar`: 1 for a nullable custom or built-in scalar, 2 for a
+        non-null one, 0 otherwise — those values are copied as they are, without walking their type per value."""
         cache_key = (id(selections), getattr(runtime, "name", ""))
         cached = self._field_cache.get(cache_key)
         if cached is not None:
@@ -123,12 +125,18 @@ class _Shaper:
         collected: dict[str, list[Field]] = {}
         self._collect(runtime, selections, collected)
         definitions = getattr(runtime, "fields", {})
-        fields: list[tuple[str, str, GraphQLOutputType | None, list[Selection]]] = []
+        fields: list[_ShapedField] = []
         for key, nodes in collected.items():
             name = nodes[0].name
             definition = definitions.get(name)
             children = [s for node in nodes for s in node.selections]
-            fields.append((key, name, definition.type if definition is not None else None, children))
+            field_type = definition.type if definition is not None else None
+            scalar = 0
+            if isinstance(field_type, GraphQLScalarType):
+                scalar = 1
+            elif isinstance(field_type, GraphQLNonNull) and isinstance(field_type.of_type, GraphQLScalarType):
+                scalar = 2
+            fields.append((key, name, field_type, children, scalar))
         self._field_cache[cache_key] = fields
         return fields
 
@@ -141,7 +149,14 @@ class _Shaper:
         path: list[str | int],
     ) -> Any:
         out: JSON = {}
-        for key, name, field_type, children in self._fields(runtime, selections):
+        for key, name, field_type, children, scalar in self._fields(runtime, selections):
+            if scalar:
+                item = value.get(key)
+                if item is None and scalar == 2:
+                    self._null_error([*path, key], getattr(runtime, "name", ""), name)
+                    return _BUBBLE
+                out[key] = item
+                continue
             if name == "__typename":
                 out[key] = getattr(runtime, "name", None)
                 continue
