@@ -6,6 +6,7 @@ All local subgraphs of one request share one `Context`, so core's DataLoaders ba
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,17 +14,21 @@ from typing import Any
 import strawberry
 from graphql import (
     DocumentNode,
+    GraphQLArgument,
     GraphQLEnumType,
     GraphQLError,
+    GraphQLInputField,
     GraphQLInputObjectType,
     GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLScalarType,
     GraphQLSchema,
     GraphQLUnionType,
+    print_ast,
     print_schema,
     specified_scalar_types,
 )
+from graphql.utilities import get_default_value_ast
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
@@ -35,17 +40,18 @@ from atlas4d.federation.gateway import Gateway
 from atlas4d.federation.planner.nodes import FetchNode
 from atlas4d.federation.subgraph import subgraph_sdl
 from atlas4d.federation.supergraph import Supergraph
-from atlas4d.federation.transport import LocalSubgraph
+from atlas4d.federation.transport import JSON, LocalSubgraph, SubgraphResponse
 from atlas4d.modules.contract import Module
 from atlas4d.modules.serving import graphql_schema_of, loader_factories
 from atlas4d.settings import Settings
 from atlas4d.web.cost_model import cost_model_from_sdl
 from atlas4d.web.errors import format_graphql_error
 from atlas4d.web.fast_executor import FastExecutor
-from atlas4d.web.graphql_http import GraphQLEndpoint
+from atlas4d.web.graphql_http import FastAnswer, GraphQLEndpoint
 from atlas4d.web.negotiation import is_request_error
 
 DEFAULT_BASE_URL = "http://127.0.0.1:4000"
+log = logging.getLogger("atlas4d.platform")
 
 
 def local_schemas(modules: Sequence[Module]) -> dict[str, strawberry.federation.Schema]:
@@ -84,16 +90,34 @@ class InProcessSubgraph(LocalSubgraph):
     """A local subgraph run with the fast executor and the request's shared `Context`, its errors masked."""
 
     passthrough: bool = False  # see agrees_with_api
+    fast_answer: FastAnswer | None = None  # core's compiled pages, for the client's own document
 
     @classmethod
-    def of(cls, name: str, schema: GraphQLSchema) -> InProcessSubgraph:
-        return cls(name, schema, executor_class=FastExecutor, format_error=_masked)
+    def of(cls, name: str, schema: GraphQLSchema, fast_answer: FastAnswer | None = None) -> InProcessSubgraph:
+        return cls(name, schema, executor_class=FastExecutor, format_error=_masked, fast_answer=fast_answer)
+
+    async def fetch_document(
+        self, document: DocumentNode, text: str, variables: JSON, operation_name: str | None, context: Any
+    ) -> SubgraphResponse:
+        """The client's own document, run as is (see GatewayEndpoint.execute); compiled pages may answer it.
+        Their data may hold JSON fragments, which only a response being serialised may carry."""
+        if self.fast_answer is not None:
+            result = await self.fast_answer(document, operation_name, variables, context)
+            if result is not None:
+                self.requests += 1
+                return SubgraphResponse(result.data, [_masked(e, context) for e in result.errors or ()])
+        return await self.fetch(document, text, variables, operation_name, context)
 
 
 def build_gateway(settings: Settings, modules: Sequence[Module]) -> Gateway:
     schemas = local_schemas(modules)
     supergraph = Supergraph.parse(compose_schemas(schemas))
-    subgraphs = {n: InProcessSubgraph.of(n, graphql_schema_of(s)) for n, s in schemas.items()}
+    subgraphs = {
+        n: InProcessSubgraph.of(
+            n, graphql_schema_of(s), compiled_answer(s, settings) if n == "core" else None
+        )
+        for n, s in schemas.items()
+    }
     for sub in subgraphs.values():
         adopt_scalar_parsers(supergraph.api_schema, sub.schema)
         sub.passthrough = agrees_with_api(supergraph.api_schema, sub.schema)
@@ -104,24 +128,38 @@ def _type_text(t: Any) -> str:
     return str(t)
 
 
+def _default_text(arg: GraphQLArgument | GraphQLInputField) -> str | None:
+    """An argument's or input field's default as GraphQL text (None: no default), comparable across schemas
+    built differently (SDL, Strawberry): the printed literal, not the Python value."""
+    literal = get_default_value_ast(arg)
+    return None if literal is None else print_ast(literal)
+
+
+def _same_inputs(api: dict[str, Any], sub: dict[str, Any]) -> bool:
+    """Every argument (or input field) the API declares exists in the subgraph with the same type and the
+    same default: then the subgraph coerces whatever a client may send exactly as the API does."""
+    for name, api_arg in api.items():
+        sub_arg = sub.get(name)
+        if sub_arg is None or _type_text(sub_arg.type) != _type_text(api_arg.type):
+            return False
+        if _default_text(api_arg) != _default_text(sub_arg):
+            return False
+    return True
+
+
 def agrees_with_api(api: GraphQLSchema, sub: GraphQLSchema) -> bool:
     """Whether the subgraph's schema answers every operation it can fully serve exactly as the gateway
-    would: each of its fields has the API's type (same nullability and list shape), its enums the same
-    values, its unions and interfaces the same members. Then a plan that is a single fetch to this
-    in-process subgraph may run the client's document on it directly, skipping re-shaping."""
+    would: each of its fields has the API's type (same nullability and list shape) and the API's arguments
+    (same types, same defaults), its input types the API's fields (so variables and literals coerce alike),
+    its enums the same values, its unions and interfaces the same members. Then a plan that is a single
+    fetch to this in-process subgraph may run the client's document on it directly, skipping re-shaping."""
+    kinds = (GraphQLObjectType, GraphQLInterfaceType, GraphQLUnionType, GraphQLEnumType, GraphQLScalarType)
     for name, sub_type in sub.type_map.items():
         if name.startswith("_"):
             continue
         api_type = api.type_map.get(name)
         if api_type is None:
             continue  # hidden from the API: no validated operation can reach it
-        kinds = (
-            GraphQLObjectType,
-            GraphQLInterfaceType,
-            GraphQLUnionType,
-            GraphQLEnumType,
-            GraphQLScalarType,
-        )
         if not any(isinstance(api_type, k) and isinstance(sub_type, k) for k in kinds) and not (
             isinstance(api_type, GraphQLInputObjectType) and isinstance(sub_type, GraphQLInputObjectType)
         ):
@@ -134,11 +172,17 @@ def agrees_with_api(api: GraphQLSchema, sub: GraphQLSchema) -> bool:
                     continue
                 if _type_text(api_field.type) != _type_text(field.type):
                     return False
+                if not _same_inputs(api_field.args, field.args):
+                    return False
             if isinstance(sub_type, GraphQLInterfaceType):
                 assert isinstance(api_type, GraphQLInterfaceType)
                 sub_members = {t.name for t in sub.get_possible_types(sub_type)}
                 if sub_members != {t.name for t in api.get_possible_types(api_type)}:
                     return False
+        elif isinstance(sub_type, GraphQLInputObjectType):
+            assert isinstance(api_type, GraphQLInputObjectType)
+            if not _same_inputs(api_type.fields, sub_type.fields):
+                return False
         elif isinstance(sub_type, GraphQLEnumType):
             assert isinstance(api_type, GraphQLEnumType)
             if set(sub_type.values) != set(api_type.values):
@@ -179,14 +223,7 @@ class GatewayEndpoint(GraphQLEndpoint):
             return Context.create(request.app.state.pool, settings, request_id, factories)
 
         api = gateway.supergraph.api_schema
-        # core's compiled observation pages apply when core serves `observations` in-process
-        core = gateway.subgraphs.get("core")
-        fast = (
-            compiled_answer(api, settings)
-            if isinstance(core, InProcessSubgraph) and core.passthrough
-            else None
-        )
-        super().__init__(api, settings, context, fast, cost_model=cost_model_from_sdl(gateway.supergraph.sdl))
+        super().__init__(api, settings, context, cost_model=cost_model_from_sdl(gateway.supergraph.sdl))
         self.gateway = gateway
 
     async def execute(
@@ -198,9 +235,11 @@ class GatewayEndpoint(GraphQLEndpoint):
         context: Any,
         request_id: str,
     ) -> dict[str, Any]:
-        subgraph = self._single_local_fetch(query, operation_name)
+        subgraph = self._single_local_fetch(query, operation_name, request_id)
         if subgraph is not None:  # the client's document, run as is on the one subgraph that serves it
-            response = await subgraph.fetch(document, query, variables or {}, operation_name, context)
+            response = await subgraph.fetch_document(
+                document, query, variables or {}, operation_name, context
+            )
             out: dict[str, Any] = {}
             if response.errors:
                 errors = list(response.errors)
@@ -211,13 +250,18 @@ class GatewayEndpoint(GraphQLEndpoint):
             return out
         return await self.gateway.execute(query, variables, operation_name, context)
 
-    def _single_local_fetch(self, query: str, operation_name: str | None) -> InProcessSubgraph | None:
+    def _single_local_fetch(
+        self, query: str, operation_name: str | None, request_id: str
+    ) -> InProcessSubgraph | None:
         """The in-process subgraph that serves the whole operation in one fetch, when its schema agrees
         with the API schema; None when the operation needs the planner's executor."""
         try:
             plan = self.gateway.plan(query, operation_name)
-        except Exception:
-            return None  # the gateway's own execute reports it
+        except Exception as exc:  # the gateway's own execute reports it to the client
+            log.debug(
+                "request %s: no single-subgraph plan (%r); planning through the gateway", request_id, exc
+            )
+            return None
         node = plan.node
         if plan.introspection is not None or not isinstance(node, FetchNode) or node.entity:
             return None

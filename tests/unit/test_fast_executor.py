@@ -27,7 +27,7 @@ from graphql.execution.incremental import IncrementalExecutor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atlas4d.web.fast_executor import FastExecutor, preloaded_field
+from atlas4d.web.fast_executor import FastExecutor, preloaded
 
 
 @strawberry.enum
@@ -81,7 +81,7 @@ class Item(Thing):
 
     _buddy: strawberry.Private[object] = NOT_LOADED
 
-    @strawberry.field
+    @strawberry.field(metadata=preloaded("_buddy", NOT_LOADED))
     def buddy(self) -> Pal | None:
         # returns the preloaded value when there is one, as Observation.entity does
         BUDDY_CALLS.append(self.id)
@@ -139,7 +139,6 @@ for i, it in enumerate(DATA["ok"]):  # a third preloaded with an owner, a third 
         it._buddy = Pal(id=strawberry.ID(f"p{i}"), name="preloaded")
     elif i % 3 == 1:
         it._buddy = None
-preloaded_field("Item", "buddy", "_buddy", NOT_LOADED)
 DATA["nan"] = items(5, bad={3: {"x": math.nan}})
 DATA["null"] = items(5, bad={2: {"label": None}})
 DATA["inf"] = items(5, bad={1: {"maybe": math.inf}})
@@ -242,3 +241,159 @@ def test_preloaded_objects_skip_the_resolver() -> None:
     BUDDY_CALLS.clear()
     run(FastExecutor, SCHEMA, "{ items { buddy { name } } }")
     assert len(BUDDY_CALLS) == 13  # only the items nothing was preloaded for (i % 3 == 2)
+
+
+# --- no hidden registries: preloading is declared per field, and permissions/extensions always run ------------
+
+GUARD_CALLS: list[str] = []
+
+
+class Denied(strawberry.permission.BasePermission):
+    message = "not allowed"
+
+    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        GUARD_CALLS.append("permission")
+        return False
+
+
+class Upper(strawberry.extensions.FieldExtension):
+    def resolve(self, next_: Any, source: Any, info: Any, **kwargs: Any) -> Any:
+        GUARD_CALLS.append("extension")
+        value = next_(source, info, **kwargs)
+        return value.upper() if isinstance(value, str) else value
+
+
+@strawberry.type
+class Guarded:
+    name: str = strawberry.field(extensions=[Upper()])
+    _pal: strawberry.Private[object] = NOT_LOADED
+
+    @strawberry.field(permission_classes=[Denied], metadata=preloaded("_pal", NOT_LOADED))
+    def pal(self) -> Pal | None:
+        return self._pal  # type: ignore[return-value]
+
+    @strawberry.field(extensions=[Upper()], metadata=preloaded("_pal", NOT_LOADED))
+    def pal2(self) -> Pal | None:
+        return self._pal  # type: ignore[return-value]
+
+
+@strawberry.type
+class GuardQuery:
+    @strawberry.field
+    def guarded(self) -> list[Guarded]:
+        return [Guarded(name=f"g{i}", _pal=Pal(id=strawberry.ID(str(i)), name="p")) for i in range(3)]
+
+
+GUARDED = strawberry.Schema(query=GuardQuery)._schema
+
+
+@pytest.mark.parametrize(
+    "query", ["{ guarded { name } }", "{ guarded { pal { id } } }", "{ guarded { pal2 { name } } }"]
+)
+def test_permissions_and_extensions_are_never_skipped(query: str) -> None:
+    GUARD_CALLS.clear()
+    stock = run(IncrementalExecutor, GUARDED, query)
+    stock_calls = list(GUARD_CALLS)
+    GUARD_CALLS.clear()
+    fast = run(FastExecutor, GUARDED, query)
+    assert fast == stock
+    assert stock_calls == GUARD_CALLS and stock_calls  # the permission or extension ran for every object
+
+
+@strawberry.type(name="Item")
+class OtherItem:
+    id: strawberry.ID
+    _buddy: strawberry.Private[object] = NOT_LOADED
+
+    @strawberry.field
+    def buddy(self) -> Pal | None:
+        BUDDY_CALLS.append(self.id)
+        return Pal(id=self.id, name="resolved")
+
+
+@strawberry.type
+class OtherQuery:
+    @strawberry.field
+    def items(self) -> list[OtherItem]:
+        return [OtherItem(id=strawberry.ID(str(i)), _buddy=None) for i in range(5)]
+
+
+def test_preloading_is_declared_by_each_schema() -> None:
+    """The same type and field names in another schema, without the declaration: its resolver always runs
+    (a process-wide registry keyed by names would have skipped it)."""
+    other = strawberry.Schema(query=OtherQuery)._schema
+    BUDDY_CALLS.clear()
+    body = orjson.loads(run(FastExecutor, other, "{ items { buddy { name } } }"))
+    assert len(BUDDY_CALLS) == 5
+    assert all(i["buddy"]["name"] == "resolved" for i in body["data"]["items"])
+
+
+def test_graphql_core_fields_declare_preloading_in_their_extensions() -> None:
+    from types import SimpleNamespace
+
+    from atlas4d.web.fast_executor import PRELOADED, Preloaded
+
+    calls: list[int] = []
+    pal = GraphQLObjectType("Pal", {"name": GraphQLField(GraphQLString)})
+
+    def resolve_pal(source: Any, _info: Any) -> Any:
+        calls.append(1)
+        return source.pal
+
+    extensions = {PRELOADED: Preloaded("pal", NOT_LOADED)}
+    row = GraphQLObjectType("Row", {"pal": GraphQLField(pal, resolve=resolve_pal, extensions=extensions)})
+    sources = [SimpleNamespace(pal={"name": f"x{i}"}) for i in range(3)]
+    rows = GraphQLField(GraphQLList(row), resolve=lambda *_: sources)
+    schema = GraphQLSchema(GraphQLObjectType("Query", {"rows": rows}))
+    query = "{ rows { pal { name } } }"
+    stock = run(IncrementalExecutor, schema, query)
+    assert len(calls) == 3
+    calls.clear()
+    assert run(FastExecutor, schema, query) == stock
+    assert calls == []
+
+
+# The graphql-core methods the adapter overrides or calls (see the module docstring): a graphql-core release
+# that renames or reshapes one fails here, not in production.
+ADAPTER = {
+    "execute_fields": [
+        "self",
+        "parent_type",
+        "source_value",
+        "path",
+        "grouped_field_set",
+        "position_context",
+    ],
+    "complete_iterable_value": [
+        "self",
+        "item_type",
+        "field_details_list",
+        "info",
+        "path",
+        "items",
+        "position_context",
+    ],
+    "execute_field": ["self", "parent_type", "source", "field_details_list", "path", "position_context"],
+    "collect_subfields": ["self", "return_type", "field_details_list"],
+    "collect_and_execute_subfields": [
+        "self",
+        "return_type",
+        "field_details_list",
+        "path",
+        "result",
+        "position_context",
+    ],
+    "handle_field_error": ["self", "raw_error", "return_type", "field_details_list", "path"],
+    "get_stream_usage": ["self", "field_details_list", "path"],
+    "settle_in_background": ["self", "awaitables"],
+}
+
+
+@pytest.mark.parametrize(("method", "parameters"), ADAPTER.items())
+def test_the_adapter_matches_graphql_core(method: str, parameters: list[str]) -> None:
+    import inspect
+
+    assert list(inspect.signature(getattr(IncrementalExecutor, method)).parameters) == parameters
+    import graphql
+
+    assert graphql.__version__.startswith("3.3.")

@@ -339,3 +339,33 @@ class ObservationFilter:
 
 def where(clauses: list[str]) -> str:
     return ("WHERE " + " AND ".join(clauses)) if clauses else ""
+
+
+@dataclass(frozen=True)
+class EntityPredicates:
+    """Entity list predicates (`EntityFilter.to_domain()`), over `atlas4d.entities AS e`."""
+
+    ids: list[uuid.UUID] | None = None
+    kinds: list[str] | None = None
+    source_types: list[str] | None = None
+    name_contains: str | None = None
+    observed: ObservationFilter | None = None
+
+    def sql(self, params: Params) -> list[str]:
+        clauses = []
+        if self.ids is not None:
+            clauses.append(f"e.id = ANY({params.add(self.ids, 'uuid[]')})")
+        if self.kinds is not None:
+            clauses.append(f"e.kind = ANY({params.add(self.kinds, 'text[]')})")
+        if self.source_types is not None:
+            clauses.append(f"e.source_type = ANY({params.add(self.source_types, 'text[]')})")
+        if self.name_contains:
+            escaped = self.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            clauses.append(f"e.name ILIKE {params.add('%' + escaped + '%')}")
+        if self.observed is not None:
+            inner = self.observed.sql(params)
+            clauses.append(
+                "e.id IN (SELECT o.entity_id FROM atlas4d.observations_core o "
+                f"{where([*inner, 'o.entity_id IS NOT NULL'])})"
+            )
+        return clauses

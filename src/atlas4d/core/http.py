@@ -15,9 +15,10 @@ from atlas4d.settings import Settings
 
 
 def graphql_routes(settings: Settings, modules: Sequence[Module] = ()) -> list[BaseRoute]:
-    schema = graphql_schema_of(build_core_schema())
+    core = build_core_schema()
+    schema = graphql_schema_of(core)
     route = subgraph_route(
-        "core", schema, settings, loader_factories(modules), compiled_answer(schema, settings)
+        "core", schema, settings, loader_factories(modules), compiled_answer(core, settings)
     )
     assert isinstance(route, Route)
     return [Route("/graphql", route.endpoint, methods=["GET", "POST"]), route]

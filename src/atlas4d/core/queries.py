@@ -102,6 +102,26 @@ def observation_after(cursor: str, descending: bool, params: Params) -> str:
     return f"(o.t, o.id) {op} ({params.add(t)}, {params.add(ident_i)})"
 
 
+def observation_page_sql(
+    flt: ObservationFilter,
+    params: Params,
+    *,
+    limit: int,
+    after: str | None,
+    descending: bool,
+    columns: str = OBSERVATION_COLUMNS,
+) -> str:
+    """One page of observations (`o`) in (t, id) order: the resolvers' and the compiled pages' statement."""
+    clauses = flt.sql(params)
+    if after:
+        clauses = [*clauses, observation_after(after, descending, params)]
+    direction = "DESC" if descending else "ASC"
+    return (
+        f"SELECT {columns} FROM atlas4d.observations_core o {where(clauses)} "
+        f"ORDER BY o.t {direction}, o.id {direction} LIMIT {params.add(limit)}"
+    )
+
+
 async def observations_page(
     conn: asyncpg.Connection | asyncpg.Pool,
     flt: ObservationFilter,
@@ -110,48 +130,28 @@ async def observations_page(
     descending: bool,
     columns: str = OBSERVATION_COLUMNS,
 ) -> Page:
+    count_params = Params()
+    count_sql = f"SELECT count(*) FROM atlas4d.observations_core o {where(flt.sql(count_params))}"
     params = Params()
-    clauses = flt.sql(params)
-    count_sql = f"SELECT count(*) FROM atlas4d.observations_core o {where(clauses)}"
-    count_params = list(params.values)
-    if after:
-        clauses = [*clauses, observation_after(after, descending, params)]
-    direction = "DESC" if descending else "ASC"
-    sql = (
-        f"SELECT {columns} FROM atlas4d.observations_core o {where(clauses)} "
-        f"ORDER BY o.t {direction}, o.id {direction} LIMIT {params.add(first + 1)}"
+    sql = observation_page_sql(
+        flt, params, limit=first + 1, after=after, descending=descending, columns=columns
     )
     rows = await conn.fetch(sql, *params.values)
     has_next = len(rows) > first
     rows = rows[:first]
-    return Page(rows, has_next, observation_cursor, count_sql, count_params, after is not None)
+    return Page(rows, has_next, observation_cursor, count_sql, count_params.values, after is not None)
 
 
-def entity_filter_sql(
-    params: Params,
-    ids: list[uuid.UUID] | None,
-    kinds: list[str] | None,
-    source_types: list[str] | None,
-    name_contains: str | None,
-    observed: ObservationFilter | None,
-) -> list[str]:
-    clauses = []
-    if ids is not None:
-        clauses.append(f"e.id = ANY({params.add(ids, 'uuid[]')})")
-    if kinds is not None:
-        clauses.append(f"e.kind = ANY({params.add(kinds, 'text[]')})")
-    if source_types is not None:
-        clauses.append(f"e.source_type = ANY({params.add(source_types, 'text[]')})")
-    if name_contains:
-        escaped = name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        clauses.append(f"e.name ILIKE {params.add('%' + escaped + '%')}")
-    if observed is not None:
-        inner = observed.sql(params)
-        clauses.append(
-            "e.id IN (SELECT o.entity_id FROM atlas4d.observations_core o "
-            f"{where([*inner, 'o.entity_id IS NOT NULL'])})"
-        )
-    return clauses
+def keyset_after(kind: str, after: str, key: str, key_type: str, params: Params) -> str:
+    """The predicate for the rows after cursor `after` of a list ordered by its unique `key`."""
+    (value,) = decode_cursor(kind, after, 1)
+    try:
+        typed: Any = uuid.UUID(value) if key_type == "uuid" else int(value)
+        if isinstance(typed, int) and not -(2**63) <= typed < 2**63:
+            raise ValueError(value)
+    except ValueError as exc:
+        raise BadCursor("`after` is not a cursor of this list", field="after") from exc
+    return f"{key} > {params.add(typed)}"
 
 
 async def keyset_page(
@@ -171,14 +171,7 @@ async def keyset_page(
     count_sql = f"SELECT count(*) FROM {table} {where(clauses)}"
     count_params = list(params.values)
     if after:
-        (value,) = decode_cursor(kind, after, 1)
-        try:
-            typed: Any = uuid.UUID(value) if key_type == "uuid" else int(value)
-            if isinstance(typed, int) and not -(2**63) <= typed < 2**63:
-                raise ValueError(value)
-        except ValueError as exc:
-            raise BadCursor("`after` is not a cursor of this list", field="after") from exc
-        clauses = [*clauses, f"{key} > {params.add(typed)}"]
+        clauses = [*clauses, keyset_after(kind, after, key, key_type, params)]
     sql = f"SELECT {columns} FROM {table} {where(clauses)} ORDER BY {key} LIMIT {params.add(first + 1)}"
     rows = await conn.fetch(sql, *params.values)
     has_next = len(rows) > first

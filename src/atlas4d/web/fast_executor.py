@@ -8,13 +8,29 @@ attr))`, so this executor computes exactly that and hands every other field to t
 
 It falls back to the stock path, field by field, whenever the result could differ: a null in a non-null
 field (the stock path raises the error and propagates the null), a value the scalar refuses, an
-exception object, middleware, or a callable attribute. `tests/unit/test_fast_executor.py` runs a corpus of
-operations through both executors and asserts byte-identical responses.
+exception object, middleware, or a callable attribute.
+
+Preloaded object fields: a field may declare that its resolver returns `source.<attribute>` whenever that
+attribute holds something other than a "not loaded" marker (a look-ahead filled it). The declaration travels
+with the schema — `strawberry.field(metadata=preloaded("_entity", NOT_LOADED))`, or the same key in a
+graphql-core field's `extensions` — so each schema says it for itself; nothing is registered per process.
+The executor then completes that value without calling the resolver, unless the field has permission
+classes or field extensions (their code must run: then the stock path calls the resolver).
+
+This module is the one adapter between our code and graphql-core's executor internals: it subclasses
+`IncrementalExecutor` (passed as `execute(..., executor_class=FastExecutor)`, graphql-core's public hook)
+and overrides `execute_fields` and `complete_iterable_value`, and reuses `execute_field`,
+`collect_subfields`, `collect_and_execute_subfields`, `handle_field_error`, `get_stream_usage` and
+`settle_in_background`, which graphql-core documents as `:meta private:`. `root_fields` gives the compiled
+pages graphql-core's own CollectFields. graphql-core is pinned to 3.3.x in pyproject.toml, and
+`tests/unit/test_fast_executor.py` pins these method signatures and compares every answer with stock
+execution (the differential test in `tests/api/test_differential.py` does so on random operations).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +44,7 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLScalarType,
 )
-from graphql.execution.collect_fields import GroupedFieldSet
+from graphql.execution.collect_fields import GroupedFieldSet, collect_fields
 from graphql.execution.incremental import IncrementalExecutor
 from graphql.pyutils import Path, Undefined
 from graphql.type.scalars import serialize_boolean, serialize_float, serialize_id, serialize_string
@@ -103,25 +119,36 @@ def _plain_field(field: GraphQLField, field_name: str) -> Plain | None:
 
 
 _PRELOAD = object()
-# (type name, field name) -> (attribute, the attribute's value when nothing was preloaded)
-PRELOADED: dict[tuple[str, str], tuple[str, object]] = {}
+PRELOADED = "atlas4d.preloaded"  # the key in a Strawberry field's metadata or a GraphQLField's extensions
 
 
-def preloaded_field(type_name: str, field_name: str, attribute: str, missing: object) -> None:
-    """Declare that `type.field`'s resolver returns `source.<attribute>` whenever that is not `missing` (a
-    look-ahead preloaded it). The executor then completes that object in place of calling the resolver —
-    the same value the resolver would return, without its per-object machinery."""
-    PRELOADED[(type_name, field_name)] = (attribute, missing)
+@dataclass(frozen=True)
+class Preloaded:
+    """`source.<attribute>` is the field's value unless it is `missing` (see the module docstring)."""
+
+    attribute: str
+    missing: object
+
+
+def preloaded(attribute: str, missing: object) -> dict[str, Preloaded]:
+    """Strawberry field metadata declaring a preloaded field: `strawberry.field(metadata=preloaded(...))`."""
+    return {PRELOADED: Preloaded(attribute, missing)}
 
 
 def _preload_entry(parent: GraphQLObjectType, field: GraphQLField, field_name: str) -> tuple[Any, ...] | None:
-    declared = PRELOADED.get((parent.name, field_name))
-    if declared is None:
+    definition = (field.extensions or {}).get(STRAWBERRY_BACKREF)
+    if definition is not None:
+        if getattr(definition, "permission_classes", None) or getattr(definition, "extensions", None):
+            return None  # their code runs around the resolver: let the stock path call it
+        declared = (getattr(definition, "metadata", None) or {}).get(PRELOADED)
+    else:
+        declared = (field.extensions or {}).get(PRELOADED)
+    if not isinstance(declared, Preloaded):
         return None
     named = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
     if not isinstance(named, GraphQLObjectType) or named.is_type_of is not None:
         return None
-    return (_PRELOAD, declared[0], declared[1], named, field.type)
+    return (_PRELOAD, declared.attribute, declared.missing, named, field.type)
 
 
 class FastExecutor(IncrementalExecutor):
@@ -130,6 +157,17 @@ class FastExecutor(IncrementalExecutor):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._plain_plans: dict[int, tuple[GroupedFieldSet, dict[str, Plain] | None]] = {}
+
+    def root_fields(self) -> GroupedFieldSet | None:
+        """The operation's root fields grouped by response key (graphql-core's CollectFields: fragments,
+        @skip/@include, merging), or None when it defers something."""
+        root_type = self.schema.get_root_type(self.operation.operation)
+        if root_type is None:
+            return None
+        grouped, defers, _forbidden = collect_fields(
+            self.schema, self.fragments, self.variable_values, root_type, self.operation
+        )
+        return None if defers else grouped
 
     def _plan(
         self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet

@@ -48,8 +48,10 @@ from atlas4d.web.negotiation import (
 from atlas4d.web.persisted import PersistedQueries, Refusal
 
 ContextFactory = Callable[[Request, str], Awaitable[Any]]
-# (request, document, operation name, variables) -> a whole response body, or None to execute normally
-FastAnswer = Callable[[Request, DocumentNode, str | None, dict[str, Any] | None], Awaitable[bytes | None]]
+# (document, operation name, variables, context) -> the result, or None to execute normally (compiled pages)
+FastAnswer = Callable[
+    [DocumentNode, str | None, dict[str, Any] | None, Any], Awaitable[ExecutionResult | None]
+]
 
 
 class JSONResponse(Response):
@@ -276,10 +278,6 @@ class GraphQLEndpoint:
             return error_response(
                 "METHOD_NOT_ALLOWED", "only queries may be sent with GET", 405, {"allow": "POST"}
             )
-        if self.fast_answer is not None:
-            body = await self.fast_answer(request, document, operation_name, variables)
-            if body is not None:
-                return Response(body, media_type="application/json", headers={"x-request-id": request_id})
         context = await self.context(request, request_id)
         return await self.execute(document, query, variables, operation_name, context, request_id)
 
@@ -293,6 +291,10 @@ class GraphQLEndpoint:
         request_id: str,
     ) -> dict[str, Any]:
         """Execute a validated document (the gateway overrides this to plan across subgraphs)."""
+        if self.fast_answer is not None:
+            fast = await self.fast_answer(document, operation_name, variables, context)
+            if fast is not None:
+                return format_result(fast, request_id)
         result = execute(
             self.schema,
             document,

@@ -12,7 +12,6 @@ from atlas4d.core.queries import (
     ANOMALY_COLUMNS,
     ENTITY_COLUMNS,
     TRACK_COLUMNS,
-    entity_filter_sql,
     keyset_page,
     observations_page,
     page_size,
@@ -93,16 +92,8 @@ async def preload_entities(info: Info, observations: list[Observation]) -> None:
 async def entities(
     info: Info, filter: EntityFilter | None = None, first: int | None = None, after: str | None = None
 ) -> Connection[Entity]:
-    flt = filter or EntityFilter()
     params = Params()
-    clauses = entity_filter_sql(
-        params,
-        f.parse_uuids(flt.ids, "ids"),
-        f.texts(flt.kinds, "kinds"),
-        f.texts(flt.source_types, "sourceTypes"),
-        f.text(flt.name_contains, "nameContains"),
-        flt.observations.to_domain() if flt.observations else None,
-    )
+    clauses = (filter or EntityFilter()).to_domain().sql(params)
     page = await keyset_page(
         info.context.pool,
         kind="e",

@@ -102,6 +102,15 @@ class EntityFilter:
         default=None, description="Only entities with at least one observation matching this filter."
     )
 
+    def to_domain(self) -> f.EntityPredicates:
+        return f.EntityPredicates(
+            ids=f.parse_uuids(self.ids, "ids"),
+            kinds=f.texts(self.kinds, "kinds"),
+            source_types=f.texts(self.source_types, "sourceTypes"),
+            name_contains=f.text(self.name_contains, "nameContains"),
+            observed=self.observations.to_domain() if self.observations else None,
+        )
+
 
 @strawberry.input(description="Track predicates; spatial ones test the track's line, `time` its time span.")
 class TrackFilter:

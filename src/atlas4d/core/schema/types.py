@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 import strawberry
@@ -16,7 +18,8 @@ from atlas4d.core.queries import page_size
 from atlas4d.core.schema.inputs import TimeFilter, TimeOrder
 from atlas4d.core.schema.scalars import Duration, GeoJSON
 from atlas4d.errors import BadInput
-from atlas4d.web.fast_executor import preloaded_field
+from atlas4d.settings import Settings
+from atlas4d.web.fast_executor import preloaded
 
 
 def parse_uuid(value: str, name: str = "id") -> uuid.UUID | None:
@@ -34,7 +37,11 @@ def require_uuid(value: str, name: str = "id") -> uuid.UUID:
 
 
 def list_args(info: Info, time: TimeFilter | None, first: int | None, order: TimeOrder) -> ListArgs:
-    s = info.context.settings
+    return nested_list_args(info.context.settings, time, first, order)
+
+
+def nested_list_args(s: Settings, time: TimeFilter | None, first: int | None, order: TimeOrder) -> ListArgs:
+    """The arguments of a nested list field (`Entity.observations`, …) as the loaders take them."""
     return ListArgs(
         time.to_domain() if time else None,
         page_size(first, s.default_page_size, s.max_page_size),
@@ -66,7 +73,7 @@ class Entity:
     _latest: strawberry.Private[object] = _NOT_LOADED
 
     @classmethod
-    def from_row(cls, r: asyncpg.Record) -> Entity:
+    def from_row(cls, r: asyncpg.Record | Mapping[str, Any]) -> Entity:
         return cls(
             id=strawberry.ID(str(r["id"])),
             kind=r["kind"],
@@ -95,7 +102,10 @@ class Entity:
         )
         return [Observation.from_row(r) for r in rows]
 
-    @strawberry.field(description="The most recent observation of this entity.")
+    # returns `_latest` when the page's look-ahead preloaded it: the fast executor may use it directly
+    @strawberry.field(
+        description="The most recent observation of this entity.", metadata=preloaded("_latest", _NOT_LOADED)
+    )
     def latest_observation(self, info: Info) -> Observation | None:
         # the page resolver's look-ahead may have preloaded it (see Observation.entity)
         if self._latest is not _NOT_LOADED:
@@ -142,7 +152,7 @@ class Observation:
     _entity: strawberry.Private[object] = _NOT_LOADED
 
     @classmethod
-    def from_row(cls, r: asyncpg.Record) -> Observation:
+    def from_row(cls, r: asyncpg.Record | Mapping[str, Any]) -> Observation:
         entity_id = r["entity_id"]
         track_id = r["track_id"]
         lon, lat, alt = r["lon"], r["lat"], r["altitude_m"]
@@ -177,7 +187,7 @@ class Observation:
             return None
         return Position(lon=self.lon, lat=self.lat, altitude=self.altitude)
 
-    @strawberry.field
+    @strawberry.field(metadata=preloaded("_entity", _NOT_LOADED))
     def entity(self, info: Info) -> Entity | None:
         # Returned directly when the page resolver preloaded it (look-ahead), else loaded in a batch. A
         # value instead of an awaitable per object is what makes `nodes { entity { name } }` cheap.
@@ -320,8 +330,3 @@ class Anomaly:
             return None
         row = await info.context.loaders.observation().load(int(self.observation_id))
         return Observation.from_row(row) if row else None
-
-
-# `Observation.entity` returns `_entity` when a page preloaded it: let the fast executor use it directly
-preloaded_field("Observation", "entity", "_entity", _NOT_LOADED)
-preloaded_field("Entity", "latestObservation", "_latest", _NOT_LOADED)
