@@ -2,7 +2,7 @@
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup demo test check lint typecheck format snapshot bench demo-video bench-federation
+.PHONY: setup demo test check lint typecheck format snapshot bench demo-video bench-federation nightly
 
 setup:
 	@bash scripts/setup.sh
@@ -40,3 +40,11 @@ bench-federation: setup
 # Records the quick start and the map page into docs/media/ (asciinema + Chromium + ffmpeg); not part of make test.
 demo-video: setup
 	bash scripts/demo_video/record.sh
+
+# Longer runs of the randomised checks than `make test` affords (issue 15): the ingest concurrency test 100
+# times, then the differential test with 5,000 operations and the planner's error lists compared too.
+nightly: setup
+	for i in $$(seq 100); do \
+		$(VENV)/python -m pytest -q -p no:cacheprovider tests/api/test_ingest_concurrency.py || exit 1; done
+	ATLAS4D_DIFFERENTIAL_EXAMPLES=5000 ATLAS4D_DIFFERENTIAL_PLANNER_ERRORS=1 \
+		$(VENV)/python -m pytest -q -p no:cacheprovider tests/api/test_differential.py

@@ -281,7 +281,7 @@ class Gateway:
             }
         coerced = _coerce(self.supergraph.api_schema, operation, variables or {})
         if isinstance(coerced, list):
-            return {"errors": [_format(e, "BAD_USER_INPUT") for e in coerced]}
+            return {"errors": [_coercion_error(e) for e in coerced]}
         try:
             labels = self.request_override_labels(context)
             plan = (
@@ -315,6 +315,19 @@ def _coerce(
     if isinstance(result, list):
         return result
     return dict(result.coerced)
+
+
+def _coercion_error(error: GraphQLError) -> JSON:
+    """A variable the API schema refused: with the scalar's own code when its parser raised a coded error (as
+    the platform's adopted scalars do, and as the subgraph itself would answer), else BAD_USER_INPUT."""
+    formatted = _format(error, "BAD_USER_INPUT")
+    original = error.original_error
+    while isinstance(original, GraphQLError):
+        original = original.original_error
+    extensions = getattr(original, "extensions", None)
+    if isinstance(extensions, dict) and extensions.get("code"):
+        formatted["extensions"] = dict(extensions)
+    return formatted
 
 
 def _format(error: GraphQLError, code: str) -> JSON:
