@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import asyncpg
@@ -16,7 +17,7 @@ from atlas4d.core.sql import Params
 from atlas4d.db.availability import is_unavailable
 from atlas4d.errors import BadInput, DatabaseUnavailable, RequestTooLarge
 from atlas4d.rest import ingest
-from atlas4d.rest.errors import json_response
+from atlas4d.rest.errors import json_response, request_id_of
 from atlas4d.rest.params import hours_window, integer, limit, observation_query, texts
 from atlas4d.rest.sql import fill, rest_sql
 from atlas4d.settings import Settings
@@ -25,6 +26,8 @@ HEALTH_TIMEOUT_S = 2.0
 OBSERVATIONS_LIMIT = 100
 ANOMALIES_LIMIT = 50
 GEOJSON_LIMIT = 500
+
+log = logging.getLogger("atlas4d.rest")
 
 
 def _pool(request: Request) -> asyncpg.Pool:
@@ -50,8 +53,10 @@ async def health(request: Request) -> Response:
             async with asyncio.timeout(HEALTH_TIMEOUT_S), pool.acquire() as conn:
                 await conn.fetchval("SELECT 1")
             postgres = "healthy"
-        except Exception:  # any failure of the probe means unhealthy, whatever its kind
+        except Exception as exc:  # any failure of the probe means unhealthy, whatever its kind
             postgres = "unhealthy"
+            request_id = getattr(request.state, "request_id", None) or request_id_of(request)
+            log.warning("request %s: health probe failed: %r", request_id, exc)
     body = {
         "status": "healthy" if postgres == "healthy" else "degraded",
         "postgres": postgres,

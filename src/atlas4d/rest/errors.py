@@ -103,6 +103,7 @@ def rest_endpoint(handler: Handler) -> Handler:
     @functools.wraps(handler)
     async def run(request: Request) -> Response:
         request_id = request_id_of(request)
+        request.state.request_id = request_id  # for handlers that log (the same id the response carries)
         try:
             response = await handler(request)
         except Atlas4DError as exc:
