@@ -120,3 +120,36 @@ def test_text_and_json_renderings(planner: QueryPlanner) -> None:
     document = plan.to_json()
     assert document["kind"] == "QueryPlan"
     assert json.loads(json.dumps(document)) == document
+
+
+def test_entity_fetches_ready_together_share_one_request(planner: QueryPlanner) -> None:
+    """The products fetches for two paths run after the same reviews fetch: one request, two `_entities`."""
+    plan = planner.plan(
+        "{ topProducts(first: 2) { reviews { product { name reviews { product { inStock } } } } } }"
+    )
+    [batch] = [n for n in plan.to_json()["node"]["nodes"] if n["kind"] == "Batch"]
+    assert batch["serviceName"] == "products"
+    assert [n["path"] for n in batch["nodes"]] == [
+        ["topProducts", "@", "reviews", "@", "product"],
+        ["topProducts", "@", "reviews", "@", "product", "reviews", "@", "product"],
+    ]
+    assert "_0: _entities(representations: $representations_0)" in batch["operation"]
+    assert "_1: _entities(representations: $representations_1)" in batch["operation"]
+    assert 'Batch(service: "products")' in plan.to_text()
+
+
+def test_a_requires_chain_runs_in_dependency_order(planner: QueryPlanner) -> None:
+    """freightClass (inventory) requires shippingEstimate, which (reviews) requires price and weight
+    (products): three steps, in that order, each after what it reads."""
+    plan = planner.plan("{ topProducts(first: 5) { upc freightClass } }")
+    node = plan.to_json()["node"]
+    assert node["kind"] == "Sequence"
+    assert [n.get("serviceName") or n["node"]["serviceName"] for n in node["nodes"]] == [
+        "products",
+        "reviews",
+        "inventory",
+    ]
+    reviews, inventory = node["nodes"][1]["node"], node["nodes"][2]["node"]
+    assert "price" in json.dumps(reviews["requires"]) and "shippingEstimate" in json.dumps(
+        inventory["requires"]
+    )
