@@ -94,6 +94,7 @@ async function main() {
   }
   process.stdout.write(JSON.stringify({ url: base, cases: out }) + "\n");
   const lines = readline.createInterface({ input: process.stdin });
+  lines.on("close", () => process.exit(0)); // the test process is gone: nothing left to serve
   lines.on("line", (line) => {
     if (!line.trim()) return;
     const command = JSON.parse(line);

@@ -59,7 +59,9 @@ process.on("unhandledRejection", (err) => process.stderr.write(`unhandled: ${err
 process.on("uncaughtException", (err) => process.stderr.write(`uncaught: ${err && err.stack ? err.stack : err}\n`));
 process.stdout.write(JSON.stringify({ ready: true, url: "" }) + "\n");
 let chain = Promise.resolve();
-readline.createInterface({ input: process.stdin }).on("line", (line) => {
+const lines = readline.createInterface({ input: process.stdin });
+lines.on("close", () => chain.then(() => process.exit(0))); // the test process is gone
+lines.on("line", (line) => {
   if (!line.trim()) return;
   chain = chain.then(async () => {
     let reply;
