@@ -13,9 +13,11 @@ import asyncpg
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from atlas4d.auth.http import security_middleware
 from atlas4d.db.availability import UNREACHABLE, UnavailablePool, describe, keep_trying
 from atlas4d.db.embedded import database_url
 from atlas4d.db.migrate import Migration, core_migrations, load_migrations
+from atlas4d.db.pool import connect as open_connection
 from atlas4d.db.pool import create_pool, migrate_database
 from atlas4d.errors import Atlas4DError
 from atlas4d.modules.contract import Module
@@ -35,6 +37,28 @@ def all_migrations(modules: Sequence[Module]) -> list[Migration]:
         if m.migrations is not None:
             out.extend(load_migrations(m.name, m.migrations))
     return out
+
+
+async def prepare_tenancy_on(settings: Settings, url: str) -> None:
+    """Roles, grants and policies for tenancy, on a connection of the database URL's (owner) user."""
+    from atlas4d.auth.tenancy import prepare_tenancy
+
+    conn = await open_connection(settings, url)
+    try:
+        await prepare_tenancy(conn, settings.db_role)
+    finally:
+        await conn.close()
+
+
+async def prune_audit_on(settings: Settings, url: str) -> None:
+    """Apply the audit retention once per start (the trail is append-only; only this deletes)."""
+    from atlas4d.auth.audit import prune
+
+    conn = await open_connection(settings, url)
+    try:
+        await prune(conn, settings.audit_retention_days)
+    finally:
+        await conn.close()
 
 
 def create_app(
@@ -63,7 +87,19 @@ def create_app(
                 # before the pool opens: its connections register the geometry codec only if PostGIS exists,
                 # which on a new database the first migration creates
                 await migrate_database(settings, url, all_migrations(mods))
-            return await create_pool(settings, url)
+                await prune_audit_on(settings, url)
+            if settings.tenancy:
+                await prepare_tenancy_on(settings, url)
+            pool = await create_pool(settings, url)
+            if settings.tenancy:
+                from atlas4d.auth.tenancy import check_tenancy
+
+                try:
+                    await check_tenancy(pool)  # refuse to serve if the pool's role would bypass RLS
+                except BaseException:
+                    await pool.close()
+                    raise
+            return pool
 
         def connected(pool: asyncpg.Pool) -> None:
             app.state.pool = pool
@@ -91,6 +127,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await retrying
             await app.state.pool.close()
+            await limiter.aclose()
 
     routes: list[BaseRoute] = []
     routes.extend(_rest_routes())
@@ -104,6 +141,7 @@ def create_app(
     from atlas4d.rest.cors import rest_cors_middleware
     from atlas4d.rest.errors import http_error_handlers
 
+    security, limiter = security_middleware(settings)
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
@@ -114,6 +152,7 @@ def create_app(
                 or rest_cors_middleware(settings.cors_max_age)
             ),
             request_limits(settings, _error_body),  # request id, body timeout, deadline (docs/security.md)
+            security,  # credentials -> Principal, permissions, rate limits, tenant (atlas4d.auth)
         ],
         exception_handlers=http_error_handlers(),
     )

@@ -220,7 +220,8 @@ class GatewayEndpoint(GraphQLEndpoint):
         factories = loader_factories(modules)
 
         async def context(request: Request, request_id: str) -> Context:
-            return Context.create(request.app.state.pool, settings, request_id, factories)
+            principal = request.scope.get("state", {}).get("principal")
+            return Context.create(request.app.state.pool, settings, request_id, factories, principal)
 
         api = gateway.supergraph.api_schema
         super().__init__(api, settings, context, cost_model=cost_model_from_sdl(gateway.supergraph.sdl))

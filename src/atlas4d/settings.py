@@ -117,6 +117,47 @@ class Settings(BaseSettings):
         description="An Apollo persisted-query manifest: when set, /graphql runs only its operations.",
     )
 
+    # --- security (atlas4d.auth; docs/security.md) ---
+    anonymous_role: str | None = Field(
+        default=None,
+        description="Role of requests without credentials. Unset: `admin` in development, none (401) in "
+        "production (ATLAS4D_ENV=production). Empty: none.",
+    )
+    policy_file: Path | None = Field(default=None, description="YAML roles -> permissions and field rules.")
+    jwt_secret: str | None = Field(default=None, description="Shared secret for HS256/384/512 tokens.")
+    jwt_public_key: str | None = Field(default=None, description="PEM public key for RS/PS/ES/EdDSA tokens.")
+    jwt_jwks_url: str | None = Field(default=None, description="JWKS URL of the token issuer's keys.")
+    oidc_issuer: str | None = Field(
+        default=None, description="OIDC issuer URL: discovery gives the JWKS URL and the expected `iss`."
+    )
+    jwt_issuer: str | None = Field(default=None, description="Required `iss` claim.")
+    jwt_audience: str | None = Field(
+        default=None, description="Required `aud` claim (one of, comma-separated)."
+    )
+    jwt_algorithms: str | None = Field(
+        default=None,
+        description="Accepted `alg`s, comma-separated. Unset: HS* with a secret, else RS/PS/ES/EdDSA.",
+    )
+    jwt_leeway_s: int = Field(default=30, description="Clock skew allowed on `exp`, `nbf` and `iat`.")
+    jwks_cache_s: int = Field(default=300, description="How long fetched JWKS keys are reused.")
+    jwt_roles_claim: str = Field(default="roles", description="Claim holding the roles (list or string).")
+    jwt_tenant_claim: str = Field(default="tenant", description="Claim holding the tenant id.")
+    tenancy: bool = Field(default=False, description="Row-level security per tenant (docs/security.md).")
+    db_role: str = Field(
+        default="atlas4d_app", description="Non-owner role the server's pool runs as when tenancy is on."
+    )
+    propagate_headers: str = Field(
+        default="authorization",
+        description="Request headers the gateway forwards to remote subgraphs, comma-separated.",
+    )
+    rate_limit_per_minute: int = Field(default=0, description="Requests per principal per minute; 0: off.")
+    max_concurrent_per_principal: int = Field(
+        default=0, description="Requests in flight per principal; 0: off."
+    )
+    redis_url: str | None = Field(default=None, description="Redis for shared rate limits; unset: in memory.")
+    audit: bool = Field(default=True, description="Record writes and admin actions in atlas4d.audit_log.")
+    audit_retention_days: int = Field(default=90, description="Audit rows older than this are pruned.")
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:

@@ -100,7 +100,9 @@ async def test_field_merging_bomb(client: httpx.AsyncClient, path: str) -> None:
 
 
 async def test_production_settings_give_no_suggestions(database_url: str) -> None:
-    app = create_app(Settings(database_url=None, env="production"), dsn=database_url, modules=[])
+    # production turns anonymous access off (401 before validation); a reader role lets requests through
+    settings = Settings(database_url=None, env="production", anonymous_role="reader")
+    app = create_app(settings, dsn=database_url, modules=[])
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(

@@ -20,6 +20,8 @@ class Context:
     settings: Settings
     loaders: Loaders
     request_id: str = field(default_factory=lambda: uuid4().hex[:16])
+    # who is calling (atlas4d.auth.Principal), verified once by the HTTP layer; None outside a request
+    principal: Any = None
     loader_factories: Mapping[str, Callable[[asyncpg.Pool], Any]] = field(default_factory=dict)
     _module_loaders: dict[str, Any] = field(default_factory=dict)
 
@@ -30,8 +32,9 @@ class Context:
         settings: Settings,
         request_id: str | None = None,
         loader_factories: Mapping[str, Callable[[asyncpg.Pool], Any]] | None = None,
+        principal: Any = None,
     ) -> Context:
-        ctx = cls(pool, settings, Loaders(pool), loader_factories=loader_factories or {})
+        ctx = cls(pool, settings, Loaders(pool), loader_factories=loader_factories or {}, principal=principal)
         if request_id:
             ctx.request_id = request_id
         return ctx

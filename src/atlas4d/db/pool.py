@@ -46,6 +46,17 @@ def log_statements() -> Iterator[StatementLog]:
         _statement_log.reset(token)
 
 
+@contextmanager
+def unlogged() -> Iterator[None]:
+    """Statements sent here are not recorded: per-request bookkeeping (the audit row), not the work a
+    statement count is meant to prove."""
+    token = _statement_log.set(None)
+    try:
+        yield
+    finally:
+        _statement_log.reset(token)
+
+
 # asyncpg's own statements: the pool's reset on release, and type introspection on a connection's
 # first use of a type (with its JIT guard). They are not ours, and not per batch.
 _DRIVER_STATEMENTS = ("SELECT pg_advisory_unlock_all();", "WITH RECURSIVE typeinfo_tree")
@@ -114,13 +125,23 @@ def server_settings(settings: Settings) -> dict[str, str]:
 
 
 async def create_pool(settings: Settings, dsn: str) -> asyncpg.Pool:
+    """The server's pool. With tenancy on, its connections run as `settings.db_role` (a non-owner role, so
+    row-level security applies) and put the request's tenant in every transaction (atlas4d.auth.tenancy)."""
+    options: dict[str, Any] = {}
+    config = server_settings(settings)
+    if settings.tenancy:
+        from atlas4d.auth.tenancy import TenantConnection
+
+        options["connection_class"] = TenantConnection
+        config["role"] = settings.db_role
     pool = await asyncpg.create_pool(
         dsn,
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         init=init_connection,
-        server_settings=server_settings(settings),
+        server_settings=config,
         timeout=settings.db_connect_timeout_s,
+        **options,
     )
     assert pool is not None
     return pool

@@ -73,8 +73,11 @@ def create_app(
     settings: Settings | None = None,
 ) -> Starlette:
     """A Starlette app serving `gateway` (or the one `loader` builds at startup)."""
+    from atlas4d.auth.http import security_middleware
+
     holder = GatewayHolder(gateway)
     http_settings = (settings or Settings()).model_copy(update={"graphiql": graphiql})
+    security, limiter = security_middleware(http_settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -87,6 +90,7 @@ def create_app(
         finally:
             if holder.gateway is not None:
                 await holder.gateway.aclose()
+            await limiter.aclose()
 
     async def health(request: Request) -> Response:
         if holder.gateway is None:
@@ -115,6 +119,7 @@ def create_app(
         middleware=[
             *cors_middleware(http_settings.cors_origins, http_settings.cors_max_age),
             request_limits(http_settings),  # request id, body timeout, deadline (docs/security.md)
+            security,  # credentials -> Principal, permissions, rate limits, tenant (atlas4d.auth)
         ],
     )
     app.state.gateway_holder = holder

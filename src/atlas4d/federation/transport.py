@@ -17,6 +17,7 @@ is not (it may have run).
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import logging
 from collections.abc import Callable, Mapping
@@ -38,6 +39,28 @@ FAILURE_CODES = {
     "unavailable": "SUBGRAPH_UNAVAILABLE",
     "bad_response": "SUBGRAPH_BAD_RESPONSE",
 }
+
+# Headers of the client's request that remote subgraphs receive too (`ATLAS4D_PROPAGATE_HEADERS`, e.g. the
+# bearer token); set per request by the HTTP layer (atlas4d.auth.http).
+forwarded_headers: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
+    "atlas4d_forwarded_headers", default=None
+)
+
+
+# never forwarded: they describe our request to the subgraph, not the client's
+_OWN_HEADERS = frozenset(
+    {"host", "content-length", "content-type", "accept", "connection", "transfer-encoding"}
+)
+
+
+def _header_lines(headers: Mapping[str, str]) -> bytes:
+    """Forwarded headers as request-head lines; a name or value that could split the head is dropped."""
+    lines = [
+        f"{name}: {value}\r\n"
+        for name, value in headers.items()
+        if name.lower() not in _OWN_HEADERS and not any(c in name + value for c in "\r\n\0")
+    ]
+    return "".join(lines).encode("latin-1", "replace")
 
 
 @dataclass
@@ -122,10 +145,12 @@ class RemoteSubgraph:
         body: JSON = {"query": text, "variables": variables}
         if operation_name:
             body["operationName"] = operation_name
+        forwarded = forwarded_headers.get()
+        head = self._head + _header_lines(forwarded) if forwarded else self._head
         try:
             try:
                 status, content = await self.client.post(
-                    self.url, self._head, orjson.dumps(body), retry=not text.startswith("mutation")
+                    self.url, head, orjson.dumps(body), retry=not text.startswith("mutation")
                 )
             except HttpError as error:
                 raise SubgraphFailure(FAILURE_CODES[error.kind], str(error)) from error

@@ -36,7 +36,8 @@ def subgraph_route(
     fast_answer: FastAnswer | None = None,
 ) -> BaseRoute:
     async def context(request: Request, request_id: str) -> Context:
-        return Context.create(request.app.state.pool, settings, request_id, factories)
+        principal = request.scope.get("state", {}).get("principal")
+        return Context.create(request.app.state.pool, settings, request_id, factories, principal)
 
     endpoint = GraphQLEndpoint(
         schema,

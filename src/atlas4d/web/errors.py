@@ -27,6 +27,11 @@ def domain_error(exc: BaseException) -> Atlas4DError | None:
     if isinstance(exc, asyncpg.CharacterNotInRepertoireError | asyncpg.UntranslatableCharacterError):
         # a NUL (or an unencodable character) in an argument a resolver passed on unchecked: the client's value
         return BadInput("a text value contains a character PostgreSQL cannot store (such as NUL, \\u0000)")
+    if isinstance(exc, asyncpg.InsufficientPrivilegeError) and "row-level security" in str(exc):
+        from atlas4d.auth.errors import Forbidden
+
+        # tenancy: a write that would touch (or create) a row of another tenant
+        return Forbidden("this write is not permitted for your tenant")
     if isinstance(exc, asyncpg.QueryCanceledError):
         return QueryTimeout("the query took longer than the statement timeout; narrow the filter")
     if isinstance(

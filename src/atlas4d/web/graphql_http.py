@@ -30,6 +30,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from atlas4d.auth.graphql import guard_operation
 from atlas4d.errors import Atlas4DError, RequestTooLarge
 from atlas4d.settings import Settings
 from atlas4d.web.cost_model import CostModel
@@ -278,8 +279,13 @@ class GraphQLEndpoint:
             return error_response(
                 "METHOD_NOT_ALLOWED", "only queries may be sent with GET", 405, {"allow": "POST"}
             )
+        guarded = guard_operation(self, request, document, query, operation_name)  # atlas4d.auth
+        if guarded.refused is not None:
+            return guarded.refused
+        document, query = guarded.document, guarded.query
         context = await self.context(request, request_id)
-        return await self.execute(document, query, variables, operation_name, context, request_id)
+        result = await self.execute(document, query, variables, operation_name, context, request_id)
+        return await guarded.finish(result, request_id)
 
     async def execute(
         self,
