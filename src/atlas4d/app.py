@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -22,6 +22,8 @@ from atlas4d.db.pool import create_pool, migrate_database
 from atlas4d.errors import Atlas4DError
 from atlas4d.modules.contract import Module
 from atlas4d.settings import Settings
+from atlas4d.streaming.broker import PostgresBroker
+from atlas4d.streaming.hub import Hub
 from atlas4d.web.cors import cors_middleware
 from atlas4d.web.graphiql import graphiql_routes
 from atlas4d.web.map import map_routes
@@ -113,6 +115,7 @@ def create_app(
             log.warning("database unreachable at start (%s): serving degraded, retrying", describe(exc))
             app.state.pool = UnavailablePool(describe(exc))
             retrying = asyncio.create_task(keep_trying(connect, connected, settings.db_retry_max_s))
+        app.state.stream_hub = stream_hub(settings, lambda: app.state.pool, url)
         if settings.gc_freeze:
             # Schemas, plans and imported code are ~70k long-lived objects that every full collection would
             # walk again; a 1,000-row page allocates enough to trigger several. Measured: building a Q1 page
@@ -126,6 +129,7 @@ def create_app(
                 retrying.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await retrying
+            await app.state.stream_hub.aclose()
             await app.state.pool.close()
             await limiter.aclose()
 
@@ -171,6 +175,14 @@ def _error_body(path: str, error: Atlas4DError) -> tuple[int, bytes]:
     return graphql_error_body(path, error)
 
 
+def stream_hub(settings: Settings, pool: Callable[[], asyncpg.Pool], url: str) -> Hub:
+    """The process's subscription hub (it LISTENs only once someone subscribes; `pool` is read when used, as
+    a server started without its database gets its pool later)."""
+    from atlas4d.core.live import core_topics
+
+    return Hub(pool, PostgresBroker(url), core_topics(), batch_rows=settings.stream_batch_rows)
+
+
 def _rest_routes() -> list[BaseRoute]:
     """The Core Spec REST endpoints and the bulk ingest endpoint."""
     from atlas4d.bulk import routes as bulk_routes
@@ -197,7 +209,7 @@ def _single_subgraph_routes(settings: Settings, modules: Sequence[Module], name:
     from atlas4d.modules.serving import module_routes
 
     if name == "core":
-        routes = graphql_routes(settings, modules)
+        return graphql_routes(settings, modules)  # /graphql and /subgraphs/core/graphql, HTTP and WebSocket
     else:
         chosen = [m for m in modules if m.name == name]
         if not chosen:

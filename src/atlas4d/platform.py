@@ -27,10 +27,11 @@ from graphql import (
     print_ast,
     print_schema,
     specified_scalar_types,
+    validate,
 )
 from graphql.utilities import get_default_value_ast
 from starlette.requests import Request
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from atlas4d.core.compiled import compiled_answer
 from atlas4d.core.context import Context
@@ -44,6 +45,8 @@ from atlas4d.federation.transport import JSON, LocalSubgraph, SubgraphResponse
 from atlas4d.modules.contract import Module
 from atlas4d.modules.serving import graphql_schema_of, loader_factories
 from atlas4d.settings import Settings
+from atlas4d.streaming.service import LiveService, Router
+from atlas4d.streaming.ws import GraphQLWebSocket
 from atlas4d.web.cost_model import cost_model_from_sdl
 from atlas4d.web.errors import format_graphql_error
 from atlas4d.web.fast_executor import FastExecutor
@@ -278,7 +281,34 @@ def _tagged(error: dict[str, Any], service: str) -> dict[str, Any]:
     return error
 
 
+def local_subscription_router(gateway: Gateway) -> Router:
+    """Subscriptions at /graphql run on the in-process subgraph that serves the whole operation (its schema
+    agrees with the API schema, and the document validates on it), exactly as a single-fetch plan would."""
+    candidates = [s for s in gateway.subgraphs.values() if isinstance(s, InProcessSubgraph) and s.passthrough]
+
+    def route(document: DocumentNode) -> GraphQLSchema | str:
+        for subgraph in candidates:
+            if not validate(subgraph.schema, document):
+                return subgraph.schema
+        return (
+            "This subscription selects fields that no single subgraph of this server serves; subscribe to "
+            "fields of one subgraph at a time"
+        )
+
+    return route
+
+
 def gateway_routes(settings: Settings, modules: Sequence[Module]) -> tuple[list[BaseRoute], Gateway]:
     gateway = build_gateway(settings, modules)
     endpoint = GatewayEndpoint(gateway, settings, modules)
-    return [Route("/graphql", endpoint.handle, methods=["GET", "POST"])], gateway
+    factories = loader_factories(modules)
+    live = LiveService(
+        endpoint,
+        settings,
+        lambda pool, rid: Context.create(pool, settings, rid, factories),
+        local_subscription_router(gateway),
+    )
+    return [
+        Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", GraphQLWebSocket(live, settings).handle),
+    ], gateway

@@ -157,6 +157,28 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, description="Redis for shared rate limits; unset: in memory.")
     audit: bool = Field(default=True, description="Record writes and admin actions in atlas4d.audit_log.")
     audit_retention_days: int = Field(default=90, description="Audit rows older than this are pruned.")
+    stream_queue_size: int = Field(
+        default=1_000,
+        description="Most messages waiting to be sent on one subscription connection (WebSocket or SSE); "
+        "past it the slow-consumer policy applies.",
+    )
+    stream_slow_consumer: Literal["close", "coalesce"] = Field(
+        default="close",
+        description="What a full queue does: `close` the connection (code 4413), or `coalesce` queued events "
+        "to the latest per subscription and entity.",
+    )
+    stream_init_timeout_s: float = Field(
+        default=10.0, description="Seconds a WebSocket may wait before `connection_init` (then code 4408)."
+    )
+    stream_batch_rows: int = Field(
+        default=5_000, description="Most rows read back and matched in one batch of change notices."
+    )
+    max_subscriptions_per_connection: int = Field(
+        default=100, description="Most active subscriptions on one WebSocket connection."
+    )
+    max_subscriptions_per_principal: int = Field(
+        default=1_000, description="Most active subscriptions of one authenticated principal in one process."
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -28,18 +28,17 @@ def graphql_schema_of(strawberry_schema: Any) -> GraphQLSchema:
     return schema
 
 
-def subgraph_route(
-    name: str,
+def subgraph_endpoint(
     schema: GraphQLSchema,
     settings: Settings,
     factories: Mapping[str, Callable[[asyncpg.Pool], Any]],
     fast_answer: FastAnswer | None = None,
-) -> BaseRoute:
+) -> GraphQLEndpoint:
     async def context(request: Request, request_id: str) -> Context:
         principal = request.scope.get("state", {}).get("principal")
         return Context.create(request.app.state.pool, settings, request_id, factories, principal)
 
-    endpoint = GraphQLEndpoint(
+    return GraphQLEndpoint(
         schema,
         settings,
         context,
@@ -47,6 +46,16 @@ def subgraph_route(
         public=False,
         cost_model=cost_model_from_sdl(subgraph_sdl(schema)),
     )
+
+
+def subgraph_route(
+    name: str,
+    schema: GraphQLSchema,
+    settings: Settings,
+    factories: Mapping[str, Callable[[asyncpg.Pool], Any]],
+    fast_answer: FastAnswer | None = None,
+) -> BaseRoute:
+    endpoint = subgraph_endpoint(schema, settings, factories, fast_answer)
     return Route(f"/subgraphs/{name}/graphql", endpoint.handle, methods=["GET", "POST"])
 
 

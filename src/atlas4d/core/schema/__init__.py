@@ -7,7 +7,7 @@ from typing import Final
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
-from atlas4d.core.resolvers import aggregates, mutation, query
+from atlas4d.core.resolvers import aggregates, mutation, query, subscription
 from atlas4d.core.schema.scalars import SCALAR_MAP
 from atlas4d.core.schema.types import Anomaly, Entity, Observation, Position, Track
 
@@ -49,10 +49,20 @@ class Mutation:
     record_anomalies = strawberry.mutation(resolver=mutation.record_anomalies)
 
 
+@strawberry.type
+class Subscription:
+    observation_added = strawberry.subscription(
+        resolver=subscription.observation_added,
+        description="Each observation matching `filter` written after the subscription started (by any writer: "
+        "GraphQL, REST, bulk, connectors, another replica), in commit order per entity.",
+    )
+
+
 def build_core_schema() -> strawberry.federation.Schema:
     schema = strawberry.federation.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Position, Anomaly],
         federation_version=FEDERATION_VERSION,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),

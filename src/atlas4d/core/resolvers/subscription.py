@@ -1,0 +1,19 @@
+"""Subscriptions: each resolver validates its filter exactly as the matching query field does, then returns a
+live `Feed` that atlas4d.streaming attaches to its hub (rows written after the subscription started, in
+commit order; docs/streaming.md)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from atlas4d.core.context import Info
+from atlas4d.core.live import observation_spec
+from atlas4d.core.schema.inputs import ObservationFilter
+from atlas4d.core.schema.types import Observation
+from atlas4d.streaming.hub import Feed
+
+
+async def observation_added(
+    info: Info, filter: ObservationFilter | None = None
+) -> AsyncIterator[Observation]:
+    return Feed("observations", observation_spec(filter))

@@ -1,0 +1,229 @@
+"""The subscriptions of one process: notices in, rows read back in batches, matched, rendered once per
+operation, handed to each subscriber's outbox.
+
+    notice ─► pending ─► read back (one statement per topic per batch) ─► match (topic index) ─►
+        render (once per live operation and row, concurrently, one context) ─► each feed's sink
+
+Batches form by themselves: while one batch is read, matched and rendered, new notices wait, and the next
+batch takes all of them (up to `stream_batch_rows`). An idle server answers a single notice at once.
+Batches run one after another, so rows reach every subscriber in notice order — commit order — and within a
+statement in id order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import asyncpg
+
+from atlas4d.streaming.broker import Broker
+from atlas4d.streaming.changes import BadNotice, Change, parse_change
+from atlas4d.streaming.matching import NEAR_SQL
+
+log = logging.getLogger("atlas4d.streaming")
+
+
+class Index(Protocol):
+    def __len__(self) -> int: ...
+
+    def add(self, owner: object, spec: Any) -> None: ...
+
+    def discard(self, owner: object) -> None: ...
+
+    async def match(
+        self,
+        rows: Sequence[Any],
+        now: datetime,
+        near_check: Callable[..., Awaitable[set[int]]],
+    ) -> dict[object, list[int]]: ...
+
+
+class Topic(Protocol):
+    """A kind of event (observations, anomalies, tracks): how its rows are read back and turned into the
+    root value of a subscription field."""
+
+    name: str
+    change_kind: str
+
+    def index(self) -> Index: ...
+
+    async def read(self, conn: Any, changes: Sequence[Change]) -> list[Any]: ...
+
+    def event(self, row: Any) -> Any: ...
+
+    def entity_key(self, row: Any) -> Hashable: ...
+
+
+class Renderer(Protocol):
+    """Turns events into `next` payloads (JSON text of {data, errors}); shared by the feeds of one
+    operation, so an event is executed once however many subscribers receive it."""
+
+    async def render(self, events: Sequence[Any]) -> list[str]: ...
+
+
+Sink = Callable[[list[tuple[Hashable, str]]], None]
+
+
+@dataclass(eq=False)
+class Feed:
+    """One subscription's source: the topic and what it matches (the subscription resolver returns it).
+
+    graphql-core requires a subscription resolver to return an async iterable; a feed is iterated only by
+    atlas4d.streaming's protocol servers, which attach it to the hub instead."""
+
+    topic: str
+    spec: Any
+    renderer: Renderer | None = None
+    sink: Sink | None = None
+    delivered: int = field(default=0)
+
+    def __aiter__(self) -> Feed:
+        return self
+
+    async def __anext__(self) -> Any:
+        raise RuntimeError("a live feed is served by atlas4d.streaming's WebSocket and SSE endpoints only")
+
+
+class Hub:
+    def __init__(
+        self,
+        pool: Callable[[], asyncpg.Pool],
+        broker: Broker,
+        topics: Sequence[Topic],
+        *,
+        batch_rows: int = 5_000,
+    ) -> None:
+        self.pool = pool
+        self.broker = broker
+        self.topics = {t.name: t for t in topics}
+        self._indexes = {t.name: t.index() for t in topics}
+        self._by_kind = {t.change_kind: t for t in topics}
+        self.batch_rows = batch_rows
+        self._pending: deque[Change] = deque()
+        self._feeds: dict[str, set[Feed]] = {t.name: set() for t in topics}
+        self._flush: asyncio.Task[None] | None = None
+        self._start_lock = asyncio.Lock()
+        self._started = False
+        self.gap_listeners: set[Callable[[str], None]] = set()
+        self.stats = {"notices": 0, "rows": 0, "batches": 0, "deliveries": 0, "bad_notices": 0}
+
+    async def ensure_started(self) -> None:
+        """LISTEN from the first subscription on (a server nobody subscribes to holds no extra connection)."""
+        if self._started:
+            return
+        async with self._start_lock:
+            if not self._started:
+                await self.broker.start(self._on_notice, self._on_gap)
+                self._started = True
+
+    def attach(self, feed: Feed) -> None:
+        self._indexes[feed.topic].add(feed, feed.spec)
+        self._feeds[feed.topic].add(feed)
+
+    def detach(self, feed: Feed) -> None:
+        self._indexes[feed.topic].discard(feed)
+        self._feeds[feed.topic].discard(feed)
+
+    def subscribers(self) -> int:
+        return sum(len(f) for f in self._feeds.values())
+
+    def _on_gap(self, reason: str) -> None:
+        for listener in list(self.gap_listeners):
+            listener(reason)
+
+    def _on_notice(self, payload: str) -> None:
+        self.stats["notices"] += 1
+        try:
+            change = parse_change(payload)
+        except BadNotice:
+            self.stats["bad_notices"] += 1
+            log.warning("streaming: ignored a notice that is not ours: %r", payload[:80])
+            return
+        topic = self._by_kind.get(change.kind)
+        if topic is None or not self._feeds[topic.name]:
+            return  # nobody listens: nothing to read back
+        self._pending.append(change)
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch: list[Change] = []
+                rows = 0
+                while self._pending and (not batch or rows + self._pending[0].rows <= self.batch_rows):
+                    change = self._pending.popleft()
+                    batch.append(change)
+                    rows += change.rows
+                try:
+                    await self._process(batch)
+                except Exception:
+                    log.exception(
+                        "streaming: a batch of %d notices failed; its rows were not delivered", len(batch)
+                    )
+        finally:
+            self._flush = None
+
+    async def _process(self, batch: list[Change]) -> None:
+        by_topic: dict[str, list[Change]] = {}
+        for change in batch:
+            topic = self._by_kind[change.kind]
+            by_topic.setdefault(topic.name, []).append(change)
+        self.stats["batches"] += 1
+        async with self.pool().acquire() as conn:
+            for name, changes in by_topic.items():
+                if not self._feeds[name]:
+                    continue
+                topic = self.topics[name]
+                rows = await topic.read(conn, changes)
+                self.stats["rows"] += len(rows)
+                if not rows:
+                    continue
+
+                async def near_check(*columns: list[float], _conn: Any = conn) -> set[int]:
+                    return {r["i"] for r in await _conn.fetch(NEAR_SQL, *columns)}
+
+                matches = await self._indexes[name].match(rows, datetime.now(UTC), near_check)
+                await self._dispatch(topic, rows, matches)
+
+    async def _dispatch(self, topic: Topic, rows: list[Any], matches: dict[object, list[int]]) -> None:
+        events: dict[int, Any] = {}
+        by_renderer: dict[int, tuple[Renderer, set[int]]] = {}
+        for owner, indices in matches.items():
+            feed = owner
+            assert isinstance(feed, Feed)
+            if feed.renderer is None or feed.sink is None:
+                continue
+            entry = by_renderer.setdefault(id(feed.renderer), (feed.renderer, set()))
+            entry[1].update(indices)
+        rendered: dict[int, dict[int, str]] = {}
+        for key, (renderer, wanted) in by_renderer.items():
+            order = sorted(wanted)
+            for i in order:
+                if i not in events:
+                    events[i] = topic.event(rows[i])
+            payloads = await renderer.render([events[i] for i in order])
+            rendered[key] = dict(zip(order, payloads, strict=True))
+        for owner, indices in matches.items():
+            feed = owner
+            assert isinstance(feed, Feed)
+            if feed.renderer is None or feed.sink is None or feed not in self._feeds[topic.name]:
+                continue
+            texts = rendered[id(feed.renderer)]
+            feed.sink([(topic.entity_key(rows[i]), texts[i]) for i in indices])
+            feed.delivered += len(indices)
+            self.stats["deliveries"] += len(indices)
+
+    async def aclose(self) -> None:
+        if self._flush is not None:
+            self._flush.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flush
+        await self.broker.aclose()

@@ -1,0 +1,225 @@
+"""Starting and stopping subscriptions for the protocol faces (WebSocket, SSE) of one GraphQL endpoint.
+
+A subscribe request goes through the endpoint's own checks (parse and validation caches, shape limits,
+variables' size, cost: `GraphQLEndpoint.prepare` and its guard), then graphql-core builds the executor
+(variables coerced) and calls the root field's subscribe resolver, which validates its filter and returns a
+`Feed`. The feed joins the live operation of its document, operation and selection variables (one
+`LiveOperation` renders each event for all of them) and is attached to the process's hub.
+
+Queries and mutations sent over a subscription transport run once through the endpoint (`next`, `complete`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from graphql import DocumentNode, ExecutionResult, GraphQLSchema, OperationType, get_operation_ast
+from graphql.execution.execute import create_source_event_stream
+
+from atlas4d.errors import Atlas4DError
+from atlas4d.settings import Settings
+from atlas4d.streaming.execution import (
+    LiveExecutor,
+    LiveOperation,
+    request_errors,
+    result_payload,
+    selection_variables,
+)
+from atlas4d.streaming.hub import Feed, Hub
+from atlas4d.web.graphql_http import GraphQLEndpoint, refusal
+
+
+class TooManySubscriptions(Atlas4DError):
+    code = "TOO_MANY_SUBSCRIPTIONS"
+
+
+@dataclass
+class Refused:
+    """The operation did not start: request errors (the protocol's `error` message)."""
+
+    errors: list[dict[str, Any]]
+
+
+@dataclass
+class Single:
+    """A query, a mutation, or a subscription whose source failed: one result, then complete."""
+
+    payload: str
+
+
+@dataclass
+class Live:
+    feed: Feed
+    operation: LiveOperation
+    key: tuple[Any, ...]
+    principal: str | None
+
+
+# (document) -> the schema that executes it (a subgraph's, where the gateway can hand the whole operation
+# over), or a message saying why it cannot be served live
+Router = Callable[[DocumentNode], GraphQLSchema | str]
+
+
+class LiveService:
+    def __init__(
+        self,
+        endpoint: GraphQLEndpoint,
+        settings: Settings,
+        make_context: Callable[[Any, str], Any],
+        route: Router | None = None,
+    ) -> None:
+        """`make_context(pool, request_id)` builds a resolver context; `route` picks the executing schema."""
+        self.endpoint = endpoint
+        self.settings = settings
+        self.make_context = make_context
+        self.route = route or (lambda _document: endpoint.schema)
+        self.operations: dict[tuple[Any, ...], LiveOperation] = {}
+        self.per_principal: dict[str, int] = {}
+        self.state: Any = None  # the application's state (pool, stream hub), bound on the first connection
+
+    def bind(self, state: Any) -> None:
+        self.state = state
+
+    def hub(self) -> Hub:
+        hub: Hub = self.state.stream_hub
+        return hub
+
+    def context_factory(self, request_id: str) -> Any:
+        return self.make_context(self.state.pool, request_id)
+
+    async def start(
+        self,
+        params: dict[str, Any],
+        request_id: str,
+        principal: str | None,
+        active_on_connection: int,
+    ) -> Refused | Single | Live:
+        query, variables, operation_name = (
+            params.get("query"),
+            params.get("variables"),
+            params.get("operationName"),
+        )
+        if not isinstance(query, str) or not query.strip():
+            return Refused(
+                [{"message": "`query` must be a non-empty string", "extensions": {"code": "BAD_REQUEST"}}]
+            )
+        if variables is not None and not isinstance(variables, dict):
+            return Refused(
+                [{"message": "`variables` must be an object", "extensions": {"code": "BAD_REQUEST"}}]
+            )
+        if operation_name is not None and not isinstance(operation_name, str):
+            return Refused(
+                [{"message": "`operationName` must be a string", "extensions": {"code": "BAD_REQUEST"}}]
+            )
+        document, failure = self.endpoint.prepare(query)
+        if document is None:
+            assert failure is not None
+            return Refused(failure["errors"])
+        refused = self.endpoint.guard.check_request(None, document, operation_name, variables)
+        if refused is not None:
+            return Refused(refusal(refused)["errors"])
+        operation = get_operation_ast(document, operation_name)
+        if operation is None:
+            message = (
+                f'Unknown operation named "{operation_name}".'
+                if operation_name
+                else "Must provide operation name."
+            )
+            return Refused([{"message": message, "extensions": {"code": "BAD_REQUEST"}}])
+        if operation.operation is not OperationType.SUBSCRIPTION:
+            context = self.context_factory(request_id)
+            result = await self.endpoint.execute(
+                document, query, variables, operation_name, context, request_id
+            )
+            if "data" not in result:
+                return Refused(result["errors"])
+            return Single(orjson.dumps(result).decode())
+        limits = self._limits(principal, active_on_connection)
+        if limits is not None:
+            return Refused(refusal(limits)["errors"])
+        schema = self.route(document)
+        if isinstance(schema, str):
+            return Refused([{"message": schema, "extensions": {"code": "BAD_REQUEST"}}])
+        return await self._subscribe(
+            schema, document, query, variables, operation_name, request_id, principal
+        )
+
+    def _limits(self, principal: str | None, active_on_connection: int) -> TooManySubscriptions | None:
+        s = self.settings
+        if active_on_connection >= s.max_subscriptions_per_connection:
+            return TooManySubscriptions(
+                f"this connection already has {active_on_connection} subscriptions; the most is "
+                f"{s.max_subscriptions_per_connection}",
+                maximum=s.max_subscriptions_per_connection,
+            )
+        if (
+            principal is not None
+            and self.per_principal.get(principal, 0) >= s.max_subscriptions_per_principal
+        ):
+            return TooManySubscriptions(
+                f"these credentials already hold {s.max_subscriptions_per_principal} subscriptions",
+                maximum=s.max_subscriptions_per_principal,
+            )
+        return None
+
+    async def _subscribe(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        request_id: str,
+        principal: str | None,
+    ) -> Refused | Single | Live:
+        built = LiveExecutor.build(
+            schema,
+            document,
+            context_value=self.context_factory(request_id),
+            raw_variable_values=variables,
+            operation_name=operation_name,
+            hide_suggestions=not self.settings.suggestions,
+        )
+        if isinstance(built, list):
+            return Refused(request_errors(built, request_id))
+        stream = create_source_event_stream(built)
+        if inspect.isawaitable(stream):
+            stream = await stream
+        if isinstance(stream, ExecutionResult):
+            return Single(result_payload(stream, request_id))
+        if not isinstance(stream, Feed):
+            raise TypeError(f"a subscription resolver returned {type(stream).__name__}, not a live Feed")
+        names = selection_variables(document, operation_name)
+        relevant = orjson.dumps(
+            {k: v for k, v in (variables or {}).items() if k in names}, option=orjson.OPT_SORT_KEYS
+        )
+        key = (id(schema), query, operation_name, relevant, principal)
+        live_operation = self.operations.get(key)
+        if live_operation is None:
+            live_operation = LiveOperation(built, lambda: self.context_factory(request_id), request_id)
+            self.operations[key] = live_operation
+        live_operation.subscribers += 1
+        if principal is not None:
+            self.per_principal[principal] = self.per_principal.get(principal, 0) + 1
+        stream.renderer = live_operation
+        hub = self.hub()
+        await hub.ensure_started()
+        hub.attach(stream)
+        return Live(stream, live_operation, key, principal)
+
+    def stop(self, live: Live) -> None:
+        self.hub().detach(live.feed)
+        live.feed.sink = None
+        live.operation.subscribers -= 1
+        if live.operation.subscribers <= 0:
+            self.operations.pop(live.key, None)
+        if live.principal is not None:
+            left = self.per_principal.get(live.principal, 1) - 1
+            if left > 0:
+                self.per_principal[live.principal] = left
+            else:
+                self.per_principal.pop(live.principal, None)
