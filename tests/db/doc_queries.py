@@ -26,6 +26,11 @@ class DocQuery:
     variables: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def subscription(self) -> bool:
+        """Subscriptions need WebSocket or SSE (tests/streaming/test_doc_subscriptions.py runs them)."""
+        return re.match(r"\s*subscription\b", self.text) is not None
+
+    @property
     def endpoint(self) -> str:
         if re.search(r"\b_(service|entities)\b", self.text):
             return "/subgraphs/core/graphql"

@@ -126,7 +126,10 @@ def test_first_run_serves_graphiql(demo: Demo) -> None:
 
 
 QUERIES = [
-    q for path in (ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))) for q in doc_queries(path)
+    q
+    for path in (ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")))
+    for q in doc_queries(path)
+    if not q.subscription
 ]
 
 
