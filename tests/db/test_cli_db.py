@@ -8,7 +8,7 @@ import os
 import shutil
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -16,7 +16,6 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from atlas4d.cli import db
 from atlas4d.db.embedded import EmbeddedCluster
 from atlas4d.db.migrate import core_migrations, load_migrations, migrate, migration_states
 from atlas4d.errors import MigrationError
@@ -24,36 +23,9 @@ from atlas4d.errors import MigrationError
 runner = CliRunner()
 
 
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
-    monkeypatch.setenv("COLUMNS", "200")  # rich wraps at the terminal width; keep messages on one line
-    app = typer.Typer()
-    db.register(app)
-
-    @app.callback()
-    def main() -> None:
-        """atlas4d"""
-
-    return app
-
-
 def invoke(app: typer.Typer, args: list[str], env: dict[str, str | None]) -> tuple[int, str]:
     result = runner.invoke(app, args, env=env)
     return result.exit_code, result.output
-
-
-@pytest.fixture
-async def fresh_database(database_url: str) -> AsyncIterator[str]:
-    """An empty database of its own (created and dropped here), so migrations start from nothing."""
-    base, _ = database_url.rsplit("/", 1)
-    name = f"atlas4d_cli_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(f"{base}/postgres")
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-        yield f"{base}/{name}"
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
 
 
 def write_migrations(folder: Path, schema: str, files: dict[str, str]) -> None:

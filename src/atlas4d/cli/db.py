@@ -25,7 +25,7 @@ from rich.table import Table
 
 from atlas4d.db.check import CheckReport, check_database
 from atlas4d.db.embedded import EmbeddedCluster, database_url
-from atlas4d.db.migrate import Migration, core_migrations, load_migrations
+from atlas4d.db.migrate import Migration, core_migrations, load_migrations, pending
 from atlas4d.db.pool import connect, create_pool, migrate_database
 from atlas4d.errors import Atlas4DError
 from atlas4d.settings import Settings
@@ -55,6 +55,14 @@ async def _connection(settings: Settings) -> asyncpg.Connection:
 
 async def _migrate(settings: Settings, migrations: list[Migration]) -> list[Migration]:
     return await migrate_database(settings, database_url(settings), migrations)
+
+
+async def _pending(settings: Settings, migrations: list[Migration]) -> list[Migration]:
+    conn = await _connection(settings)
+    try:
+        return await pending(conn, migrations)
+    finally:
+        await conn.close()
 
 
 def register(app: typer.Typer) -> None:
@@ -113,6 +121,12 @@ def register(app: typer.Typer) -> None:
         folder: Annotated[
             Path | None, typer.Option(help="Folder of NNNN_name.sql files (default: the core migrations).")
         ] = None,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="List what would be applied (and how), change nothing.")
+        ] = False,
+        sql: Annotated[
+            bool, typer.Option("--sql", help="With --dry-run: print each pending file's SQL too.")
+        ] = False,
     ) -> None:
         """Apply the migrations that are missing; refuse if an applied one was edited."""
         if folder is not None and not folder.is_dir():
@@ -129,6 +143,14 @@ def register(app: typer.Typer) -> None:
             except ModuleError as exc:
                 console.print(f"[bold red]error[/] {exc}")
                 raise typer.Exit(1) from exc
+        if dry_run:
+            todo = _run(console, lambda: _pending(Settings(), migrations))
+            for m in todo:
+                console.print(f"[cyan]would apply[/] {m.module}/{m.version} ({m.kind})")
+                if sql:
+                    console.print(m.sql, markup=False, highlight=False)
+            console.print(f"{len(todo)} of {len(migrations)} migrations pending; nothing was changed")
+            return
         applied = _run(console, lambda: _migrate(Settings(), migrations))
         for m in applied:
             console.print(f"[green]applied[/] {m.module}/{m.version}")
