@@ -91,6 +91,10 @@ class Settings(BaseSettings):
         default=True,
         description="Answer plain observation and entity pages with one compiled statement each.",
     )
+    time_slices: bool = Field(
+        default=True,
+        description="Read observation pages near a place newest-first in time slices (atlas4d.core.slices).",
+    )
     gc_freeze: bool = Field(
         default=True,
         description="After start-up, move every object alive (schemas, plans, modules) out of the cyclic "

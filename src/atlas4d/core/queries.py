@@ -16,6 +16,7 @@ import asyncpg
 
 from atlas4d.core.filters import ObservationFilter, TimeRange, where
 from atlas4d.core.position import lat_sql, lon_sql
+from atlas4d.core.slices import PageStatement
 from atlas4d.core.sql import Params
 from atlas4d.errors import BadCursor, BadInput, PageTooLarge
 
@@ -89,7 +90,8 @@ def observation_cursor(row: asyncpg.Record) -> str:
     return encode_cursor("o", str(micros), str(row["id"]))
 
 
-def observation_after(cursor: str, descending: bool, params: Params) -> str:
+def observation_cursor_key(cursor: str) -> tuple[datetime, int]:
+    """The (t, id) an observation cursor points at."""
     micros, ident = decode_cursor("o", cursor, 2)
     try:
         t = EPOCH + timedelta(microseconds=int(micros))
@@ -98,8 +100,13 @@ def observation_after(cursor: str, descending: bool, params: Params) -> str:
             raise ValueError(ident)
     except (ValueError, OverflowError) as exc:
         raise BadCursor("`after` is not a cursor of this list", field="after") from exc
+    return t, ident_i
+
+
+def observation_after(cursor: str, descending: bool, params: Params) -> str:
+    t, ident = observation_cursor_key(cursor)
     op = "<" if descending else ">"
-    return f"(o.t, o.id) {op} ({params.add(t)}, {params.add(ident_i)})"
+    return f"(o.t, o.id) {op} ({params.add(t)}, {params.add(ident)})"
 
 
 def observation_page_sql(
@@ -122,6 +129,30 @@ def observation_page_sql(
     )
 
 
+def observation_statement(
+    flt: ObservationFilter,
+    *,
+    limit: int,
+    after: str | None,
+    descending: bool,
+    columns: str = OBSERVATION_COLUMNS,
+    around: Callable[[str], str] | None = None,
+    sliced: bool = True,
+) -> PageStatement:
+    """A page of observations as `observation_page_sql` (inside `around(sql)` when given), read in newest-first
+    time slices when its filter allows (`atlas4d.core.slices`)."""
+
+    def statement(part: ObservationFilter, rows: int) -> tuple[str, list[Any]]:
+        params = Params()
+        sql = observation_page_sql(
+            part, params, limit=rows, after=after, descending=descending, columns=columns
+        )
+        return (sql if around is None else around(sql)), params.values
+
+    after_t = observation_cursor_key(after)[0] if after else None
+    return PageStatement(statement, flt, limit, descending, after_t, sliced)
+
+
 async def observations_page(
     conn: asyncpg.Connection | asyncpg.Pool,
     flt: ObservationFilter,
@@ -129,14 +160,12 @@ async def observations_page(
     after: str | None,
     descending: bool,
     columns: str = OBSERVATION_COLUMNS,
+    sliced: bool = True,
 ) -> Page:
     count_params = Params()
     count_sql = f"SELECT count(*) FROM atlas4d.observations_core o {where(flt.sql(count_params))}"
-    params = Params()
-    sql = observation_page_sql(
-        flt, params, limit=first + 1, after=after, descending=descending, columns=columns
-    )
-    rows = await conn.fetch(sql, *params.values)
+    page = observation_statement(flt, limit=first + 1, after=after, descending=descending, columns=columns)
+    rows = await page.fetch(conn)
     has_next = len(rows) > first
     rows = rows[:first]
     return Page(rows, has_next, observation_cursor, count_sql, count_params.values, after is not None)

@@ -82,10 +82,10 @@ class CompiledPages:
             return None
         if planned is None:
             return None
-        root_key, (sql, params, render, prefetched) = planned
+        root_key, (statement, render, prefetched) = planned
         values: dict[tuple[Any, ...], Any]
         try:
-            records = await context.pool.fetch(sql, *params)
+            records = await statement.fetch(context.pool)
             data = render(records)
             if data is not None:
                 return ExecutionResult({root_key: data}, None)

@@ -27,6 +27,7 @@ from atlas4d.core.compiled.rows import ENTITY_SQL, observation_sql
 from atlas4d.core.queries import keyset_after, page_size
 from atlas4d.core.schema.inputs import EntityFilter
 from atlas4d.core.schema.types import Entity, Observation, nested_list_args
+from atlas4d.core.slices import PlainStatement
 from atlas4d.core.sql import Params
 from atlas4d.settings import Settings
 
@@ -228,8 +229,8 @@ def _observations_lateral(
 
 def entity_page(
     selection: Selection, root: Field, settings: Settings
-) -> tuple[str, list[Any], Callable[[Records], Any], Callable[[Records], dict[tuple[Any, ...], Any]]] | None:
-    """(SQL, parameters, rows -> the root field's value or None, rows -> the fallback's values by path)."""
+) -> tuple[PlainStatement, Callable[[Records], Any], Callable[[Records], dict[tuple[Any, ...], Any]]] | None:
+    """(the statement, rows -> the root field's value or None, rows -> the fallback's values by path)."""
     found = nodes_of(selection, root)
     if found is None or found.type.name != "Entity":
         return None
@@ -266,7 +267,7 @@ def entity_page(
         values[(root_key,)] = prebuilt(entities, lambda e: e)
         return values
 
-    return sql, params.values, render, prefetched
+    return PlainStatement(sql, params.values), render, prefetched
 
 
 # --- the way back, for pages the executor completes: JSON text -> the resolvers' objects ------------------

@@ -28,11 +28,11 @@ from atlas4d.core.compiled.rows import (
     compile_builder,
     observation_sql,
 )
-from atlas4d.core.queries import Page, observation_page_sql, page_size
+from atlas4d.core.queries import Page, observation_statement, page_size
 from atlas4d.core.schema.connection import Connection, connection
 from atlas4d.core.schema.inputs import TimeOrder, observation_filter
 from atlas4d.core.schema.types import Entity, Observation
-from atlas4d.core.sql import Params
+from atlas4d.core.slices import PageStatement
 from atlas4d.settings import Settings
 
 Records = list[Any]
@@ -139,8 +139,8 @@ class ObjectCode:
 
 def observation_page(
     selection: Selection, root: Field, settings: Settings
-) -> tuple[str, list[Any], Callable[[Records], Any], Callable[[Records], dict[tuple[Any, ...], Any]]] | None:
-    """(SQL, parameters, rows -> the root field's value or None, rows -> the fallback's values by path)."""
+) -> tuple[PageStatement, Callable[[Records], Any], Callable[[Records], dict[tuple[Any, ...], Any]]] | None:
+    """(the statement, rows -> the root field's value or None, rows -> the fallback's values by path)."""
     found = nodes_of(selection, root)
     if found is None:
         return None
@@ -162,24 +162,30 @@ def observation_page(
     if source is None:
         return None
     build = compile_builder(source)
-    params = Params()
     joined = any(kind == ENTITY_KIND for kind, _ in columns.sources)
     d = "DESC" if descending else "ASC"
+    after = args.get("after")
     if joined:
         used = sorted({"t", "id", "entity_id", *re.findall(r"\bq\.(\w+)", " ".join(columns.sql))})
-        page = observation_page_sql(
-            flt, params, limit=first, after=args.get("after"), descending=descending,
-            columns=", ".join(f"o.{c}" for c in used),
+        outer = ", ".join(columns.sql)
+
+        def around(page: str) -> str:
+            return (
+                f"SELECT {outer} FROM ({page}) q "
+                f"LEFT JOIN atlas4d.entities e ON e.id = q.entity_id ORDER BY q.t {d}, q.id {d}"
+            )
+
+        statement = observation_statement(
+            flt, limit=first, after=after, descending=descending,
+            columns=", ".join(f"o.{c}" for c in used), around=around,
+            sliced=settings.time_slices,
         )  # fmt: skip
-        sql = (
-            f"SELECT {', '.join(columns.sql)} FROM ({page}) q "
-            f"LEFT JOIN atlas4d.entities e ON e.id = q.entity_id ORDER BY q.t {d}, q.id {d}"
-        )
     else:
         direct = observation_sql("o")
-        sql = observation_page_sql(
-            flt, params, limit=first, after=args.get("after"), descending=descending,
+        statement = observation_statement(
+            flt, limit=first, after=after, descending=descending,
             columns=", ".join(direct[s] for _, s in columns.sources) or "1",
+            sliced=settings.time_slices,
         )  # fmt: skip
     root_key = root.key
 
@@ -190,7 +196,7 @@ def observation_page(
     def prefetched(records: Records) -> dict[tuple[Any, ...], Any]:
         return {(root_key,): prebuilt(records, lambda r: _observation(columns, r))}
 
-    return sql, params.values, render, prefetched
+    return statement, render, prefetched
 
 
 def prebuilt(records: Records, build: Callable[[Any], Any]) -> Connection[Any]:

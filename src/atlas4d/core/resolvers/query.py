@@ -68,6 +68,7 @@ async def observations(
         _first(info, first),
         after,
         order_by is TimeOrder.TIME_DESC,
+        sliced=info.context.settings.time_slices,
     )
     result = connection(page, Observation.from_row)
     if selects(info, ("nodes", "entity"), ("edges", "node", "entity")):
