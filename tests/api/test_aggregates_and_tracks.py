@@ -16,6 +16,7 @@ import pytest
 import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pyproj import Geod
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -27,6 +28,7 @@ from atlas4d.web.graphql_http import GraphQLEndpoint
 TABLES = "atlas4d.observations_core, atlas4d.entities, atlas4d.anomalies, atlas4d.tracks"
 INGEST = "mutation($o: [ObservationInput!]!) { ingestObservations(observations: $o) { accepted } }"
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
+WGS84 = Geod(ellps="WGS84")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INTERVALS = {"PT1M": timedelta(minutes=1), "PT15M": timedelta(minutes=15), "PT1H": timedelta(hours=1),
              "PT6H": timedelta(hours=6), "P1D": timedelta(days=1)}  # fmt: skip
@@ -189,13 +191,17 @@ async def test_geojson_default_limit(clean_db: asyncpg.Pool, client: httpx.Async
 
 
 def interpolate(points: list[tuple[datetime, float, float, float]], at: datetime) -> tuple[float, ...] | None:
+    """positionAt's oracle: pyproj's geodesic (WGS 84) from the observation before to the one after, at the
+    fraction of the time between them; altitude linearly."""
     if not points or at < points[0][0] or at > points[-1][0]:
         return None
     before = max((p for p in points if p[0] <= at), key=lambda p: p[0])
     after = min((p for p in points if p[0] >= at), key=lambda p: p[0])
     span = (after[0] - before[0]).total_seconds()
     k = 0.0 if span == 0 else (at - before[0]).total_seconds() / span
-    return tuple(b + (a - b) * k for b, a in zip(before[1:], after[1:], strict=True))
+    azimuth, _, distance = WGS84.inv(before[1], before[2], after[1], after[2])
+    lon, lat, _ = WGS84.fwd(before[1], before[2], azimuth, distance * k)
+    return lon, lat, before[3] + (after[3] - before[3]) * k
 
 
 @EXAMPLES

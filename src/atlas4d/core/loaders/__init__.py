@@ -15,12 +15,12 @@ from aiodataloader import DataLoader
 
 from atlas4d.core.filters import TimeRange
 from atlas4d.core.loaders.base import LoaderCache, Row, by_key, grouped
-from atlas4d.core.position import has_position_sql, lat_sql, lon_sql
+from atlas4d.core.position import has_position_sql, point_sql
 from atlas4d.core.queries import ANOMALY_COLUMNS, ENTITY_COLUMNS, OBSERVATION_COLUMNS, TRACK_COLUMNS
 from atlas4d.core.sql import Params
 
 # positionAt interpolates between located observations only (the rule of atlas4d.core.position)
-LON, LAT, LOCATED = lon_sql("o"), lat_sql("o"), has_position_sql("o")
+POINT, LOCATED = point_sql("o"), has_position_sql("o")
 
 
 @dataclass(frozen=True)
@@ -157,19 +157,28 @@ class Loaders(LoaderCache):
         return self.loader(("track_geometry", tolerance_m), batch)
 
     def track_position(self) -> DataLoader[tuple[uuid.UUID, datetime], Row | None]:
-        """The observations just before and just after `t` on each track (for interpolation)."""
+        """Where each track was at `t`: along the geodesic (WGS 84) between the observations just before and
+        just after `t`, at the fraction of the time between them; `t0`/`t1` are NULL outside the span."""
 
         async def batch(keys: list[tuple[uuid.UUID, datetime]]) -> list[Row | None]:
             rows = await self._fetch(
-                "SELECT k.ord, p.t AS t0, p.lon AS lon0, p.lat AS lat0, p.alt AS alt0, "
-                "n.t AS t1, n.lon AS lon1, n.lat AS lat1, n.alt AS alt1 "
+                "SELECT k.ord, p.t AS t0, n.t AS t1, ST_X(w.at) AS lon, ST_Y(w.at) AS lat, "
+                "p.alt + (n.alt - p.alt) * f.k AS altitude "
                 "FROM unnest($1::uuid[], $2::timestamptz[]) WITH ORDINALITY AS k(track, at, ord) "
-                f"LEFT JOIN LATERAL (SELECT o.t, {LON} AS lon, {LAT} AS lat, o.altitude_m AS alt "
+                f"LEFT JOIN LATERAL (SELECT o.t, {POINT} AS g, o.altitude_m AS alt "
                 f"  FROM atlas4d.observations_core o WHERE o.track_id = k.track AND o.t <= k.at AND {LOCATED} "
                 "  ORDER BY o.t DESC, o.id DESC LIMIT 1) p ON true "
-                f"LEFT JOIN LATERAL (SELECT o.t, {LON} AS lon, {LAT} AS lat, o.altitude_m AS alt "
+                f"LEFT JOIN LATERAL (SELECT o.t, {POINT} AS g, o.altitude_m AS alt "
                 f"  FROM atlas4d.observations_core o WHERE o.track_id = k.track AND o.t >= k.at AND {LOCATED} "
-                "  ORDER BY o.t ASC, o.id ASC LIMIT 1) n ON true",
+                "  ORDER BY o.t ASC, o.id ASC LIMIT 1) n ON true "
+                "CROSS JOIN LATERAL (SELECT CASE WHEN n.t = p.t THEN 0 "
+                "  ELSE (extract(epoch FROM k.at - p.t) / extract(epoch FROM n.t - p.t))::float8 END AS k) f "
+                # ST_Project/ST_Azimuth/ST_Distance on geography solve the geodesic problems on the spheroid
+                # (GeographicLib): the short way, across the antimeridian when that is shorter.
+                "CROSS JOIN LATERAL (SELECT CASE WHEN f.k = 0 OR ST_Equals(p.g, n.g) THEN p.g "
+                "  WHEN f.k = 1 THEN n.g "
+                "  ELSE ST_Project(p.g::geography, ST_Distance(p.g::geography, n.g::geography) * f.k, "
+                "    ST_Azimuth(p.g::geography, n.g::geography))::geometry END AS at) w",
                 [k[0] for k in keys],
                 [k[1] for k in keys],
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -276,8 +276,9 @@ class Track:
         return [Observation.from_row(r) for r in rows]
 
     @strawberry.field(
-        description="Where the entity was at `time`, interpolated linearly between the two surrounding "
-        "observations; null outside the track's time span."
+        description="Where the entity was at `time`: on the geodesic (WGS 84) between the two surrounding "
+        "observations, at the fraction of the time between them (altitude linearly); the short way, across "
+        "the antimeridian when that is shorter; null outside the track's time span."
     )
     async def position_at(self, info: Info, time: datetime) -> Position | None:
         if time.tzinfo is None:
@@ -285,16 +286,7 @@ class Track:
         r = await info.context.loaders.track_position().load((uuid.UUID(self.id), time))
         if r is None or r["t0"] is None or r["t1"] is None:
             return None
-        span = (r["t1"] - r["t0"]) / timedelta(microseconds=1)
-        k = 0.0 if span == 0 else ((time - r["t0"]) / timedelta(microseconds=1)) / span
-        alt = None
-        if r["alt0"] is not None and r["alt1"] is not None:
-            alt = r["alt0"] + (r["alt1"] - r["alt0"]) * k
-        return Position(
-            lon=r["lon0"] + (r["lon1"] - r["lon0"]) * k,
-            lat=r["lat0"] + (r["lat1"] - r["lat0"]) * k,
-            altitude=alt,
-        )
+        return Position(lon=r["lon"], lat=r["lat"], altitude=r["altitude"])
 
 
 @strawberry.type(description="Something unusual detected on an observation.")
