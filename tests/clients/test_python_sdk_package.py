@@ -43,7 +43,7 @@ def test_wheel_stands_alone(live: LiveServer, tmp_path: Path) -> None:
     ]
     assert not any(r.lower().startswith("atlas4d") for r in requires), requires
     required = {Requirement(r).name for r in requires if Requirement(r).marker is None}
-    assert required == {"httpx", "shapely", "isodate"}
+    assert required == {"httpx", "shapely", "isodate", "websockets"}
     assert {Requirement(r).name for r in requires} - required == {"geopandas"}  # the extra
 
     target = tmp_path / "site"

@@ -2,7 +2,8 @@
 // `VehiclesLatestQuery`, errors keep the server's `extensions.code`, and `paginate` walks a connection by
 // endCursor. For UI caches use Apollo Client or urql with the helpers in ./apollo and ./urql instead.
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
-import { type DocumentNode, Kind, print } from "graphql";
+import { type DocumentNode, type GraphQLFormattedError, Kind, print } from "graphql";
+import { type Client as SocketClient, createClient as createSocketClient } from "graphql-ws";
 
 export interface ErrorDetail {
   message: string;
@@ -38,6 +39,19 @@ export interface ClientOptions {
   headers?: Record<string, string>;
   /** Defaults to the global fetch (browsers, Node 18+). */
   fetch?: typeof fetch;
+  /** For subscriptions: the WebSocket class; defaults to the global one (browsers, Node 22+). On Node 20,
+   * pass the `ws` package's default export. */
+  webSocketImpl?: unknown;
+  /** For subscriptions: the ws:// URL; defaults to `url` with http(s) replaced by ws(s). */
+  wsUrl?: string;
+}
+
+/** A running subscription: an async iterator of typed `data`, one per event (break or `return()` to stop). */
+export interface Subscription<TData> extends AsyncIterableIterator<TData> {
+  /** Resolves once the server has started the subscription: every matching row committed after that is
+   * delivered. (The server handles a socket's messages in order; this is the answer to a query sent after
+   * the subscribe on the same socket.) */
+  readonly ready: Promise<void>;
 }
 
 export interface Connection<TNode> {
@@ -52,11 +66,62 @@ export class Atlas4DClient {
   private readonly headers: Record<string, string>;
   private readonly fetchImpl: typeof fetch;
   private readonly printed = new WeakMap<DocumentNode, { query: string; operationName: string | undefined }>();
+  private readonly options: ClientOptions;
+  private socketClient: SocketClient | undefined;
 
   constructor(options: ClientOptions) {
     this.url = options.url;
     this.headers = options.headers ?? {};
     this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.options = options;
+  }
+
+  /** Runs a subscription over GraphQL over WebSocket (graphql-ws's `graphql-transport-ws`, one socket per
+   * client, opened on first use); each event's typed `data`; errors reject with `Atlas4DError`. */
+  subscribe<TData, TVariables extends Record<string, unknown>>(
+    document: TypedDocumentNode<TData, TVariables>,
+    variables?: TVariables,
+  ): Subscription<TData> {
+    const socket = this.socket();
+    const { query, operationName } = this.text(document);
+    const events = socket.iterate<TData>({ query, variables: variables ?? {}, operationName });
+    const ready = new Promise<void>((resolve, reject) => {
+      socket.subscribe({ query: "{ __typename }" }, { next: () => {}, error: reject, complete: resolve });
+    });
+    ready.catch(() => {}); // a failed start also fails the iteration; nobody has to await `ready`
+    async function* data(): AsyncGenerator<TData, void, undefined> {
+      try {
+        for await (const result of events) {
+          if (result.errors && result.errors.length > 0) {
+            throw new Atlas4DError(details(result.errors), result.data ?? null, 200);
+          }
+          yield result.data as TData;
+        }
+      } catch (error) {
+        // graphql-ws rejects with the `error` message's list (e.g. BAD_BBOX) or the socket's CloseEvent
+        throw Array.isArray(error) ? new Atlas4DError(details(error), null, 200) : error;
+      } finally {
+        await events.return?.();
+      }
+    }
+    return Object.assign(data(), { ready });
+  }
+
+  /** Closes the subscriptions' WebSocket, if one was opened. */
+  async close(): Promise<void> {
+    const socket = this.socketClient;
+    this.socketClient = undefined;
+    await socket?.dispose();
+  }
+
+  private socket(): SocketClient {
+    this.socketClient ??= createSocketClient({
+      url: this.options.wsUrl ?? this.url.replace(/^http/, "ws"),
+      webSocketImpl: this.options.webSocketImpl,
+      connectionParams: this.options.headers,
+      retryAttempts: 0,
+    });
+    return this.socketClient;
   }
 
   /** Runs one operation; resolves to its typed `data`, rejects with `Atlas4DError` when there are errors. */
@@ -110,6 +175,10 @@ export class Atlas4DClient {
     }
     return cached;
   }
+}
+
+function details(errors: readonly GraphQLFormattedError[]): ErrorDetail[] {
+  return errors.map((e) => errorDetail(e as unknown as Record<string, unknown>));
 }
 
 function errorDetail(raw: Record<string, unknown>): ErrorDetail {

@@ -4,6 +4,6 @@
 export * from "./generated/graphql.js";
 export { connectionFields, keyedTypes, valueTypes } from "./generated/cache.js";
 export { Atlas4DClient, Atlas4DError, createClient } from "./client.js";
-export type { ClientOptions, Connection, ErrorDetail } from "./client.js";
+export type { ClientOptions, Connection, ErrorDetail, Subscription } from "./client.js";
 export { toFeature, toFeatureCollection } from "./geo.js";
 export type { Located } from "./geo.js";

@@ -38,6 +38,7 @@ from atlas4d_client.models import (
     Position,
     Track,
 )
+from atlas4d_client.subscriptions import AsyncSubscription, Subscription, SubscriptionClosed
 
 __version__ = "0.1.0"
 
@@ -45,6 +46,7 @@ __all__ = [
     "Anomaly",
     "AnomalyFilter",
     "AsyncClient",
+    "AsyncSubscription",
     "Atlas4DError",
     "BBox",
     "Client",
@@ -68,6 +70,8 @@ __all__ = [
     "RAGAnswer",
     "Range",
     "RetryPolicy",
+    "Subscription",
+    "SubscriptionClosed",
     "TimeRange",
     "Track",
     "TrackFilter",

@@ -37,6 +37,7 @@ from atlas4d_client.models import (
     Position,
     Track,
 )
+from atlas4d_client.subscriptions import AsyncSubscription, observation_added, protocol, websocket_url
 
 T = TypeVar("T")
 Rows = list[dict[str, Any]]
@@ -62,6 +63,7 @@ class AsyncClient:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         all_headers = {"user-agent": user_agent(), **(headers or {})}
+        self._headers = all_headers
         self._http = httpx.AsyncClient(
             base_url=self.base_url, timeout=timeout, headers=all_headers, transport=transport
         )
@@ -78,6 +80,14 @@ class AsyncClient:
         self, query: str, variables: Mapping[str, Any] | None = None, operation_name: str | None = None
     ) -> dict[str, Any]:
         return await self.run(calls.graphql(query, variables, operation_name))
+
+    def subscribe(
+        self, query: str, variables: Mapping[str, Any] | None = None, operation_name: str | None = None
+    ) -> AsyncSubscription[dict[str, Any]]:
+        """Any subscription over WebSocket; `async with client.subscribe(...) as events: async for data in
+        events: ...`."""
+        protocol_ = protocol(query, variables, operation_name, dict)
+        return AsyncSubscription(websocket_url(self.base_url), self._headers, protocol_, self.timeout)
 
     async def health(self) -> dict[str, Any]:
         return await self.run(calls.health())
@@ -180,6 +190,12 @@ class AsyncObservations:
 
     async def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
         return await self._c.run(calls.rest_create_observation(body))
+
+    def subscribe(self, filter: FilterArg = None) -> AsyncSubscription[Observation]:
+        """Observations matching `filter` as they are written; `async with ... as live: async for obs in live`."""
+        return AsyncSubscription(
+            websocket_url(self._c.base_url), self._c._headers, observation_added(filter), self._c.timeout
+        )
 
     async def page(
         self,

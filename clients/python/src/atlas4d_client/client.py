@@ -37,6 +37,7 @@ from atlas4d_client.models import (
     Position,
     Track,
 )
+from atlas4d_client.subscriptions import Subscription, observation_added, protocol, websocket_url
 
 T = TypeVar("T")
 Rows = list[dict[str, Any]]
@@ -66,6 +67,7 @@ class Client:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         all_headers = {"user-agent": user_agent(), **(headers or {})}
+        self._headers = all_headers
         self._http = httpx.Client(
             base_url=self.base_url, timeout=timeout, headers=all_headers, transport=transport
         )
@@ -84,6 +86,19 @@ class Client:
     ) -> dict[str, Any]:
         """Any operation; returns `data`, raises `GraphQLError` (with `.data`, `.errors`) on errors."""
         return self.run(calls.graphql(query, variables, operation_name))
+
+    def subscribe(
+        self, query: str, variables: Mapping[str, Any] | None = None, operation_name: str | None = None
+    ) -> Subscription[dict[str, Any]]:
+        """Any subscription over WebSocket (`graphql-transport-ws`); each event is its `data`.
+        `with client.subscribe(...) as events:` returns once the server has started it."""
+        return Subscription(
+            self._ws_url, self._headers, protocol(query, variables, operation_name, dict), self.timeout
+        )
+
+    @property
+    def _ws_url(self) -> str:
+        return websocket_url(self.base_url)
 
     # the original Atlas4D SDK's top-level REST methods
     def health(self) -> dict[str, Any]:
@@ -191,6 +206,12 @@ class Observations:
     def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """`POST /api/observations` (the Core Spec's single ingest): `{"lat", "lon", "source_type", ...}`."""
         return self._c.run(calls.rest_create_observation(body))
+
+    def subscribe(self, filter: FilterArg = None) -> Subscription[Observation]:
+        """Observations matching `filter` as they are written (`observationAdded`), from when the `with`
+        block is entered: `with client.observations.subscribe(f) as live: for obs in live: ...`;
+        `live.next(timeout=5)` waits at most 5 s (`TimeoutError`)."""
+        return Subscription(self._c._ws_url, self._c._headers, observation_added(filter), self._c.timeout)
 
     def page(
         self,
