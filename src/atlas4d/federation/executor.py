@@ -78,9 +78,11 @@ class _State:
 
 @dataclass
 class _Batch:
-    """One entity fetch's input: the objects at its path, each pointing at its (shared) representation."""
+    """One entity fetch's input: the objects at its path, each pointing at its (shared) representation. Their
+    response paths are only worked out when the subgraph answers with errors (see `_paths`)."""
 
-    targets: list[tuple[JSON, Path]] = field(default_factory=list)
+    merge_at: tuple[str, ...]
+    objects: list[JSON] = field(default_factory=list)
     slots: list[int] = field(default_factory=list)
     representations: list[JSON] = field(default_factory=list)
 
@@ -128,6 +130,8 @@ class PlanExecutor:
             await self._root(node, state)
 
     def _variables(self, fetch: FetchNode, state: _State) -> JSON:
+        if not fetch.variable_usages:
+            return {}
         return {name: state.variables[name] for name in fetch.variable_usages if name in state.variables}
 
     async def _call(
@@ -152,7 +156,7 @@ class PlanExecutor:
         return response.data, response.errors
 
     async def _root(self, fetch: FetchNode, state: _State) -> None:
-        if not anything_included(fetch.body, state.coerced):
+        if _conditional(fetch) and not anything_included(fetch.body, state.coerced):
             return
         data, errors = await self._call(
             fetch.service, fetch.document, fetch.operation, self._variables(fetch, state), state
@@ -201,7 +205,7 @@ class PlanExecutor:
     async def _entities_in_context(self, fetch: FetchNode, state: _State) -> None:
         """A field with `@fromContext` arguments: objects are grouped by their context values (read from each
         object's ancestor), one aliased `_entities` per group in one request, the values as its variables."""
-        if not anything_included(fetch.body, state.coerced):
+        if _conditional(fetch) and not anything_included(fetch.body, state.coerced):
             return
         groups: dict[bytes, tuple[list[Any], _Batch, dict[bytes, int]]] = {}
         for obj, path in _collect(state.data, fetch.merge_at, []):
@@ -210,13 +214,13 @@ class PlanExecutor:
                 continue
             values = [_context_value(state.data, path, i, self.api_schema) for i in fetch.context_inputs]
             values_key = orjson.dumps(values, option=orjson.OPT_SORT_KEYS)
-            _, batch, index_of = groups.setdefault(values_key, (values, _Batch(), {}))
+            _, batch, index_of = groups.setdefault(values_key, (values, _Batch(fetch.merge_at), {}))
             representation = {"__typename": spec.typename, **_select(obj, spec.selections, self.api_schema)}
             key = orjson.dumps(representation, option=orjson.OPT_SORT_KEYS)
             if key not in index_of:
                 index_of[key] = len(batch.representations)
                 batch.representations.append(representation)
-            batch.targets.append((obj, path))
+            batch.objects.append(obj)
             batch.slots.append(index_of[key])
         if not groups:
             return
@@ -236,22 +240,56 @@ class PlanExecutor:
 
     def _prepare(self, fetch: FetchNode, state: _State) -> _Batch | None:
         """The objects at the fetch's path and their de-duplicated representations (None: nothing to send)."""
-        if not anything_included(fetch.body, state.coerced):
+        if _conditional(fetch) and not anything_included(fetch.body, state.coerced):
             return None  # every field it would fetch is skipped by @skip/@include: no request
-        batch = _Batch()
-        index_of: dict[bytes, int] = {}
-        for obj, path in _collect(state.data, fetch.merge_at, []):
-            spec = self._representation(fetch, obj.get("__typename"))
-            if spec is None or not _complete(obj, spec):
+        batch = _Batch(fetch.merge_at)
+        representations, objects, slots = batch.representations, batch.objects, batch.slots
+        index_of: dict[object, int] = {}
+        specs = fetch.representations
+        last: Any = _MISSING  # objects at one path mostly share a type: its spec is looked up once
+        spec: Representation | None = None
+        flat: tuple[tuple[str, str, bool], ...] | None = None
+        for obj in _objects(state.data, fetch.merge_at):
+            typename = obj.get("__typename")
+            if typename != last:
+                last = typename
+                spec = specs.get(typename) if isinstance(typename, str) else None
+                if spec is None:
+                    spec = self._representation(fetch, typename)
+                flat = _flat(spec) if spec is not None else None
+            if spec is None:
                 continue
-            representation = {"__typename": spec.typename, **_select(obj, spec.selections, self.api_schema)}
-            key = orjson.dumps(representation, option=orjson.OPT_SORT_KEYS)
-            if key not in index_of:
-                index_of[key] = len(batch.representations)
-                batch.representations.append(representation)
-            batch.targets.append((obj, path))
-            batch.slots.append(index_of[key])
-        return batch if batch.representations else None
+            key: object = None
+            if flat is not None:  # key and @requires fields without sub-selections: no walk, no JSON
+                representation: JSON = {"__typename": spec.typename}
+                strings = True
+                for response_key, name, required in flat:
+                    value = obj.get(response_key, _MISSING)
+                    if value is _MISSING or (value is None and required):
+                        break
+                    representation[name] = value
+                    strings = strings and type(value) is str
+                else:
+                    if strings:  # (a tuple of strings is its own JSON, and equal only to itself)
+                        key = (id(spec), *representation.values())
+                if len(representation) <= len(flat):
+                    continue  # a key is null or a field is missing: not sent
+            else:
+                if not _complete(obj, spec):
+                    continue
+                representation = {
+                    "__typename": spec.typename,
+                    **_select(obj, spec.selections, self.api_schema),
+                }
+            if key is None:
+                key = orjson.dumps(representation, option=orjson.OPT_SORT_KEYS)
+            slot = index_of.get(key)
+            if slot is None:
+                slot = index_of[key] = len(representations)
+                representations.append(representation)
+            objects.append(obj)
+            slots.append(slot)
+        return batch if representations else None
 
     def _deliver(
         self,
@@ -265,8 +303,9 @@ class PlanExecutor:
         """Merge each answer into every object its representation stood for; errors go to each such path."""
         paths_of: dict[int, list[Path]] = {}
         if errors:
-            for (_, object_path), slot in zip(batch.targets, batch.slots, strict=True):
-                paths_of.setdefault(slot, []).append(object_path)
+            for object_path, slot in zip(_paths(state.data, batch), batch.slots, strict=True):
+                if object_path is not None:
+                    paths_of.setdefault(slot, []).append(object_path)
         for error in errors:
             error_path = error.get("path")
             if (
@@ -282,10 +321,15 @@ class PlanExecutor:
                 state.errors.append(_tag(error, fetch.service, None))
         if not isinstance(results, list):
             return
-        for (obj, _), slot in zip(batch.targets, batch.slots, strict=True):
-            result = results[slot] if slot < len(results) else None
+        count = len(results)
+        schema = self.api_schema
+        for obj, slot in zip(batch.objects, batch.slots, strict=True):
+            result = results[slot] if slot < count else None
             if isinstance(result, dict):
-                _merge(obj, result, self.api_schema)
+                if obj.keys().isdisjoint(result):
+                    obj.update(result)  # only new fields (the usual case): nothing to merge into
+                else:
+                    _merge(obj, result, schema)
 
     def _representation(self, fetch: FetchNode, typename: Any) -> Representation | None:
         """The representation for objects of this runtime type: by name, or by an abstract type it belongs to
@@ -339,6 +383,70 @@ def _context_value(data: JSON, path: Path, context_input: ContextInput, schema: 
     if not isinstance(selected, dict) or not selected:
         return None
     return next(iter(selected.values()))
+
+
+_MISSING: Any = object()
+
+
+def _conditional(fetch: FetchNode) -> bool:
+    """Whether any selection of the fetch carries a directive (@skip/@include may then leave it out), worked
+    out once per fetch of a cached plan."""
+    if fetch.conditional is None:
+        fetch.conditional = _has_directives(fetch.body)
+    return fetch.conditional
+
+
+def _has_directives(selections: list[Selection]) -> bool:
+    return any(s.directives or _has_directives(s.selections) for s in selections)
+
+
+def _flat(spec: Representation) -> tuple[tuple[str, str, bool], ...] | None:
+    """(response key, field name, must be non-null) per field when a representation is only leaf fields, each
+    name once: built per object with no walk (worked out once per cached plan); None otherwise."""
+    if spec.flat is None:
+        fields: list[tuple[str, str, bool]] = []
+        for selection in spec.selections:
+            if not isinstance(selection, Field) or selection.selections:
+                spec.flat = ()
+                return None
+            fields.append((selection.response_key, selection.name, selection.response_key in spec.keys))
+        names = [name for _, name, _ in fields]
+        spec.flat = tuple(fields) if fields and len(set(names)) == len(names) else ()
+    return spec.flat or None
+
+
+def _objects(data: JSON, segments: tuple[str, ...]) -> list[JSON]:
+    """The objects at a `Flatten` path, in response order (as `_collect`, without their paths)."""
+    level: list[Any] = [data]
+    for head in segments:
+        below: list[Any] = []
+        if head == "@":
+            for value in level:
+                if isinstance(value, list):
+                    below.extend(value)
+        else:
+            for value in level:
+                if isinstance(value, dict):
+                    below.append(value.get(head))
+        level = below
+    found: list[JSON] = []
+    _flatten_objects(level, found)
+    return found
+
+
+def _flatten_objects(values: list[Any], found: list[JSON]) -> None:
+    for value in values:
+        if isinstance(value, dict):
+            found.append(value)
+        elif isinstance(value, list):  # a list at the path itself (a list of entities at the root of a jump)
+            _flatten_objects(value, found)
+
+
+def _paths(data: JSON, batch: _Batch) -> list[Path | None]:
+    """The response path of each object of a batch (for errors): the path is walked again and objects found
+    by identity; one no longer there has none."""
+    where = {id(obj): path for obj, path in _collect(data, batch.merge_at, [])}
+    return [where.get(id(obj)) for obj in batch.objects]
 
 
 def _complete(obj: JSON, spec: Representation) -> bool:
@@ -443,7 +551,10 @@ def _rewrite(value: Any, rewrites: Rewrites) -> None:
 def _merge(target: JSON, source: JSON, schema: GraphQLSchema) -> None:
     for key, value in source.items():
         existing = target.get(key)
-        if key == "__typename" and existing is not None:
+        if existing is None:
+            target[key] = value
+            continue
+        if key == "__typename":
             current = schema.get_type(str(existing))
             if current is not None and not is_abstract_type(current):
                 continue  # an @interfaceObject subgraph answers with the interface name; keep the real type

@@ -38,9 +38,30 @@ def shape_response(
 ) -> tuple[JSON | None, list[JSON]]:
     root = schema.mutation_type if operation.kind == "mutation" else schema.query_type
     assert root is not None
-    shaper = _Shaper(schema, variables, errors)
-    result = shaper.object(root, root, operation.selections, data, [])
+    # Field lists depend on the variables only through @skip/@include: without them, the operation (which a
+    # cached plan keeps) holds them for every request.
+    if "conditional" not in operation.shapes:
+        operation.shapes["conditional"] = _has_directives(operation.selections)
+    shaper = _Shaper(schema, variables, errors, {} if operation.shapes["conditional"] else operation.shapes)
+    result = shaper.object(root, root, operation.selections, data, None)
     return (None if result is _BUBBLE else result), shaper.errors
+
+
+def _has_directives(selections: list[Selection]) -> bool:
+    return any(s.directives or _has_directives(s.selections) for s in selections)
+
+
+# A response path built only when an error needs it: (parent, key), the root None.
+LazyPath = tuple[Any, str | int] | None
+
+
+def path_list(path: LazyPath) -> list[str | int]:
+    steps: list[str | int] = []
+    while path is not None:
+        path, step = path
+        steps.append(step)
+    steps.reverse()
+    return steps
 
 
 def included(directives: tuple[ast.DirectiveNode, ...], variables: JSON) -> bool:
@@ -74,14 +95,18 @@ def anything_included(selections: list[Selection], variables: JSON) -> bool:
 
 # (response key, field name, type, sub-selections, scalar: 0 no, 1 nullable, 2 non-null)
 _ShapedField = tuple[str, str, GraphQLOutputType | None, list[Selection], int]
+# the fields, and when every one is a scalar, their response keys (copied with no per-field work)
+_Shape = tuple[list[_ShapedField], tuple[str, ...] | None, tuple[str, ...]]
 
 
 class _Shaper:
-    def __init__(self, schema: GraphQLSchema, variables: JSON, errors: list[JSON]) -> None:
+    def __init__(
+        self, schema: GraphQLSchema, variables: JSON, errors: list[JSON], cache: dict[Any, Any]
+    ) -> None:
         self.schema = schema
         self.variables = variables
         self.errors = list(errors)
-        self._field_cache: dict[tuple[int, str], list[_ShapedField]] = {}
+        self._field_cache: dict[Any, _Shape] = cache
 
     def _included(self, directives: tuple[ast.DirectiveNode, ...]) -> bool:
         return included(directives, self.variables)
@@ -105,7 +130,8 @@ class _Shaper:
             elif self._applies(selection.type_condition, runtime):
                 self._collect(runtime, selection.selections, out)
 
-    def _null_error(self, path: list[str | int], parent: str, field: str) -> None:
+    def _null_error(self, lazy: LazyPath, parent: str, field: str) -> None:
+        path = path_list(lazy)
         for error in self.errors:
             other = error.get("path")
             if other and (other[: len(path)] == path or path[: len(other)] == other):
@@ -114,10 +140,11 @@ class _Shaper:
             {"message": f"Cannot return null for non-nullable field {parent}.{field}.", "path": list(path)}
         )
 
-    def _fields(self, runtime: GraphQLOutputType, selections: list[Selection]) -> list[_ShapedField]:
+    def _fields(self, runtime: GraphQLOutputType, selections: list[Selection]) -> _Shape:
         """(response key, field name, type, sub-selections, scalar) per response key; the same for every object
-        of a list, so worked out once per request. `scalar`: 1 for a nullable custom or built-in scalar, 2 for a
-        non-null one, 0 otherwise — those values are copied as they are, without walking their type per value."""
+        of a list, so worked out once per request (or once per cached plan). `scalar`: 1 for a nullable custom or
+        built-in scalar, 2 for a non-null one, 0 otherwise — those values are copied as they are, without walking
+        their type per value."""
         cache_key = (id(selections), getattr(runtime, "name", ""))
         cached = self._field_cache.get(cache_key)
         if cached is not None:
@@ -137,8 +164,10 @@ class _Shaper:
             elif isinstance(field_type, GraphQLNonNull) and isinstance(field_type.of_type, GraphQLScalarType):
                 scalar = 2
             fields.append((key, name, field_type, children, scalar))
-        self._field_cache[cache_key] = fields
-        return fields
+        scalars = tuple(f[0] for f in fields) if all(f[4] for f in fields) else None
+        shape = (fields, scalars, tuple(f[0] for f in fields if f[4] == 2))
+        self._field_cache[cache_key] = shape
+        return shape
 
     def object(
         self,
@@ -146,34 +175,68 @@ class _Shaper:
         runtime: GraphQLOutputType,
         selections: list[Selection],
         value: JSON,
-        path: list[str | int],
+        path: LazyPath,
     ) -> Any:
-        out: JSON = {}
-        for key, name, field_type, children, scalar in self._fields(runtime, selections):
+        fields, scalars, non_null = self._fields(runtime, selections)
+        if scalars is not None:  # only scalars: copied, then checked
+            out: JSON = {key: value.get(key) for key in scalars}
+            if not non_null or None not in map(out.__getitem__, non_null):
+                return out
+        out = {}
+        for key, name, field_type, children, scalar in fields:
             if scalar:
                 item = value.get(key)
                 if item is None and scalar == 2:
-                    self._null_error([*path, key], getattr(runtime, "name", ""), name)
+                    self._null_error((path, key), getattr(runtime, "name", ""), name)
                     return _BUBBLE
                 out[key] = item
                 continue
             if name == "__typename":
                 out[key] = getattr(runtime, "name", None)
                 continue
-            if name in ("__schema", "__type") and not path:
+            if name in ("__schema", "__type") and path is None:
                 out[key] = value.get(key)  # answered by graphql-core on the API schema, already shaped
                 continue
             if field_type is None:
                 continue
-            result = self.value(field_type, children, value.get(key), [*path, key])
+            result = self.value(field_type, children, value.get(key), (path, key))
             if result is _BUBBLE:
-                self._null_error([*path, key], getattr(runtime, "name", ""), name)
+                self._null_error((path, key), getattr(runtime, "name", ""), name)
                 return _BUBBLE
             out[key] = result
         return out
 
+    def _objects(
+        self,
+        object_type: GraphQLObjectType,
+        selections: list[Selection],
+        values: list[Any],
+        path: LazyPath,
+        non_null: bool,
+    ) -> list[Any] | None:
+        """A list of one object type (`[T]`, `[T!]`): its fields worked out once for the list, objects of
+        scalars copied, the rest as `value` would (a null or bubbling item nulls the list when items are
+        non-null)."""
+        _, scalars, required = self._fields(object_type, selections)
+        items: list[Any] = []
+        for index, item in enumerate(values):
+            result: Any = None
+            if isinstance(item, dict):
+                if scalars is not None:
+                    result = {key: item.get(key) for key in scalars}
+                    if required and None in map(result.__getitem__, required):
+                        result = self.object(object_type, object_type, selections, item, (path, index))
+                else:
+                    result = self.object(object_type, object_type, selections, item, (path, index))
+                if result is _BUBBLE:
+                    result = None
+            if result is None and non_null:
+                return None
+            items.append(result)
+        return items
+
     def value(
-        self, field_type: GraphQLOutputType, selections: list[Selection], value: Any, path: list[str | int]
+        self, field_type: GraphQLOutputType, selections: list[Selection], value: Any, path: LazyPath
     ) -> Any:
         if is_non_null_type(field_type):
             assert isinstance(field_type, GraphQLNonNull)
@@ -185,9 +248,14 @@ class _Shaper:
             assert isinstance(field_type, GraphQLList)
             if not isinstance(value, list):
                 return None
+            item_type = field_type.of_type
+            non_null = isinstance(item_type, GraphQLNonNull)
+            base = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+            if isinstance(base, GraphQLObjectType):
+                return self._objects(base, selections, value, path, non_null)
             items = []
             for index, item in enumerate(value):
-                result = self.value(field_type.of_type, selections, item, [*path, index])
+                result = self.value(field_type.of_type, selections, item, (path, index))
                 if result is _BUBBLE:
                     return None
                 items.append(result)
@@ -199,7 +267,7 @@ class _Shaper:
             self.errors.append(
                 {
                     "message": f'Enum "{field_type.name}" cannot represent value: {orjson.dumps(value).decode()}',
-                    "path": list(path),
+                    "path": path_list(path),
                 }
             )
             return None
@@ -219,7 +287,7 @@ class _Shaper:
                     {
                         "message": f'Abstract type "{getattr(field_type, "name", "")}" was resolved to a type '
                         f'"{typename}" that does not exist inside the schema.',
-                        "path": list(path),
+                        "path": path_list(path),
                     }
                 )
                 return None

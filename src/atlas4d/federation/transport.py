@@ -34,6 +34,7 @@ JSON = dict[str, Any]
 log = logging.getLogger("atlas4d.federation")
 
 DEFAULT_MAX_CONNECTIONS = 100
+MAX_CACHED_BODIES = 1024
 FAILURE_CODES = {
     "timeout": "SUBGRAPH_TIMEOUT",
     "unavailable": "SUBGRAPH_UNAVAILABLE",
@@ -137,20 +138,29 @@ class RemoteSubgraph:
 
     def __post_init__(self) -> None:
         self._head = self.client.request_head(self.url, {**JSON_HEADERS, **self.headers})
+        # the JSON of the request body up to its variables, per operation (plans' operations are fixed)
+        self._bodies: dict[tuple[str, str | None], bytes] = {}
 
     async def fetch(
         self, document: DocumentNode, text: str, variables: JSON, operation_name: str | None, context: Any
     ) -> SubgraphResponse:
         self.requests += 1
-        body: JSON = {"query": text, "variables": variables}
-        if operation_name:
-            body["operationName"] = operation_name
+        start = self._bodies.get((text, operation_name))
+        if start is None:
+            start = b'{"query":' + orjson.dumps(text)
+            if operation_name:
+                start += b',"operationName":' + orjson.dumps(operation_name)
+            start += b',"variables":'
+            if len(self._bodies) >= MAX_CACHED_BODIES:
+                self._bodies.clear()
+            self._bodies[text, operation_name] = start
+        body = start + orjson.dumps(variables) + b"}"
         forwarded = forwarded_headers.get()
         head = self._head + _header_lines(forwarded) if forwarded else self._head
         try:
             try:
                 status, content = await self.client.post(
-                    self.url, head, orjson.dumps(body), retry=not text.startswith("mutation")
+                    self.url, head, body, retry=not text.startswith("mutation")
                 )
             except HttpError as error:
                 raise SubgraphFailure(FAILURE_CODES[error.kind], str(error)) from error

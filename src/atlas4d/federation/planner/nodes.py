@@ -23,6 +23,8 @@ class Representation:
     selections: list[Selection] = field(default_factory=list)
     # Response keys of key fields: an object missing one (null, or its fetch failed) is not sent.
     keys: set[str] = field(default_factory=set)
+    # the executor's compiled form (executor._flat), made once per cached plan: () when it does not apply
+    flat: tuple[tuple[str, str, bool], ...] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(eq=False)
@@ -60,6 +62,8 @@ class FetchNode:
     context_template: tuple[str, list[str], str] | None = None
     # operations for N distinct context values (one aliased `_entities` per value set), made when first needed
     context_documents: dict[int, tuple[str, DocumentNode]] = field(default_factory=dict)
+    # whether a selection of `body` has directives (executor._conditional), made once per cached plan
+    conditional: bool | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass

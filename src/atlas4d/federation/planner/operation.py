@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from graphql import (
     DocumentNode,
@@ -29,6 +30,9 @@ class Operation:
     selections: list[Selection]
     variable_definitions: dict[str, ast.VariableDefinitionNode]
     introspection: DocumentNode | None
+    # the response shaper's per-type field lists, kept with a cached plan when no @skip/@include can change
+    # them (response.py)
+    shapes: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def read_operation(document: DocumentNode, operation_name: str | None) -> Operation:
