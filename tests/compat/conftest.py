@@ -30,19 +30,18 @@ from atlas4d.settings import Settings
 HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent
 COMPAT_DB = f"atlas4d_compat_{os.getpid()}"
+ADOPT_DB = f"atlas4d_adopt_{os.getpid()}"
 
 
-@pytest.fixture(scope="session")
-async def original_db(settings: Settings) -> AsyncIterator[OriginalDatabase]:
-    cluster = EmbeddedCluster.from_settings(settings)
-    cluster.start()
+async def build_original(cluster: EmbeddedCluster, name: str) -> OriginalDatabase:
+    """A new database `name` from the Core Spec DDL holding the seed-like rows, fingerprinted."""
     admin = await asyncpg.connect(cluster.admin_url())
     try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {COMPAT_DB} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {COMPAT_DB}")
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {name}")
     finally:
         await admin.close()
-    url = cluster.admin_url().rsplit("/", 1)[0] + f"/{COMPAT_DB}"
+    url = cluster.admin_url().rsplit("/", 1)[0] + f"/{name}"
     data = generate()
     conn = await asyncpg.connect(url)
     try:
@@ -55,12 +54,35 @@ async def original_db(settings: Settings) -> AsyncIterator[OriginalDatabase]:
         before = await original_state(conn, max_ids)
     finally:
         await conn.close()
-    yield OriginalDatabase(url, data, before, max_ids)
+    return OriginalDatabase(url, data, before, max_ids)
+
+
+async def drop_database(cluster: EmbeddedCluster, name: str) -> None:
     admin = await asyncpg.connect(cluster.admin_url())
     try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {COMPAT_DB} WITH (FORCE)")
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     finally:
         await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def original_db(settings: Settings) -> AsyncIterator[OriginalDatabase]:
+    cluster = EmbeddedCluster.from_settings(settings)
+    cluster.start()
+    db = await build_original(cluster, COMPAT_DB)
+    yield db
+    await drop_database(cluster, COMPAT_DB)
+
+
+@pytest.fixture(scope="session")
+async def adopted_db(settings: Settings) -> AsyncIterator[OriginalDatabase]:
+    """A second original database of the same rows, for `atlas4d db adopt` (which the other tests' database
+    never sees: they serve an original database as it is)."""
+    cluster = EmbeddedCluster.from_settings(settings)
+    cluster.start()
+    db = await build_original(cluster, ADOPT_DB)
+    yield db
+    await drop_database(cluster, ADOPT_DB)
 
 
 @pytest.fixture(scope="session")

@@ -264,6 +264,40 @@ def register(app: typer.Typer) -> None:
         if report.problems:
             raise typer.Exit(1)
 
+    @db.command()
+    def adopt(
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    ) -> None:
+        """Derive entities and tracks from an existing Atlas4D database's observations (idempotent).
+
+        Migrates first; writes only atlas4d.entities and atlas4d.tracks, never the original's rows
+        (docs/core-spec-compat.md says what is inferred and how)."""
+        from atlas4d.db.adopt import AdoptReport, adopt_database
+
+        settings = Settings()
+
+        async def work() -> AdoptReport:
+            await _migrate(settings, core_migrations())
+            conn = await _connection(settings)
+            try:
+                return await adopt_database(conn)
+            finally:
+                await conn.close()
+
+        report = _run(console, work)
+        if as_json:
+            sys.stdout.write(orjson.dumps(report.as_json()).decode() + "\n")
+            return
+        table = Table(title="atlas4d db adopt", show_header=False)
+        rules = ", ".join(f"{n:,} by {rule}" for rule, n in sorted(report.entities_by_rule.items()))
+        table.add_row("entities created", f"{report.entities_created:,}" + (f" ({rules})" if rules else ""))
+        table.add_row("tracks refreshed", f"{report.tracks_refreshed:,}")
+        table.add_row("tracks linked to an entity", f"{report.tracks_linked:,}")
+        table.add_row("entities / tracks now", f"{report.entities_total:,} / {report.tracks_total:,}")
+        console.print(table)
+        written = report.entities_created + report.tracks_refreshed + report.tracks_linked
+        console.print("[green]adopted[/]" if written else "already adopted: nothing to write")
+
 
 def _print_check(console: Console, report: CheckReport) -> None:
     table = Table(title="atlas4d db check", show_header=False)

@@ -11,7 +11,8 @@ Notices (allowed by Core Spec v0.3, served as documented):
   `partial_latlon`: only one of `lat`/`lon` (no position unless `geom`).
 - anomalies with a null `anomaly_type` or `detected_at`, a `score` outside 0..1, or an `observation_id` that
   matches no observation.
-- `tracks_missing`: `track_id`s without a row in `atlas4d.tracks` (run `atlas4d db adopt`).
+- `tracks_missing`: `track_id`s with a placed observation but no row in `atlas4d.tracks` (all of them before
+  `atlas4d db migrate`; run `atlas4d db adopt`).
 
 Read-only: one pass per check, no writes, no locks beyond a plain SELECT.
 """
@@ -24,7 +25,7 @@ from typing import Any
 
 import asyncpg
 
-from atlas4d.core.position import lonlat_point_sql, lonlat_valid_sql
+from atlas4d.core.position import has_position_sql, lonlat_point_sql, lonlat_valid_sql
 
 DEFAULT_TOLERANCE_M = 1.0
 DEFAULT_EXAMPLES = 20
@@ -65,9 +66,14 @@ SELECT count(*) FILTER (WHERE a.anomaly_type IS NULL) AS anomaly_type_null,
 FROM atlas4d.anomalies a
 """
 
-_TRACKS_MISSING = """
-SELECT count(*) FROM (SELECT DISTINCT o.track_id FROM atlas4d.observations_core o WHERE o.track_id IS NOT NULL) d
-WHERE NOT EXISTS (SELECT 1 FROM atlas4d.tracks tr WHERE tr.id = d.track_id)
+# `track_id`s with a placed observation (the rows a track is made of) and no track row; all of them on an
+# original database not migrated yet (no atlas4d.tracks).
+_TRACK_IDS = f"""
+SELECT DISTINCT o.track_id FROM atlas4d.observations_core o
+WHERE o.track_id IS NOT NULL AND {has_position_sql("o")}
+"""
+_TRACKS_MISSING = f"""
+SELECT count(*) FROM ({_TRACK_IDS}) d WHERE NOT EXISTS (SELECT 1 FROM atlas4d.tracks tr WHERE tr.id = d.track_id)
 """
 
 
@@ -118,6 +124,7 @@ async def check_database(
     anomalies = await conn.fetchrow(_ANOMALIES)
     assert anomalies is not None
     report.counts.update({f"anomalies_{k}": int(v) for k, v in anomalies.items()})
-    if await conn.fetchval("SELECT to_regclass('atlas4d.tracks') IS NOT NULL"):
-        report.counts["tracks_missing"] = int(await conn.fetchval(_TRACKS_MISSING))
+    has_tracks = await conn.fetchval("SELECT to_regclass('atlas4d.tracks') IS NOT NULL")
+    missing = _TRACKS_MISSING if has_tracks else f"SELECT count(*) FROM ({_TRACK_IDS}) d"
+    report.counts["tracks_missing"] = int(await conn.fetchval(missing))
     return report
