@@ -77,7 +77,11 @@ class Client:
 
 @asynccontextmanager
 async def connect(
-    base: str, path: str = "/graphql", protocol: str | None = PROTOCOL, receive_buffer: int | None = None
+    base: str,
+    path: str = "/graphql",
+    protocol: str | None = PROTOCOL,
+    receive_buffer: int | None = None,
+    headers: dict[str, str] | None = None,
 ) -> AsyncIterator[Client]:
     """`receive_buffer` fixes the socket's receive buffer (loopback autotunes it up to tens of MB, which
     would hide a client that stopped reading)."""
@@ -96,5 +100,6 @@ async def connect(
         sock=sock,
         max_queue=4,
         compression=None,
+        additional_headers=headers,
     ) as ws:
         yield Client(ws)

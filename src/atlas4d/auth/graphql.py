@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import DocumentNode, OperationDefinitionNode, OperationType, print_ast
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from atlas4d.auth import audit
@@ -40,7 +40,7 @@ class Guarded:
     decision: Decision
     guard: OperationGuard | None
     principal: Principal | None
-    request: Request
+    request: HTTPConnection  # a Request, or a subscription's WebSocket
     query: str  # what runs: the client's text, or the filtered document printed
     source: str  # the client's text (hashed in the audit trail)
     refused: Response | None = None
@@ -94,7 +94,7 @@ def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionN
     return None
 
 
-def _principal_of(endpoint: Any, request: Request) -> tuple[Principal | None, Policy]:
+def _principal_of(endpoint: Any, request: HTTPConnection) -> tuple[Principal | None, Policy]:
     state = request.scope.get("state") or {}
     policy = state.get("policy")
     if not isinstance(policy, Policy):
@@ -110,7 +110,7 @@ def _principal_of(endpoint: Any, request: Request) -> tuple[Principal | None, Po
 
 
 def guard_operation(
-    endpoint: Any, request: Request, document: DocumentNode, query: str, operation_name: str | None
+    endpoint: Any, request: HTTPConnection, document: DocumentNode, query: str, operation_name: str | None
 ) -> Guarded:
     principal, policy = _principal_of(endpoint, request)
     if principal is None:

@@ -247,21 +247,46 @@ class SecurityMiddleware:
             forwarded_headers.reset(forward_token)
             current_tenant.reset(tenant_token)
 
+    async def websocket_principal(self, headers: dict[str, str], pool: Any) -> Principal:
+        """The principal of a WebSocket or of its `connection_init` payload (credentials as headers), or
+        Unauthenticated / TenantRequired."""
+        principal = await self.authenticator.authenticate(headers, pool)
+        if principal is None:
+            raise Unauthenticated(
+                "this server needs credentials: send `Authorization: Bearer <token>` with the upgrade "
+                "request or in the connection_init payload"
+            )
+        if self.settings.tenancy and principal.tenant is None:
+            raise TenantRequired("tenancy is on and the credentials name no tenant")
+        return principal
+
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A WebSocket (subscriptions) is authenticated once, from its upgrade request's headers; without a
-        principal the upgrade is refused (403) before any message. Its tenant holds for its whole life."""
+        """A WebSocket (subscriptions) is authenticated from its upgrade request's headers, or — browsers
+        cannot set headers on an upgrade — from its `connection_init` payload (atlas4d.streaming.ws calls
+        `state["authenticate"]` with it). Bad credentials in the headers refuse the upgrade (4401, before
+        any message); none at all let a GraphQL endpoint's upgrade through without a principal, and that
+        endpoint then requires them in connection_init. The tenant holds for the connection's whole life."""
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         pool = getattr(getattr(scope.get("app"), "state", None), "pool", None)
+        state = scope.setdefault("state", {})
+        offered = "authorization" in headers or "x-api-key" in headers
+        principal: Principal | None
         try:
-            principal = await self.authenticator.authenticate(headers, pool)
-        except (Unauthenticated, AuthUnavailable):
+            principal = await self.websocket_principal(headers, pool)
+        except (Atlas4DError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             principal = None
-        if principal is None or (self.settings.tenancy and principal.tenant is None):
+        if principal is None and (offered or not scope["path"].startswith(GRAPHQL_PREFIXES)):
             await send({"type": "websocket.close", "code": 4401})
             return
-        scope.setdefault("state", {})["principal"] = principal
-        scope["state"]["policy"] = self.policy
-        token = current_tenant.set(principal.tenant if self.settings.tenancy else None)
+        state["principal"] = principal
+        state["policy"] = self.policy
+
+        async def authenticate(init_headers: dict[str, str]) -> Principal:
+            return await self.websocket_principal(init_headers, pool)
+
+        state["authenticate"] = authenticate
+        tenant = principal.tenant if principal is not None and self.settings.tenancy else None
+        token = current_tenant.set(tenant)
         try:
             await self.app(scope, receive, send)
         finally:

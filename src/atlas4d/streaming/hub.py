@@ -8,6 +8,11 @@ Batches form by themselves: while one batch is read, matched and rendered, new n
 batch takes all of them (up to `stream_batch_rows`). An idle server answers a single notice at once.
 Batches run one after another, so rows reach every subscriber in notice order — commit order — and within a
 statement in id order.
+
+Tenancy: feeds are grouped by their subscriber's tenant (None when tenancy is off). Each group's rows are read
+back, matched and rendered with `current_tenant` set to that tenant, so the row-level security policies of
+migration 0008 decide what it sees, exactly as for its queries; a notice names rows of every tenant, but a
+subscriber only ever receives rows the database showed its own tenant.
 """
 
 from __future__ import annotations
@@ -16,16 +21,16 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
 
+from atlas4d.auth.principal import current_tenant
 from atlas4d.streaming.broker import Broker
 from atlas4d.streaming.changes import BadNotice, Change, parse_change
-from atlas4d.streaming.matching import NEAR_SQL
 
 log = logging.getLogger("atlas4d.streaming")
 
@@ -37,12 +42,9 @@ class Index(Protocol):
 
     def discard(self, owner: object) -> None: ...
 
-    async def match(
-        self,
-        rows: Sequence[Any],
-        now: datetime,
-        near_check: Callable[..., Awaitable[set[int]]],
-    ) -> dict[object, list[int]]: ...
+    async def match(self, rows: Sequence[Any], now: datetime, conn: Any) -> dict[object, list[int]]:
+        """`conn`: the read-back's connection (in its transaction), for predicates PostgreSQL decides."""
+        ...
 
 
 class Topic(Protocol):
@@ -82,6 +84,7 @@ class Feed:
     spec: Any
     renderer: Renderer | None = None
     sink: Sink | None = None
+    tenant: str | None = None  # whose rows it may see (tenancy on); set before it is attached
     delivered: int = field(default=0)
 
     def __aiter__(self) -> Feed:
@@ -103,11 +106,12 @@ class Hub:
         self.pool = pool
         self.broker = broker
         self.topics = {t.name: t for t in topics}
-        self._indexes = {t.name: t.index() for t in topics}
+        # (topic, tenant) -> index and feeds: a tenant's rows are matched against its own feeds only
+        self._indexes: dict[tuple[str, str | None], Index] = {}
         self._by_kind = {t.change_kind: t for t in topics}
         self.batch_rows = batch_rows
         self._pending: deque[Change] = deque()
-        self._feeds: dict[str, set[Feed]] = {t.name: set() for t in topics}
+        self._feeds: dict[str, dict[str | None, set[Feed]]] = {t.name: {} for t in topics}
         self._flush: asyncio.Task[None] | None = None
         self._start_lock = asyncio.Lock()
         self._started = False
@@ -124,15 +128,25 @@ class Hub:
                 self._started = True
 
     def attach(self, feed: Feed) -> None:
-        self._indexes[feed.topic].add(feed, feed.spec)
-        self._feeds[feed.topic].add(feed)
+        key = (feed.topic, feed.tenant)
+        index = self._indexes.get(key)
+        if index is None:
+            index = self._indexes[key] = self.topics[feed.topic].index()
+        index.add(feed, feed.spec)
+        self._feeds[feed.topic].setdefault(feed.tenant, set()).add(feed)
 
     def detach(self, feed: Feed) -> None:
-        self._indexes[feed.topic].discard(feed)
-        self._feeds[feed.topic].discard(feed)
+        feeds = self._feeds[feed.topic].get(feed.tenant)
+        if feeds is None or feed not in feeds:
+            return
+        feeds.discard(feed)
+        self._indexes[(feed.topic, feed.tenant)].discard(feed)
+        if not feeds:
+            del self._feeds[feed.topic][feed.tenant]
+            del self._indexes[(feed.topic, feed.tenant)]
 
     def subscribers(self) -> int:
-        return sum(len(f) for f in self._feeds.values())
+        return sum(len(f) for groups in self._feeds.values() for f in groups.values())
 
     def _on_gap(self, reason: str) -> None:
         for listener in list(self.gap_listeners):
@@ -177,23 +191,32 @@ class Hub:
             topic = self._by_kind[change.kind]
             by_topic.setdefault(topic.name, []).append(change)
         self.stats["batches"] += 1
-        async with self.pool().acquire() as conn:
-            for name, changes in by_topic.items():
-                if not self._feeds[name]:
-                    continue
-                topic = self.topics[name]
-                rows = await topic.read(conn, changes)
-                self.stats["rows"] += len(rows)
-                if not rows:
-                    continue
+        for name, changes in by_topic.items():
+            for tenant in list(self._feeds[name]):
+                token = current_tenant.set(tenant)
+                try:
+                    await self._process_tenant(self.topics[name], tenant, changes)
+                finally:
+                    current_tenant.reset(token)
 
-                async def near_check(*columns: list[float], _conn: Any = conn) -> set[int]:
-                    return {r["i"] for r in await _conn.fetch(NEAR_SQL, *columns)}
+    async def _process_tenant(self, topic: Topic, tenant: str | None, changes: list[Change]) -> None:
+        """Read back, match and render one topic's rows for the feeds of one tenant, under its tenant."""
+        index = self._indexes.get((topic.name, tenant))
+        if index is None:
+            return
+        # one read-only transaction: the tenant is set once (tenancy), and matching sees the rows read
+        async with self.pool().acquire() as conn, conn.transaction(readonly=True):
+            rows = await topic.read(conn, changes)
+            self.stats["rows"] += len(rows)
+            if not rows:
+                return
+            matches = await index.match(rows, datetime.now(UTC), conn)
+        if matches:
+            await self._dispatch(topic, tenant, rows, matches)
 
-                matches = await self._indexes[name].match(rows, datetime.now(UTC), near_check)
-                await self._dispatch(topic, rows, matches)
-
-    async def _dispatch(self, topic: Topic, rows: list[Any], matches: dict[object, list[int]]) -> None:
+    async def _dispatch(
+        self, topic: Topic, tenant: str | None, rows: list[Any], matches: dict[object, list[int]]
+    ) -> None:
         events: dict[int, Any] = {}
         by_renderer: dict[int, tuple[Renderer, set[int]]] = {}
         for owner, indices in matches.items():
@@ -214,7 +237,11 @@ class Hub:
         for owner, indices in matches.items():
             feed = owner
             assert isinstance(feed, Feed)
-            if feed.renderer is None or feed.sink is None or feed not in self._feeds[topic.name]:
+            if (
+                feed.renderer is None
+                or feed.sink is None
+                or feed not in self._feeds[topic.name].get(tenant, ())
+            ):
                 continue
             texts = rendered[id(feed.renderer)]
             feed.sink([(topic.entity_key(rows[i]), texts[i]) for i in indices])

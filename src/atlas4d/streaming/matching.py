@@ -155,10 +155,13 @@ class ObservationIndex:
         self._tree = shapely.STRtree(geoms) if geoms else None
         self._dirty = False
 
-    async def match(
-        self, rows: Sequence[Any], now: datetime, near_check: NearCheck
-    ) -> dict[object, list[int]]:
-        """For each subscription with matches, the indices (ascending) of the rows it matches."""
+    async def match(self, rows: Sequence[Any], now: datetime, conn: Any) -> dict[object, list[int]]:
+        """For each subscription with matches, the indices (ascending) of the rows it matches (`conn`
+        decides `near` candidates)."""
+
+        async def near_check(*columns: list[float]) -> set[int]:
+            return {r["i"] for r in await conn.fetch(NEAR_SQL, *columns)}
+
         if self._dirty:
             self._rebuild()
         hits: dict[int, list[int]] = {}

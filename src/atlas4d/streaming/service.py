@@ -7,6 +7,9 @@ variables' size, cost: `GraphQLEndpoint.prepare` and its guard), then graphql-co
 `LiveOperation` renders each event for all of them) and is attached to the process's hub.
 
 Queries and mutations sent over a subscription transport run once through the endpoint (`next`, `complete`).
+Every operation passes the endpoint's field authorization (`atlas4d.auth.graphql.guard_operation`) for the
+subscriber's principal; a subscription that selects a field the principal may not read is refused whole.
+Everything runs under the subscriber's tenant (tenancy on), and its feed carries the tenant to the hub.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from typing import Any
 import orjson
 from graphql import DocumentNode, ExecutionResult, GraphQLSchema, OperationType, get_operation_ast
 from graphql.execution.execute import create_source_event_stream
+from starlette.requests import HTTPConnection
 
+from atlas4d.auth.graphql import guard_operation
+from atlas4d.auth.principal import Principal, current_tenant
 from atlas4d.errors import Atlas4DError
 from atlas4d.settings import Settings
 from atlas4d.streaming.execution import (
@@ -35,6 +41,20 @@ from atlas4d.web.graphql_http import GraphQLEndpoint, refusal
 
 class TooManySubscriptions(Atlas4DError):
     code = "TOO_MANY_SUBSCRIPTIONS"
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """Who asks: the connection (WebSocket or SSE request; the authorization check reads its state), its
+    verified principal (None: no security layer in front), and its tenant (None: tenancy off)."""
+
+    connection: HTTPConnection
+    principal: Principal | None
+    tenant: str | None
+
+    @property
+    def key(self) -> str | None:
+        return self.principal.rate_key if self.principal is not None else None
 
 
 @dataclass
@@ -92,11 +112,16 @@ class LiveService:
         return self.make_context(self.state.pool, request_id)
 
     async def start(
-        self,
-        params: dict[str, Any],
-        request_id: str,
-        principal: str | None,
-        active_on_connection: int,
+        self, params: dict[str, Any], request_id: str, who: Subscriber, active_on_connection: int
+    ) -> Refused | Single | Live:
+        token = current_tenant.set(who.tenant)
+        try:
+            return await self._start(params, request_id, who, active_on_connection)
+        finally:
+            current_tenant.reset(token)
+
+    async def _start(
+        self, params: dict[str, Any], request_id: str, who: Subscriber, active_on_connection: int
     ) -> Refused | Single | Live:
         query, variables, operation_name = (
             params.get("query"),
@@ -130,23 +155,27 @@ class LiveService:
                 else "Must provide operation name."
             )
             return Refused([{"message": message, "extensions": {"code": "BAD_REQUEST"}}])
+        guarded = guard_operation(self.endpoint, who.connection, document, query, operation_name)
+        if guarded.refused is not None:
+            return Refused(orjson.loads(bytes(guarded.refused.body))["errors"])
         if operation.operation is not OperationType.SUBSCRIPTION:
             context = self.context_factory(request_id)
             result = await self.endpoint.execute(
-                document, query, variables, operation_name, context, request_id
+                guarded.document, guarded.query, variables, operation_name, context, request_id
             )
             if "data" not in result:
                 return Refused(result["errors"])
-            return Single(orjson.dumps(result).decode())
+            return Single(orjson.dumps(await guarded.finish(result, request_id)).decode())
+        if guarded.changed:  # a live operation is executed per event for many subscribers: all or nothing
+            return Refused(guarded.decision.errors)
+        principal = who.key
         limits = self._limits(principal, active_on_connection)
         if limits is not None:
             return Refused(refusal(limits)["errors"])
         schema = self.route(document)
         if isinstance(schema, str):
             return Refused([{"message": schema, "extensions": {"code": "BAD_REQUEST"}}])
-        return await self._subscribe(
-            schema, document, query, variables, operation_name, request_id, principal
-        )
+        return await self._subscribe(schema, document, query, variables, operation_name, request_id, who)
 
     def _limits(self, principal: str | None, active_on_connection: int) -> TooManySubscriptions | None:
         s = self.settings
@@ -174,8 +203,9 @@ class LiveService:
         variables: dict[str, Any] | None,
         operation_name: str | None,
         request_id: str,
-        principal: str | None,
+        who: Subscriber,
     ) -> Refused | Single | Live:
+        principal = who.key
         built = LiveExecutor.build(
             schema,
             document,
@@ -197,7 +227,8 @@ class LiveService:
         relevant = orjson.dumps(
             {k: v for k, v in (variables or {}).items() if k in names}, option=orjson.OPT_SORT_KEYS
         )
-        key = (id(schema), query, operation_name, relevant, principal)
+        # one renderer per tenant (its nested fields load under that tenant) and principal
+        key = (id(schema), query, operation_name, relevant, principal, who.tenant)
         live_operation = self.operations.get(key)
         if live_operation is None:
             live_operation = LiveOperation(built, lambda: self.context_factory(request_id), request_id)
@@ -206,6 +237,7 @@ class LiveService:
         if principal is not None:
             self.per_principal[principal] = self.per_principal.get(principal, 0) + 1
         stream.renderer = live_operation
+        stream.tenant = who.tenant
         hub = self.hub()
         await hub.ensure_started()
         hub.attach(stream)

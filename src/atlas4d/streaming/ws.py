@@ -6,9 +6,15 @@ rather than once per subscriber (service.py), (2) never lets one client's pace r
 outbox per connection, outbox.py), (3) speaks the same limits, caches and errors as our HTTP endpoint.
 The reference server measured in the issue took 17 s to accept 1,000 subscriptions.
 
-Close codes: the protocol's (4400 bad message, 4401 subscribe before init, 4406 subprotocol, 4408 init
-timeout, 4409 duplicate id, 4429 second init), plus 4413 slow consumer (outbox.py) and 1012 after the server
-missed change notices (its broker reconnected): clients reconnect and resubscribe, and should refetch.
+Close codes: the protocol's (4400 bad message, 4401 subscribe before init, 4403 connection_init refused:
+no or bad credentials, 4406 subprotocol, 4408 init timeout, 4409 duplicate id, 4429 second init), plus 4413
+slow consumer (outbox.py) and 1012 after the server missed change notices (its broker reconnected): clients
+reconnect and resubscribe, and should refetch.
+
+Credentials: those of the upgrade request (atlas4d.auth's middleware), or those in the connection_init payload
+(`connectionParams` of graphql-ws: `Authorization: "Bearer …"` or `X-API-Key`/`apiKey`, at the top or under
+`headers`), verified by the same middleware's verifiers; the payload's win. The connection's tenant is its
+principal's for its whole life (the hub reads rows back under it).
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ from uuid import uuid4
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from atlas4d.auth.principal import Principal
+from atlas4d.errors import Atlas4DError
 from atlas4d.settings import Settings
 from atlas4d.streaming.outbox import SLOW_CONSUMER, Outbox, SlowConsumer
-from atlas4d.streaming.service import Live, LiveService, Refused, Single
+from atlas4d.streaming.service import Live, LiveService, Refused, Single, Subscriber
 
 log = logging.getLogger("atlas4d.streaming")
 
@@ -33,16 +41,47 @@ PROTOCOL = "graphql-transport-ws"
 BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, SUBPROTOCOL, INIT_TIMEOUT = 4400, 4401, 4403, 4406, 4408
 DUPLICATE, TOO_MANY_INITS, MISSED_NOTICES = 4409, 4429, 1012
 
-# (websocket, connection_init payload) -> the principal's key (None: anonymous), or raise PermissionError
-Authenticate = Callable[[WebSocket, dict[str, Any]], Awaitable[str | None]]
+# (websocket, connection_init payload) -> the principal (None: no security layer), or raise PermissionError
+Authenticate = Callable[[WebSocket, dict[str, Any]], Awaitable[Principal | None]]
+
+# payload keys (lower case, without `-` and `_`) -> the header the verifiers read
+_CREDENTIALS = {"authorization": "authorization", "xapikey": "x-api-key", "apikey": "x-api-key"}
 
 
-async def principal_from_scope(websocket: WebSocket, _payload: dict[str, Any]) -> str | None:
-    """The principal the HTTP layer put on the upgrade request (atlas4d.auth, when installed), if any."""
-    principal = websocket.scope.get("state", {}).get("principal")
-    if principal is None:
-        return None
-    return str(getattr(principal, "subject", None) or principal)
+def credentials_in(payload: dict[str, Any]) -> dict[str, str]:
+    """The credentials a client put in its connection_init payload, as the headers the verifiers read."""
+    out: dict[str, str] = {}
+    nested = payload.get("headers")
+    for source in (nested if isinstance(nested, dict) else {}, payload):
+        for key, value in source.items():
+            name = _CREDENTIALS.get(str(key).lower().replace("-", "").replace("_", ""))
+            if name is not None and isinstance(value, str):
+                out[name] = value
+    return out
+
+
+async def authenticate_init(websocket: WebSocket, payload: dict[str, Any]) -> Principal | None:
+    """Credentials in the payload, verified by atlas4d.auth's middleware; else the upgrade's principal.
+    PermissionError when neither gives one (the middleware let the upgrade through without credentials)."""
+    state = websocket.scope.setdefault("state", {})
+    verify = state.get("authenticate")
+    offered = credentials_in(payload)
+    principal = state.get("principal")
+    if verify is None:  # no security layer in front (an endpoint mounted alone)
+        return principal if isinstance(principal, Principal) else None
+    if offered:
+        try:
+            principal = await verify(offered)
+        except Atlas4DError as exc:
+            raise PermissionError(exc.message) from exc
+        except Exception as exc:  # the key store is unreachable: refuse, never let through
+            raise PermissionError("credentials cannot be checked now; try again shortly") from exc
+        state["principal"] = principal
+    if not isinstance(principal, Principal):
+        raise PermissionError(
+            "this server needs credentials: send Authorization in the connection_init payload"
+        )
+    return principal
 
 
 class _Connection:
@@ -57,7 +96,7 @@ class _Connection:
         self.subscriptions: dict[str, Live | None] = {}
         self.initialised = False
         self.init_received = False
-        self.principal: str | None = None
+        self.subscriber = Subscriber(websocket, None, None)
         self.closing: tuple[int, str] | None = None
         self.closed = asyncio.Event()
         self.id = websocket.headers.get("x-request-id", "")[:32] or uuid4().hex[:12]
@@ -121,9 +160,11 @@ class _Connection:
         self.init_received = True
         payload = message.get("payload")
         try:
-            self.principal = await self.authenticate(self.ws, payload if isinstance(payload, dict) else {})
+            principal = await self.authenticate(self.ws, payload if isinstance(payload, dict) else {})
         except PermissionError as exc:
             return self.close(FORBIDDEN, f"Forbidden: {exc}"[:120])
+        tenant = principal.tenant if principal is not None and self.settings.tenancy else None
+        self.subscriber = Subscriber(self.ws, principal, tenant)
         self.initialised = True
         self.send({"type": "connection_ack"})
         return None
@@ -141,7 +182,7 @@ class _Connection:
         request_id = f"{self.id}-{self.count}"
         active = sum(1 for v in self.subscriptions.values() if v is not None)
         try:
-            started = await self.service.start(payload, request_id, self.principal, active)
+            started = await self.service.start(payload, request_id, self.subscriber, active)
         except Exception:
             log.exception("streaming: subscribe failed (request %s)", request_id)
             started = Refused(
@@ -183,7 +224,7 @@ class GraphQLWebSocket:
     ) -> None:
         self.service = service
         self.settings = settings
-        self.authenticate = authenticate or principal_from_scope
+        self.authenticate = authenticate or authenticate_init
         self.connections: set[_Connection] = set()
 
     async def handle(self, websocket: WebSocket) -> None:

@@ -124,25 +124,8 @@ async def preload_latest_observations(info: Info, entities: list[Entity]) -> Non
 async def tracks(
     info: Info, filter: TrackFilter | None = None, first: int | None = None, after: str | None = None
 ) -> Connection[Track]:
-    flt = filter or TrackFilter()
     params = Params()
-    spatial = f.ObservationFilter(
-        bbox=flt.bbox.to_domain() if flt.bbox else None,
-        within=f.parse_area(flt.within) if flt.within is not None else None,
-        near=flt.near.to_domain() if flt.near else None,
-    )
-    if flt.min_length_meters is not None:
-        f.NumberRange(flt.min_length_meters, None, "minLengthMeters")
-    clauses = track_filter_sql(
-        params,
-        ids=f.parse_uuids(flt.ids, "ids"),
-        entity_ids=f.parse_uuids(flt.entity_ids, "entityIds"),
-        source_types=f.texts(flt.source_types, "sourceTypes"),
-        kinds=f.texts(flt.kinds, "kinds"),
-        spatial=spatial,
-        time=flt.time.to_domain() if flt.time else None,
-        min_length=flt.min_length_meters,
-    )
+    clauses = track_clauses(params, filter or TrackFilter())
     page = await keyset_page(
         info.context.pool,
         kind="t",
@@ -161,8 +144,46 @@ async def tracks(
 async def anomalies(
     info: Info, filter: AnomalyFilter | None = None, first: int | None = None, after: str | None = None
 ) -> Connection[Anomaly]:
-    flt = filter or AnomalyFilter()
     params = Params()
+    clauses = anomaly_clauses(params, filter or AnomalyFilter())
+    page = await keyset_page(
+        info.context.pool,
+        kind="a",
+        table="atlas4d.anomalies a",
+        columns=ANOMALY_COLUMNS,
+        clauses=clauses,
+        params=params,
+        first=_first(info, first),
+        after=after,
+        key="a.id",
+        key_type="int",
+    )
+    return connection(page, Anomaly.from_row)
+
+
+def track_clauses(params: Params, flt: TrackFilter) -> list[str]:
+    """The WHERE clauses of `tracks(filter:)` (alias `tr`), also `trackUpdated`'s matcher (core/live.py)."""
+    spatial = f.ObservationFilter(
+        bbox=flt.bbox.to_domain() if flt.bbox else None,
+        within=f.parse_area(flt.within) if flt.within is not None else None,
+        near=flt.near.to_domain() if flt.near else None,
+    )
+    if flt.min_length_meters is not None:
+        f.NumberRange(flt.min_length_meters, None, "minLengthMeters")
+    return track_filter_sql(
+        params,
+        ids=f.parse_uuids(flt.ids, "ids"),
+        entity_ids=f.parse_uuids(flt.entity_ids, "entityIds"),
+        source_types=f.texts(flt.source_types, "sourceTypes"),
+        kinds=f.texts(flt.kinds, "kinds"),
+        spatial=spatial,
+        time=flt.time.to_domain() if flt.time else None,
+        min_length=flt.min_length_meters,
+    )
+
+
+def anomaly_clauses(params: Params, flt: AnomalyFilter) -> list[str]:
+    """The WHERE clauses of `anomalies(filter:)` (alias `a`), also `anomalyDetected`'s matcher."""
     clauses: list[str] = []
     if flt.types is not None:
         clauses.append(f"a.anomaly_type = ANY({params.add(f.texts(flt.types, 'types'), 'text[]')})")
@@ -181,19 +202,18 @@ async def anomalies(
     if flt.observations is not None:
         inner = flt.observations.to_domain().sql(params)
         clauses.append(f"a.observation_id IN (SELECT o.id FROM atlas4d.observations_core o {f.where(inner)})")
-    page = await keyset_page(
-        info.context.pool,
-        kind="a",
-        table="atlas4d.anomalies a",
-        columns=ANOMALY_COLUMNS,
-        clauses=clauses,
-        params=params,
-        first=_first(info, first),
-        after=after,
-        key="a.id",
-        key_type="int",
-    )
-    return connection(page, Anomaly.from_row)
+    return clauses
 
 
-__all__ = ["anomalies", "entities", "entity", "observation", "observations", "parse_uuid", "track", "tracks"]
+__all__ = [
+    "anomalies",
+    "anomaly_clauses",
+    "entities",
+    "entity",
+    "observation",
+    "observations",
+    "parse_uuid",
+    "track",
+    "track_clauses",
+    "tracks",
+]

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from atlas4d.core.context import Info
-from atlas4d.core.live import observation_spec
-from atlas4d.core.schema.inputs import ObservationFilter
-from atlas4d.core.schema.types import Observation
+from atlas4d.core.live import anomaly_spec, observation_spec, track_spec
+from atlas4d.core.schema.inputs import AnomalyFilter, ObservationFilter, TrackFilter
+from atlas4d.core.schema.types import Anomaly, Observation, Track
 from atlas4d.streaming.hub import Feed
 
 
@@ -17,3 +17,11 @@ async def observation_added(
     info: Info, filter: ObservationFilter | None = None
 ) -> AsyncIterator[Observation]:
     return Feed("observations", observation_spec(filter))
+
+
+async def anomaly_detected(info: Info, filter: AnomalyFilter | None = None) -> AsyncIterator[Anomaly]:
+    return Feed("anomalies", anomaly_spec(filter))
+
+
+async def track_updated(info: Info, filter: TrackFilter | None = None) -> AsyncIterator[Track]:
+    return Feed("tracks", track_spec(filter))

@@ -56,6 +56,16 @@ class Subscription:
         description="Each observation matching `filter` written after the subscription started (by any writer: "
         "GraphQL, REST, bulk, connectors, another replica), in commit order per entity.",
     )
+    anomaly_detected = strawberry.subscription(
+        resolver=subscription.anomaly_detected,
+        description="Each anomaly matching `filter` (as `anomalies(filter:)` would) recorded after the "
+        "subscription started, in commit order.",
+    )
+    track_updated = strawberry.subscription(
+        resolver=subscription.track_updated,
+        description="Each track matching `filter` (as `tracks(filter:)` would) when it is created or extended "
+        "after the subscription started, in its state at that moment (updates within one batch sent once).",
+    )
 
 
 def build_core_schema() -> strawberry.federation.Schema:

@@ -1,0 +1,153 @@
+"""Subscriptions under tenancy (row-level security, migration 0008) on a real `atlas4d serve` in production mode:
+two tenants (and a third writing through SQL) write interleaved rows; each subscriber receives exactly its own
+tenant's rows — nested fields included — whether it authenticated with the upgrade request's headers or in
+its connection_init payload (what browsers must do); the other faces of the connection refuse without
+credentials or with bad ones, and a mutation over the socket passes the same field authorization as over HTTP."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import jwt
+import pytest
+import websockets
+from ws_client import Client, connect
+
+from live_server import serve
+
+SECRET = "streaming-tenancy-secret-long-enough-for-hs256"
+BOX = {"minLon": 10.0, "minLat": 50.0, "maxLon": 11.0, "maxLat": 51.0}
+LIVE = "subscription($f: ObservationFilter) { observationAdded(filter: $f) { id entityId entity { name } } }"
+INGEST = "mutation($o: [ObservationInput!]!) { ingestObservations(observations: $o) { accepted } }"
+T0 = datetime(2026, 7, 1, tzinfo=UTC)
+# the test database is shared by the session: tenant names of our own (tests/auth counts its tenants' rows)
+RUN = uuid.uuid4().hex[:8]
+ACME, GLOBEX, INITECH = f"acme-{RUN}", f"globex-{RUN}", f"initech-{RUN}"
+
+
+def bearer(tenant: str | None, *roles: str) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": f"{tenant}-user", "iat": now, "exp": now + 600, "roles": list(roles)}
+    if tenant is not None:
+        claims["tenant"] = tenant
+    return "Bearer " + jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str) -> Iterator[str]:
+    settings = {"tenancy": "true", "env": "production", "anonymous_role": "", "jwt_secret": SECRET}
+    with serve(database_url, **settings) as base:
+        yield base
+
+
+async def write(http: httpx.AsyncClient, tenant: str, entity: str, seconds: range) -> None:
+    auth = {"authorization": bearer(tenant, "admin")}
+    items = [
+        {"time": (T0 + timedelta(seconds=s)).isoformat(), "lon": 10.5, "lat": 50.5, "entityId": entity}
+        for s in seconds
+    ]
+    r = await http.post("/graphql", json={"query": INGEST, "variables": {"o": items}}, headers=auth)
+    assert r.status_code == 200 and "errors" not in r.json(), r.text
+
+
+async def received_until(client: Client, entity: str, count: int) -> list[dict[str, Any]]:
+    """Every event up to the `count`-th one of `entity` (rows committed before it have all been matched)."""
+    out, own = [], 0
+    while own < count:
+        message = await client.recv(20)
+        assert message["type"] == "next", message
+        event = message["payload"]["data"]["observationAdded"]
+        assert event["entityId"] == entity, f"a row of another tenant: {event}"
+        out.append(event)
+        own += 1
+    return out
+
+
+async def test_each_subscriber_receives_only_its_tenants_rows(server: str, pool: asyncpg.Pool) -> None:
+    entities = {t: str(uuid.uuid4()) for t in (ACME, GLOBEX, INITECH)}
+    async with httpx.AsyncClient(base_url=server, timeout=30) as http:
+        for tenant in (ACME, GLOBEX):
+            r = await http.post(
+                "/graphql",
+                json={
+                    "query": "mutation($e: [EntityInput!]!) { createEntities(entities: $e) { id } }",
+                    "variables": {
+                        "e": [{"id": entities[tenant], "kind": "truck", "name": f"{tenant}-secret"}]
+                    },
+                },
+                headers={"authorization": bearer(tenant, "admin")},
+            )
+            assert "errors" not in r.json(), r.text
+        async with (
+            connect(server) as acme,  # credentials in connection_init (browsers)
+            connect(server, headers={"authorization": bearer(GLOBEX, "reader")}) as globex,  # upgrade
+        ):
+            await acme.init({"Authorization": bearer(ACME, "reader")})
+            await globex.init()
+            for client in (acme, globex):
+                await client.subscribe(LIVE, {"f": {"bbox": BOX}})
+            for round_ in range(3):  # interleaved commits of every tenant
+                span = range(10 * round_, 10 * round_ + 3)
+                await write(http, ACME, entities[ACME], span)
+                await write(http, GLOBEX, entities[GLOBEX], span)
+                await pool.execute(  # a third tenant, through SQL as the table owner
+                    "INSERT INTO atlas4d.observations_core (t, lon, lat, geom, entity_id, tenant_id) "
+                    "VALUES ($1, 10.5, 50.5, ST_SetSRID(ST_MakePoint(10.5, 50.5), 4326), $2, $3)",
+                    T0 + timedelta(seconds=10 * round_),
+                    uuid.UUID(entities[INITECH]),
+                    INITECH,
+                )
+            # sentinels: once a subscriber has its own, every earlier commit has been matched for it
+            await write(http, ACME, entities[ACME], range(99, 100))
+            await write(http, GLOBEX, entities[GLOBEX], range(99, 100))
+            got = {
+                ACME: await received_until(acme, entities[ACME], 10),
+                GLOBEX: await received_until(globex, entities[GLOBEX], 10),
+            }
+    for tenant, events in got.items():
+        own = await pool.fetch(
+            "SELECT id FROM atlas4d.observations_core WHERE tenant_id = $1 AND entity_id = $2 ORDER BY id",
+            tenant,
+            uuid.UUID(entities[tenant]),
+        )
+        assert [int(e["id"]) for e in events] == [r["id"] for r in own]
+        assert {e["entityId"] for e in events} == {entities[tenant]}
+        assert {e["entity"]["name"] for e in events} == {f"{tenant}-secret"}
+
+
+async def test_connection_init_without_good_credentials_is_refused(server: str) -> None:
+    async with connect(server) as client:  # production: no anonymous access
+        await client.send({"type": "connection_init"})
+        assert await client.close_code() == 4403
+        assert "credentials" in (client.ws.close_reason or "")
+    for payload in (
+        {"Authorization": "Bearer not-a-token"},
+        {"Authorization": bearer(None, "reader")},  # tenancy on: a tenant is required
+        {"headers": {"X-API-Key": "a4d_nope"}},
+    ):
+        async with connect(server) as client:
+            await client.send({"type": "connection_init", "payload": payload})
+            assert await client.close_code() == 4403, payload
+    with pytest.raises(websockets.InvalidStatus) as refused:  # bad credentials on the upgrade itself
+        async with connect(server, headers={"authorization": "Bearer not-a-token"}):
+            pass
+    assert refused.value.response.status_code == 403
+
+
+async def test_a_mutation_over_the_socket_is_authorized_like_over_http(server: str) -> None:
+    async with connect(server) as client:
+        await client.init({"headers": {"Authorization": bearer(ACME, "reader")}})
+        item = {"time": T0.isoformat(), "lon": 10.5, "lat": 50.5}
+        await client.send(
+            {"id": "m", "type": "subscribe", "payload": {"query": INGEST, "variables": {"o": [item]}}}
+        )
+        message = await client.recv()
+        assert message["type"] == "next", message
+        assert message["payload"]["data"] is None  # the non-null root field, removed for `reader`
+        assert message["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHORIZED_FIELD_OR_TYPE"
