@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         default=30_000, description="Deadline of one request; its resolvers and SQL are cancelled at it."
     )
     body_timeout_ms: int = Field(default=10_000, description="Time a client has to send a request body.")
+    shutdown_timeout_s: int = Field(
+        default=25,
+        gt=0,
+        description="On SIGTERM, how long requests in flight may finish before the process exits anyway "
+        "(under Kubernetes' default 30 s terminationGracePeriodSeconds).",
+    )
     introspection: bool = Field(default=True, description="Allow __schema/__type queries.")
     suggestions: bool = Field(default=True, description="'Did you mean …?' in validation errors.")
     compiled_queries: bool = Field(

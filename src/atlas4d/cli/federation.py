@@ -132,6 +132,7 @@ def gateway_command(
 
     from atlas4d.federation.errors import SupergraphError
     from atlas4d.federation.supergraph import Supergraph
+    from atlas4d.settings import Settings
 
     path = supergraph.resolve()
     try:
@@ -157,6 +158,7 @@ def gateway_command(
         workers=workers,
         log_level="info",
         access_log=False,
+        timeout_graceful_shutdown=Settings().shutdown_timeout_s,
     )
 
 

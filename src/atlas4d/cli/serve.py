@@ -63,6 +63,7 @@ def register(app: typer.Typer) -> None:
             workers=settings.workers,
             log_level="info",
             access_log=False,
+            timeout_graceful_shutdown=settings.shutdown_timeout_s,
         )
 
     @schema_app.command("print")

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from atlas4d.errors import DatabaseUnavailable
 from atlas4d.settings import Settings
@@ -177,11 +178,13 @@ class EmbeddedCluster:
                 ]
             )
 
-    def stop(self) -> None:
+    def stop(self, mode: Literal["smart", "fast", "immediate"] = "fast") -> None:
+        """Stop the cluster: `fast` rolls back open transactions and checkpoints; `immediate` is a crash (the
+        next start recovers from the WAL)."""
         if not self.initialised() or not self.running():
             return
         bindir = find_bindir()
-        self._run([str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-w", "-m", "fast", "stop"])
+        self._run([str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-w", "-m", mode, "stop"])
 
     def status(self) -> dict[str, object]:
         return {

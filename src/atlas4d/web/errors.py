@@ -19,6 +19,39 @@ log = logging.getLogger("atlas4d.errors")
 
 OPERATION_SELECTION_ERRORS = ("Unknown operation named", "Must provide operation name")
 
+# The database is (for now) out of reach: refused, restarting, shutting down, or the connection was cut.
+# AdminShutdownError (57P01) and CrashShutdownError (57P02) end the sessions of a PostgreSQL that is being
+# stopped or restarted (tests/db/test_faults.py).
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.TooManyConnectionsError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.ConnectionDoesNotExistError,
+    ConnectionError,
+    OSError,
+)
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """A driver error that stands for a lost connection. When PostgreSQL ends a session (restart, shutdown)
+    around the end of a query, asyncpg's pool then resets the connection on release and fails with
+    `InternalClientError: cannot switch to state …; another operation (…) is in progress` — sometimes with the
+    connection error as its context, sometimes with none (the server's FATAL arrived between the query's end
+    and the reset). Seen in tests/db/test_faults.py under a restart; logged as a warning where it is mapped."""
+    if isinstance(exc, asyncpg.InternalClientError) and "another operation" in str(exc):
+        log.warning("database connection broken under a query (%s): answered as unavailable", exc)
+        return True
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, UNAVAILABLE):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
 
 def domain_error(exc: BaseException) -> Atlas4DError | None:
     """The client-safe error for an exception, or None when it must be masked."""
@@ -34,16 +67,11 @@ def domain_error(exc: BaseException) -> Atlas4DError | None:
         return Forbidden("this write is not permitted for your tenant")
     if isinstance(exc, asyncpg.QueryCanceledError):
         return QueryTimeout("the query took longer than the statement timeout; narrow the filter")
-    if isinstance(
-        exc,
-        asyncpg.TooManyConnectionsError
-        | asyncpg.CannotConnectNowError
-        | asyncpg.PostgresConnectionError
-        | ConnectionError
-        | OSError,
-    ):
+    if isinstance(exc, UNAVAILABLE):
         return DatabaseUnavailable("the database is unavailable; try again shortly")
     if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
+        return DatabaseUnavailable("the database is unavailable; try again shortly")
+    if isinstance(exc, asyncpg.InternalClientError | asyncpg.InterfaceError) and _connection_lost(exc):
         return DatabaseUnavailable("the database is unavailable; try again shortly")
     return None
 

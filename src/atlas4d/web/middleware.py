@@ -149,6 +149,12 @@ class _Request:
                     )
                 )
         finally:
+            if (
+                not app.done()
+            ):  # this request itself was cancelled (a shutdown's grace ran out): so is its work,
+                tasks.cancel()  # which would otherwise keep its pool connection and hold up the pool's closing
+                app.cancel()
+                await _settle(app)
             for task in (gone, reader):
                 task.cancel()
             await _settle(reader)
