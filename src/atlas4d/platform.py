@@ -46,6 +46,7 @@ from atlas4d.modules.contract import Module
 from atlas4d.modules.serving import graphql_schema_of, loader_factories
 from atlas4d.settings import Settings
 from atlas4d.streaming.service import LiveService, Router
+from atlas4d.streaming.sse import GraphQLSSE
 from atlas4d.streaming.ws import GraphQLWebSocket
 from atlas4d.web.cost_model import cost_model_from_sdl
 from atlas4d.web.errors import format_graphql_error
@@ -309,6 +310,6 @@ def gateway_routes(settings: Settings, modules: Sequence[Module]) -> tuple[list[
         local_subscription_router(gateway),
     )
     return [
-        Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
+        Route("/graphql", GraphQLSSE(live, settings).wrap(endpoint.handle), methods=["GET", "POST"]),
         WebSocketRoute("/graphql", GraphQLWebSocket(live, settings).handle),
     ], gateway

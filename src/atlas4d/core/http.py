@@ -14,6 +14,7 @@ from atlas4d.modules.contract import Module
 from atlas4d.modules.serving import graphql_schema_of, loader_factories, subgraph_endpoint
 from atlas4d.settings import Settings
 from atlas4d.streaming.service import LiveService
+from atlas4d.streaming.sse import GraphQLSSE
 from atlas4d.streaming.ws import GraphQLWebSocket
 
 PATH = "/subgraphs/core/graphql"
@@ -26,9 +27,12 @@ def graphql_routes(settings: Settings, modules: Sequence[Module] = ()) -> list[B
     endpoint = subgraph_endpoint(schema, settings, factories, compiled_answer(core, settings))
     live = LiveService(endpoint, settings, lambda pool, rid: Context.create(pool, settings, rid, factories))
     websocket = GraphQLWebSocket(live, settings)
+    http = GraphQLSSE(live, settings).wrap(
+        endpoint.handle
+    )  # event streams (Accept: text/event-stream) or HTTP
     return [
-        Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
+        Route("/graphql", http, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", websocket.handle),
-        Route(PATH, endpoint.handle, methods=["GET", "POST"]),
+        Route(PATH, http, methods=["GET", "POST"]),
         WebSocketRoute(PATH, websocket.handle),
     ]

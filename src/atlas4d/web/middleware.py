@@ -8,6 +8,8 @@
 - the request deadline (`ATLAS4D_REQUEST_TIMEOUT_MS`) and the client's disconnect: either cancels the request's
   task and every task it started (`atlas4d.web.deadline`), so resolvers stop and PostgreSQL cancels their
   statements; a request past its deadline is answered 504 `REQUEST_TIMEOUT` when nothing was sent yet.
+  An event stream (`Accept: text/event-stream`: GraphQL over SSE subscriptions) has no deadline; the client's
+  disconnect still ends it.
 
 Pure ASGI (not Starlette's BaseHTTPMiddleware, which runs the app in a task group of its own and buffers
 streaming responses). One task reads the client (the only caller of `receive`, so a disconnect is seen while the
@@ -99,6 +101,9 @@ class _Request:
         scope.setdefault("state", {})["request_id"] = self.request_id
         self.path: str = scope.get("path", "")
         self.streaming = self.path.startswith(limits.streaming_prefixes)
+        self.long_lived = self.streaming or any(
+            name == b"accept" and b"text/event-stream" in value for name, value in scope.get("headers", ())
+        )
         self.started = False
         self.finished = False
         self.body_done = False
@@ -119,7 +124,7 @@ class _Request:
             deadline.leave(token)
         gone = asyncio.ensure_future(self.disconnected.wait())
         try:
-            timeout = None if self.streaming else self.limits.request_timeout
+            timeout = None if self.long_lived else self.limits.request_timeout
             done, _ = await asyncio.wait({app, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             while app not in done and gone in done and self.finished:
                 done, _ = await asyncio.wait(
