@@ -103,6 +103,20 @@ def test_time_slider_reloads_the_window(browsed: dict[str, Any], live: LiveServe
     assert later["counts"]["observations"] == len(api["features"]) > 0
 
 
+def test_a_point_written_after_load_appears_live(browsed: dict[str, Any]) -> None:
+    """The page subscribed to observationAdded for its view; an observation written afterwards inside the view
+    is drawn in the live layer, where it was written."""
+    live = browsed["live"]
+    written = live["written"]
+    assert written["answer"] == {"data": {"ingestObservations": {"accepted": 1}}}
+    assert len(live["rendered"]) == 1
+    (point,) = live["rendered"]
+    assert point["sourceType"] == "vehicle"
+    # rendered features come back from vector tiles (8192 units a tile): metres, not micro-degrees
+    assert point["coordinates"] == pytest.approx([written["lon"], written["lat"]], abs=1e-4)
+    assert "GET /map/vendor/graphql-ws.min.js" in browsed["requests"]
+
+
 def test_click_opens_the_entity_panel(browsed: dict[str, Any], live: LiveServer) -> None:
     clicked, panel = browsed["clicked"], browsed.get("panel")
     assert clicked is not None and panel is not None

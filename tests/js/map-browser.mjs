@@ -3,6 +3,7 @@
 // Usage: node map-browser.mjs URL SCREENSHOT.png; prints one JSON line with what the page did.
 // Every request is recorded; one to another host than 127.0.0.1 is aborted and reported (offline page).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -84,6 +85,41 @@ async function main() {
     const png = await page.screenshot({ type: "png" });
     writeFileSync(screenshotPath, png);
     out.screenshot = await measure(page, png);
+
+    // live: an observation written now, in the view (away from its centre, where the click below goes), after
+    // the page's subscription started
+    await page.waitForFunction(() => document.body.dataset.live === "on", null, { timeout: 30000, polling: 100 });
+    const centre = await page.evaluate(() => {
+      const { map } = window.atlas4d;
+      const canvas = map.getCanvas().getBoundingClientRect();
+      return map.unproject([canvas.width * 0.25, canvas.height * 0.75]).toArray();
+    });
+    const entityId = randomUUID();
+    const written = await fetch(`${url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        query: "mutation($o: [ObservationInput!]!) { ingestObservations(observations: $o) { accepted } }",
+        variables: { o: [{ time: new Date().toISOString(), lon: centre[0], lat: centre[1], sourceType: "vehicle",
+          entityId, entityKind: "vehicle" }] },
+      }),
+    }).then((r) => r.json());
+    await page.waitForFunction((id) => {
+      const { map } = window.atlas4d;
+      const source = map.getSource("live").serialize().data;
+      return source.features.some((f) => f.properties.entityId === id);
+    }, entityId, { timeout: 30000, polling: 100 });
+    await page.evaluate(() => new Promise((resolve) => {
+      const { map } = window.atlas4d;
+      map.once("idle", resolve);
+      map.triggerRepaint(); // an idle map fires "idle" again only after something renders
+    }));
+    out.live = await page.evaluate((id) => {
+      const { map } = window.atlas4d;
+      const drawn = map.queryRenderedFeatures({ layers: ["live"] }).filter((f) => f.properties.entityId === id);
+      return { rendered: drawn.map((f) => ({ coordinates: f.geometry.coordinates, sourceType: f.properties.sourceType })) };
+    }, entityId);
+    out.live.written = { entityId, lon: centre[0], lat: centre[1], answer: written };
 
     // the time slider: six hours earlier
     const before = await loads(page);

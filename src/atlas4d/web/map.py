@@ -25,6 +25,9 @@ ASSETS = {
     "maplibre-gl-worker.mjs": "maplibre-gl/dist/maplibre-gl-worker.mjs",
     "maplibre-gl.css": "maplibre-gl/dist/maplibre-gl.css",
     "LICENSE.txt": "maplibre-gl/LICENSE.txt",
+    # live updates: graphql-ws's browser build (sets `graphqlWs`), the client Apollo/urql/GraphiQL use
+    "graphql-ws.min.js": "graphql-ws/umd/graphql-ws.min.js",
+    "graphql-ws-LICENSE.md": "graphql-ws/LICENSE.md",
 }
 
 

@@ -2,7 +2,8 @@
 // (no external basemap, no glyphs or sprites: works offline). Entities, tracks and observations in view for a
 // time window chosen with the slider; a click on anything opens its entity's panel. Everything comes from
 // /graphql: one query per view change (observations as GeoJSON built by PostGIS, tracks with their simplified
-// line, entities with their newest observation in the window), one per panel.
+// line, entities with their newest observation in the window), one per panel. Live: the page subscribes to
+// observationAdded for the view's bbox (graphql-ws over WebSocket, served by us) and draws each new point.
 import * as maplibregl from "/map/vendor/maplibre-gl.mjs";
 
 const GRAPHQL = "/graphql";
@@ -34,6 +35,10 @@ const ENTITY_QUERY = `query MapEntity($id: ID!) {
     tracks(first: 5) { id startTime endTime lengthMeters pointCount }
   }
 }`;
+const LIVE_SUBSCRIPTION = `subscription MapLive($bbox: BBoxInput!) {
+  observationAdded(filter: {bbox: $bbox}) { id time lon lat speed sourceType entityId }
+}`;
+const LIVE_KEEP = 5000; // newest live points kept on the map
 const CONTEXT_QUERIES = [
   `{ geofences { id name geometry } }`,
   `{ restrictedZones { id name geometry } }`,
@@ -76,7 +81,8 @@ function style() {
   const source = () => ({ type: "geojson", data: EMPTY });
   return {
     version: 8,
-    sources: { graticule: source(), context: source(), tracks: source(), observations: source(), entities: source() },
+    sources: { graticule: source(), context: source(), tracks: source(), observations: source(), entities: source(),
+      live: source() },
     layers: [
       { id: "background", type: "background", paint: { "background-color": "#0e1a26" } },
       { id: "graticule", type: "line", source: "graticule", paint: { "line-color": "#1f3347", "line-width": 1 } },
@@ -89,6 +95,8 @@ function style() {
       { id: "entities", type: "circle", source: "entities",
         paint: { "circle-color": colour, "circle-radius": ["case", ["boolean", ["get", "selected"], false], 10, 7],
           "circle-stroke-color": "#ffffff", "circle-stroke-width": 2 } },
+      { id: "live", type: "circle", source: "live",
+        paint: { "circle-color": colour, "circle-radius": 5, "circle-stroke-color": "#fff176", "circle-stroke-width": 2 } },
     ],
   };
 }
@@ -138,6 +146,7 @@ async function loadView() {
     state.counts = { observations: observations.features.length, tracks: tracks.length, entities: entities.length };
     state.shownWindow = window;
     state.shownBox = viewBox();
+    follow(state.shownBox);
     const times = observations.features.map((f) => f.properties.time).sort();
     state.shownTimes = times.length ? { first: times[0], last: times[times.length - 1] } : null;
     $("counts").textContent = `${entities.length} entities · ${tracks.length} tracks · ${observations.features.length} observations`;
@@ -150,6 +159,42 @@ async function loadView() {
   } catch (error) {
     $("error").textContent = String(error.message ?? error);
   }
+}
+
+// One graphql-ws client (one socket, reconnecting by itself); one subscription for the current view's bbox,
+// replaced when the view moves. `document.body.dataset.live` is "on" once the server has started it (it
+// answered a query sent after the subscribe on the same socket: messages are handled in order).
+const live = { client: null, stop: null, key: null, features: [] };
+
+function follow(box) {
+  const key = JSON.stringify(box);
+  if (!globalThis.graphqlWs || key === live.key) return;
+  live.client ??= globalThis.graphqlWs.createClient({
+    url: `${location.origin.replace(/^http/, "ws")}${GRAPHQL}`,
+    retryAttempts: 1_000_000,
+    shouldRetry: () => true,
+  });
+  live.key = key;
+  if (live.stop) live.stop();
+  document.body.dataset.live = "starting";
+  live.stop = live.client.subscribe({ query: LIVE_SUBSCRIPTION, variables: { bbox: box } }, {
+    next: (message) => message.data && drawLive(message.data.observationAdded),
+    error: (error) => ($("error").textContent = `live: ${Array.isArray(error) ? error[0].message : error.reason ?? error}`),
+    complete: () => {},
+  });
+  live.client.subscribe({ query: "{ __typename }" }, {
+    next: () => {}, error: () => {}, complete: () => { if (live.key === key) document.body.dataset.live = "on"; },
+  });
+}
+
+function drawLive(o) {
+  if (!placed(o)) return;
+  live.features.push({ type: "Feature", geometry: { type: "Point", coordinates: [o.lon, o.lat] },
+    properties: { id: o.id, entityId: o.entityId, sourceType: o.sourceType, time: o.time, speed: o.speed } });
+  if (live.features.length > LIVE_KEEP) live.features.splice(0, live.features.length - LIVE_KEEP);
+  map.getSource("live").setData({ type: "FeatureCollection", features: live.features });
+  state.live = live.features.length;
+  document.body.dataset.liveCount = String(live.features.length);
 }
 
 async function loadContext() {
@@ -256,7 +301,7 @@ async function start() {
     state.selected = null;
     loadView();
   });
-  for (const layer of ["entities", "observations", "tracks"]) {
+  for (const layer of ["entities", "observations", "tracks", "live"]) {
     map.on("click", layer, (e) => {
       const f = e.features && e.features[0];
       if (f && f.properties.entityId) openPanel(f.properties.entityId);
