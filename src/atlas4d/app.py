@@ -22,7 +22,7 @@ from atlas4d.db.pool import create_pool, migrate_database
 from atlas4d.errors import Atlas4DError
 from atlas4d.modules.contract import Module
 from atlas4d.settings import Settings
-from atlas4d.streaming.broker import PostgresBroker
+from atlas4d.streaming.broker import Broker, PostgresBroker
 from atlas4d.streaming.hub import Hub
 from atlas4d.web.cors import cors_middleware
 from atlas4d.web.graphiql import graphiql_routes
@@ -180,7 +180,15 @@ def stream_hub(settings: Settings, pool: Callable[[], asyncpg.Pool], url: str) -
     a server started without its database gets its pool later)."""
     from atlas4d.core.live import core_topics
 
-    return Hub(pool, PostgresBroker(url), core_topics(), batch_rows=settings.stream_batch_rows)
+    broker: Broker = PostgresBroker(url)
+    if settings.stream_broker != "postgres":
+        from atlas4d.streaming.relay import RelayBroker, bus_for
+
+        default = settings.redis_url if settings.stream_broker == "redis" else "nats://127.0.0.1:4222"
+        bus_url = settings.stream_broker_url or default or "redis://127.0.0.1:6379"
+        bus = bus_for(settings.stream_broker, bus_url, settings.stream_subject)
+        broker = RelayBroker(url, bus, name=settings.stream_broker)
+    return Hub(pool, broker, core_topics(), batch_rows=settings.stream_batch_rows)
 
 
 def _rest_routes() -> list[BaseRoute]:

@@ -183,6 +183,19 @@ class Settings(BaseSettings):
     stream_batch_rows: int = Field(
         default=5_000, description="Most rows read back and matched in one batch of change notices."
     )
+    stream_broker: Literal["postgres", "redis", "nats"] = Field(
+        default="postgres",
+        description="How change notices reach subscribers: `postgres` (LISTEN in every process), or `redis` / "
+        "`nats` (one process relays them onto the bus; docs/streaming.md).",
+    )
+    stream_broker_url: str | None = Field(
+        default=None,
+        description="The bus for `stream_broker` redis/nats (redis://127.0.0.1:6379, nats://127.0.0.1:4222); "
+        "unset: ATLAS4D_REDIS_URL for redis, nats://127.0.0.1:4222 for nats.",
+    )
+    stream_subject: str = Field(
+        default="atlas4d.changes", description="Redis channel or NATS subject carrying change notices."
+    )
     max_subscriptions_per_connection: int = Field(
         default=100, description="Most active subscriptions on one WebSocket connection."
     )
