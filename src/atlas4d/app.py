@@ -19,6 +19,7 @@ from atlas4d.db.embedded import database_url
 from atlas4d.db.migrate import Migration, core_migrations, load_migrations
 from atlas4d.db.pool import connect as open_connection
 from atlas4d.db.pool import create_pool, migrate_database
+from atlas4d.db.replicas import ReadRouter
 from atlas4d.errors import Atlas4DError
 from atlas4d.modules.contract import Module
 from atlas4d.settings import Settings
@@ -116,6 +117,9 @@ def create_app(
             app.state.pool = UnavailablePool(describe(exc))
             retrying = asyncio.create_task(keep_trying(connect, connected, settings.db_retry_max_s))
         app.state.stream_hub = stream_hub(settings, lambda: app.state.pool, url)
+        app.state.read_router = ReadRouter.of(settings, lambda: app.state.pool)
+        if app.state.read_router is not None:
+            await app.state.read_router.start()
         if settings.gc_freeze:
             # Schemas, plans and imported code are ~70k long-lived objects that every full collection would
             # walk again; a 1,000-row page allocates enough to trigger several. Measured: building a Q1 page
@@ -130,6 +134,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await retrying
             await app.state.stream_hub.aclose()
+            if app.state.read_router is not None:
+                await app.state.read_router.aclose()
             await app.state.pool.close()
             await limiter.aclose()
 

@@ -36,6 +36,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from atlas4d.core.compiled import compiled_answer
 from atlas4d.core.context import Context
 from atlas4d.core.schema import build_core_schema
+from atlas4d.db.replicas import pool_for
 from atlas4d.federation.compose import SubgraphSource, compose
 from atlas4d.federation.gateway import Gateway
 from atlas4d.federation.planner.nodes import FetchNode
@@ -225,7 +226,7 @@ class GatewayEndpoint(GraphQLEndpoint):
 
         async def context(request: Request, request_id: str) -> Context:
             principal = request.scope.get("state", {}).get("principal")
-            return Context.create(request.app.state.pool, settings, request_id, factories, principal)
+            return Context.create(pool_for(request), settings, request_id, factories, principal)
 
         api = gateway.supergraph.api_schema
         super().__init__(api, settings, context, cost_model=cost_model_from_sdl(gateway.supergraph.sdl))

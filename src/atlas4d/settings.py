@@ -38,6 +38,19 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="PostgreSQL 15+ with PostGIS. Unset: the embedded cluster is used."
     )
+    read_database_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Streaming replicas of the database (comma-separated URLs): read-only requests are served "
+        "by a fresh one (docs/scaling.md).",
+    )
+    read_max_lag_ms: int = Field(
+        default=5_000,
+        gt=0,
+        description="A replica that has not replayed the primary's writes of this long ago gets no reads.",
+    )
+    read_check_interval_ms: int = Field(
+        default=500, gt=0, description="How often replica lag (WAL positions) is checked."
+    )
     data_dir: Path = Field(default_factory=default_data_dir, description="Home of the embedded cluster.")
     embedded_port: int = Field(default=54329, description="Loopback port of the embedded cluster.")
     embedded_database: str = Field(default="atlas4d", description="Database name in the embedded cluster.")
@@ -203,7 +216,7 @@ class Settings(BaseSettings):
         default=1_000, description="Most active subscriptions of one authenticated principal in one process."
     )
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "read_database_urls", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value

@@ -14,47 +14,46 @@ port: restarting the shared test cluster would break every other test) and a rea
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import orjson
 import pytest
+from private_servers import Server, private_cluster
 
 from atlas4d.db.embedded import EmbeddedCluster
-from live_server import ATLAS4D, free_port
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[EmbeddedCluster]:
+    with private_cluster() as db:
+        yield db
+
+
+@pytest.fixture
+def server(cluster: EmbeddedCluster) -> Iterator[Callable[..., Server]]:
+    started: list[Server] = []
+
+    def start(**settings: str) -> Server:
+        started.append(Server(cluster.url, **settings))
+        return started[-1]
+
+    yield start
+    for s in started:
+        s.stop()
+
 
 INGEST = """mutation Ingest($batch: [ObservationInput!]!) {
   ingestObservations(observations: $batch) { accepted }
 }"""
 READ = "{ observations(first: 50) { totalCount nodes { id time lon lat entity { id } } } }"
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[EmbeddedCluster]:
-    """A private cluster, stopped and deleted at the end (the postgres OS user must reach its data dir)."""
-    home = (
-        Path("/var/lib/atlas4d-test") / f"faults-{uuid.uuid4().hex[:12]}"
-        if os.geteuid() == 0
-        else Path(tempfile.mkdtemp(prefix="atlas4d-faults-"))
-    )
-    db = EmbeddedCluster(home / "pg", free_port(), "atlas4d")
-    db.start()
-    try:
-        yield db
-    finally:
-        db.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def batch(entity: uuid.UUID, size: int, minute: int = 0) -> list[dict[str, Any]]:
@@ -221,63 +220,6 @@ async def test_no_acknowledged_write_is_lost_when_the_database_crashes(
     assert all(stored[e] in whole for e in acked)
     assert all(stored.get(e, 0) in {0} | whole for e in failed)  # all or nothing, never half
     assert not masked(atlas4d.output())
-
-
-class Server:
-    """`atlas4d serve` as a child process on a free port; its log goes to a file (a pipe nobody reads would
-    fill up and stall the server once it logs enough, as it may while the database is down)."""
-
-    def __init__(self, database_url: str, **settings: str) -> None:
-        port = free_port()
-        env = {
-            **os.environ,
-            "ATLAS4D_GC_FREEZE": "false",
-            "ATLAS4D_DATABASE_URL": database_url,
-            "ATLAS4D_PORT": str(port),
-            **{f"ATLAS4D_{k.upper()}": v for k, v in settings.items()},
-        }
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
-        self.process = subprocess.Popen(
-            [str(ATLAS4D), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=self.log
-        )
-        self.base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.process.poll() is None, self.output()
-            try:
-                if httpx.get(self.base + "/health", timeout=1).json()["postgres"] == "healthy":
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, self.output()
-            time.sleep(0.1)
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
-
-
-@pytest.fixture
-def server(cluster: EmbeddedCluster) -> Iterator[Callable[..., Server]]:
-    started: list[Server] = []
-
-    def start(**settings: str) -> Server:
-        started.append(Server(cluster.url, **settings))
-        return started[-1]
-
-    yield start
-    for s in started:
-        s.stop()
 
 
 async def test_sigterm_drains_an_ingest_in_flight(

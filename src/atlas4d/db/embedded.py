@@ -178,6 +178,18 @@ class EmbeddedCluster:
                 ]
             )
 
+    def clone_from(self, primary: EmbeddedCluster) -> None:
+        """Make this (uninitialised) cluster a streaming replica of `primary`: `pg_basebackup -R` copies its data
+        after a fast checkpoint (the default, spread one made it wait minutes) and writes the standby settings
+        (primary_conninfo, standby.signal); `start()` then runs it as a hot standby. Replication connections
+        from loopback are trusted, as initdb's trust setup allows."""
+        self._prepare_dirs()
+        bindir = find_bindir()
+        self._run(
+            [str(bindir / "pg_basebackup"), "-D", str(self.data_dir), "-R", "-X", "stream", "-c", "fast",
+             "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"]
+        )  # fmt: skip
+
     def stop(self, mode: Literal["smart", "fast", "immediate"] = "fast") -> None:
         """Stop the cluster: `fast` rolls back open transactions and checkpoints; `immediate` is a crash (the
         next start recovers from the WAL)."""

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from atlas4d.core.context import Context
+from atlas4d.db.replicas import pool_for
 from atlas4d.federation.subgraph import subgraph_sdl
 from atlas4d.modules.contract import Module
 from atlas4d.settings import Settings
@@ -36,7 +37,7 @@ def subgraph_endpoint(
 ) -> GraphQLEndpoint:
     async def context(request: Request, request_id: str) -> Context:
         principal = request.scope.get("state", {}).get("principal")
-        return Context.create(request.app.state.pool, settings, request_id, factories, principal)
+        return Context.create(pool_for(request), settings, request_id, factories, principal)
 
     return GraphQLEndpoint(
         schema,

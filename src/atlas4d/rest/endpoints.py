@@ -15,6 +15,7 @@ from atlas4d import CORE_SPEC_VERSION, __version__
 from atlas4d.core.filters import where
 from atlas4d.core.sql import Params
 from atlas4d.db.availability import is_unavailable
+from atlas4d.db.replicas import mark_read_only, pool_for
 from atlas4d.errors import BadInput, DatabaseUnavailable, RequestTooLarge
 from atlas4d.rest import ingest
 from atlas4d.rest.errors import json_response, request_id_of
@@ -31,7 +32,8 @@ log = logging.getLogger("atlas4d.rest")
 
 
 def _pool(request: Request) -> asyncpg.Pool:
-    pool: asyncpg.Pool | None = getattr(request.app.state, "pool", None)
+    mark_read_only(request, request.method == "GET")  # GETs only read: a fresh replica may serve them
+    pool: asyncpg.Pool | None = pool_for(request)
     if pool is None:
         raise DatabaseUnavailable("the database pool is not open")
     return pool
@@ -40,6 +42,11 @@ def _pool(request: Request) -> asyncpg.Pool:
 def _settings(request: Request) -> Settings:
     settings: Settings | None = getattr(request.app.state, "settings", None)
     return settings if settings is not None else Settings()
+
+
+def _replicas(request: Request) -> dict[str, list[str]]:
+    router = getattr(request.app.state, "read_router", None)
+    return {"read_replicas": router.status()} if router is not None else {}
 
 
 async def health(request: Request) -> Response:
@@ -61,6 +68,7 @@ async def health(request: Request) -> Response:
         "status": "healthy" if postgres == "healthy" else "degraded",
         "postgres": postgres,
         "redis": "not connected",
+        **_replicas(request),
         "version": __version__,
         "core_spec": CORE_SPEC_VERSION,
     }

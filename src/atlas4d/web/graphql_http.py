@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from atlas4d.auth.graphql import guard_operation
+from atlas4d.db.replicas import mark_read_only
 from atlas4d.errors import Atlas4DError, RequestTooLarge
 from atlas4d.settings import Settings
 from atlas4d.web.cost_model import CostModel
@@ -283,6 +284,7 @@ class GraphQLEndpoint:
         if guarded.refused is not None:
             return guarded.refused
         document, query = guarded.document, guarded.query
+        mark_read_only(request, kind is OperationType.QUERY)  # a replica may serve it (atlas4d.db.replicas)
         context = await self.context(request, request_id)
         result = await self.execute(document, query, variables, operation_name, context, request_id)
         return await guarded.finish(result, request_id)
