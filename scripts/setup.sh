@@ -29,6 +29,11 @@ for tool in curl jq; do
   if ! command -v "$tool" >/dev/null 2>&1; then apt_install "$tool"; fi
 done
 
+# Mosquitto and nats-server (JetStream): the connector tests start private brokers from these binaries
+for broker in mosquitto nats-server; do
+  if ! command -v "$broker" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$broker" ]; then apt_install "$broker"; fi
+done
+
 # 2. Python virtualenv with the project and the Python client (clients/python, its own distribution, with its
 #    GeoPandas extra); reinstalled only when either pyproject.toml changes
 PY="${PYTHON:-python3}"

@@ -215,6 +215,26 @@ class Settings(BaseSettings):
     max_subscriptions_per_principal: int = Field(
         default=1_000, description="Most active subscriptions of one authenticated principal in one process."
     )
+    connect_mqtt_url: str = Field(
+        default="mqtt://127.0.0.1:1883",
+        description="Broker of `atlas4d connect mqtt` (mqtt[s]://[user:pw@]host:port).",
+    )
+    connect_nats_url: str = Field(
+        default="nats://127.0.0.1:4222", description="Server of `atlas4d connect nats`."
+    )
+    connect_kafka_bootstrap: str = Field(
+        default="127.0.0.1:9092",
+        description="Bootstrap servers of `atlas4d connect kafka` (comma-separated).",
+    )
+    connect_batch_rows: int = Field(
+        default=2_000, description="Most messages a connector stores in one transaction."
+    )
+    connect_batch_ms: int = Field(
+        default=200, description="Longest a connector waits to fill a batch before it stores what it has."
+    )
+    connect_metrics_port: int | None = Field(
+        default=None, description="Port of a connector's Prometheus /metrics on 127.0.0.1; unset: none."
+    )
 
     @field_validator("cors_origins", "read_database_urls", mode="before")
     @classmethod

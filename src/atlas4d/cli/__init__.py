@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from atlas4d.cli import auth, db, demo, federation, ingest, modules, serve
+from atlas4d.cli import auth, connect, db, demo, federation, ingest, modules, serve
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Atlas4D Gateway")
 serve.register(app)
@@ -14,6 +14,7 @@ federation.register(app)
 modules.register(app)
 ingest.register(app)
 auth.register(app)
+connect.register(app)
 
 
 def main() -> None:
