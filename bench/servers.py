@@ -30,7 +30,13 @@ class Server:
 
 
 def start_atlas4d(
-    dsn: str, logs: Path, *, workers: int | None = None, name: str = "atlas4d", modules: str = "none"
+    dsn: str,
+    logs: Path,
+    *,
+    workers: int | None = None,
+    name: str = "atlas4d",
+    modules: str = "none",
+    settings: dict[str, str] | None = None,
 ) -> Server:
     """`atlas4d serve`: the gateway over core and `modules` in-process, and each subgraph at
     /subgraphs/NAME/graphql."""
@@ -43,6 +49,7 @@ def start_atlas4d(
         "ATLAS4D_MODULES": modules,
         "ATLAS4D_GRAPHIQL": "false",
         "ATLAS4D_POOL_MAX_SIZE": "16",
+        **(settings or {}),  # more ATLAS4D_* variables
     }
     proc = start([sys.executable, "-m", "atlas4d", "serve"], env=env, cwd=ROOT, log=logs / f"{name}.log")
     url = f"http://127.0.0.1:{port}/graphql"

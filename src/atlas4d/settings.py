@@ -111,7 +111,7 @@ class Settings(BaseSettings):
         description="Answer plain observation and entity pages with one compiled statement each.",
     )
     time_slices: bool = Field(
-        default=True,
+        default=False,  # measured slower with today's (geography, t) index: docs/performance.md
         description="Read observation pages near a place newest-first in time slices (atlas4d.core.slices).",
     )
     gc_freeze: bool = Field(

@@ -55,7 +55,7 @@ def item(t: datetime, i: int, descending: bool, inside: bool = True) -> Observat
 async def slices_read(pool: asyncpg.Pool, descending: bool) -> list[TimeRange]:
     """The slices a page of FIRST rows reads, as the resolvers ask for it (FIRST + 1 rows)."""
     flt = ObservationFilter(near=Near(*CENTER[descending], RADIUS), time=TimeRange(START, END))
-    page = observation_statement(flt, limit=FIRST + 1, after=None, descending=descending)
+    page = observation_statement(flt, limit=FIRST + 1, after=None, descending=descending, sliced=True)
     seen: list[TimeRange] = []
 
     def recording(part: ObservationFilter, rows: int) -> tuple[str, list[Any]]:
@@ -121,7 +121,9 @@ async def clients(
     apps = []
     for compiled in (True, False):
         app = create_app(
-            settings.model_copy(update={"compiled_queries": compiled}), dsn=database_url, modules=[]
+            settings.model_copy(update={"compiled_queries": compiled, "time_slices": True}),
+            dsn=database_url,
+            modules=[],
         )
         apps.append(app)
     async with (

@@ -134,10 +134,12 @@ def _statement(_flt: ObservationFilter, _rows: int) -> tuple[str, list[object]]:
 def test_which_pages_are_sliced(
     flt: ObservationFilter, after_t: datetime | None, descending: bool, window: object
 ) -> None:
-    assert PageStatement(_statement, flt, 100, descending, after_t).window() == window
+    assert PageStatement(_statement, flt, 100, descending, after_t, sliced=True).window() == window
 
 
 def test_time_slices_off_sends_the_one_statement() -> None:
     flt = ObservationFilter(near=Near(27.0, 42.0, 10.0), time=TimeRange(T0, T0 + timedelta(days=1)))
-    assert PageStatement(_statement, flt, 100, True).window() is not None
-    assert PageStatement(_statement, flt, 100, True, sliced=False).window() is None
+    assert PageStatement(_statement, flt, 100, True, sliced=True).window() is not None
+    assert (
+        PageStatement(_statement, flt, 100, True).window() is None
+    )  # Settings.time_slices is off by default

@@ -137,7 +137,7 @@ def observation_statement(
     descending: bool,
     columns: str = OBSERVATION_COLUMNS,
     around: Callable[[str], str] | None = None,
-    sliced: bool = True,
+    sliced: bool = False,
 ) -> PageStatement:
     """A page of observations as `observation_page_sql` (inside `around(sql)` when given), read in newest-first
     time slices when its filter allows (`atlas4d.core.slices`)."""
@@ -160,7 +160,7 @@ async def observations_page(
     after: str | None,
     descending: bool,
     columns: str = OBSERVATION_COLUMNS,
-    sliced: bool = True,
+    sliced: bool = False,
 ) -> Page:
     count_params = Params()
     count_sql = f"SELECT count(*) FROM atlas4d.observations_core o {where(flt.sql(count_params))}"

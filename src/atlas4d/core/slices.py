@@ -16,6 +16,14 @@ window. The slices run in one REPEATABLE READ, read-only transaction: one snapsh
 
 A window no longer than the first slice, a window without a start, and filters without a spatial part (the
 (t, id) btree already reads them in order) take the plain statement.
+
+Off by default (`ATLAS4D_TIME_SLICES`), because measured it does not pay with today's indexes: the
+(geography, t) GiST index is organised by geography (its first column decides every split), so each slice's
+index scan still visits every entry near the point, of all times — Q3's 5 km at 10M: 2,307 index pages for a
+one-hour slice, about half the whole day's. Q3's page statement alone, one connection: 1M plain 21 ms, sliced
+58 ms; 10M plain 218 ms, sliced 248 ms. With a btree on (spatial cell, t) the same read of [t of the 1,000th
+row, end) cost 213 pages at 1M and 220 at 10M (12 vs 15 ms, plain 30 vs 140 ms in that run): that index is
+what makes slices flat (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -65,7 +73,7 @@ class PageStatement:
     limit: int
     descending: bool
     after_t: datetime | None = None  # the cursor's time: the page lies at or before it (after, ascending)
-    sliced: bool = True  # Settings.time_slices
+    sliced: bool = False  # Settings.time_slices
 
     def plain(self) -> tuple[str, list[Any]]:
         return self.statement(self.flt, self.limit)
