@@ -29,6 +29,7 @@ from atlas4d.web.cors import cors_middleware
 from atlas4d.web.graphiql import graphiql_routes
 from atlas4d.web.map import map_routes
 from atlas4d.web.middleware import graphql_error_body, request_limits
+from atlas4d.web.subgraph_access import is_subgraph_path, subgraph_access
 
 log = logging.getLogger("atlas4d.app")
 
@@ -152,6 +153,9 @@ def create_app(
     from atlas4d.rest.errors import http_error_handlers
 
     security, limiter = security_middleware(settings)
+    guarded = (
+        is_subgraph_path if subgraph is None else (lambda path: path == "/graphql" or is_subgraph_path(path))
+    )
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
@@ -162,6 +166,7 @@ def create_app(
                 or rest_cors_middleware(settings.cors_max_age)
             ),
             request_limits(settings, _error_body),  # request id, body timeout, deadline (docs/security.md)
+            *([subgraph_access(settings.subgraph_secret, guarded)] if settings.subgraph_secret else []),
             security,  # credentials -> Principal, permissions, rate limits, tenant (atlas4d.auth)
         ],
         exception_handlers=http_error_handlers(),
@@ -212,6 +217,8 @@ def _graphql_routes(settings: Settings, modules: Sequence[Module]) -> list[BaseR
     from atlas4d.platform import gateway_routes
 
     gateway, _ = gateway_routes(settings, modules)
+    if not settings.subgraph_routes and not settings.subgraph_secret:
+        return gateway  # production: `_service` and `_entities` are not for the public (docs/security.md)
     core = [r for r in graphql_routes(settings, modules) if getattr(r, "path", "") != "/graphql"]
     return [*gateway, *core, *module_routes(modules, settings)]
 

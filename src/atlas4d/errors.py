@@ -52,6 +52,13 @@ class BatchTooLarge(BadInput):
     code = "BATCH_TOO_LARGE"
 
 
+class UnsupportedMediaType(BadInput):
+    """A body in a media type the route does not take (REST writes take JSON only: browsers send text/plain and
+    form bodies cross-site without a CORS preflight, so accepting them would allow CSRF)."""
+
+    http_status: ClassVar[int] = 415
+
+
 class InvalidItem(BadInput):
     """One bad item of a batch mutation; `index` and `field` say which."""
 

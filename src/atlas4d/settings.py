@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # What ATLAS4D_ENV=production turns off unless the variable itself is set (docs/security.md)
-PRODUCTION_OFF = ("introspection", "graphiql", "suggestions")
+PRODUCTION_OFF = ("introspection", "graphiql", "suggestions", "subgraph_routes")
 
 
 def default_data_dir() -> Path:
@@ -33,7 +33,8 @@ class Settings(BaseSettings):
 
     env: Literal["development", "production"] = Field(
         default="development",
-        description="`production` turns introspection, GraphiQL and suggestions off unless set explicitly.",
+        description="`production` turns introspection, GraphiQL, suggestions and the public subgraph routes off "
+        "unless set explicitly, and anonymous access off (docs/security.md).",
     )
     database_url: str | None = Field(
         default=None, description="PostgreSQL 15+ with PostGIS. Unset: the embedded cluster is used."
@@ -81,9 +82,17 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=12, description="Deepest selection nesting accepted.")
     max_aliases: int = Field(default=100, description="Most aliased fields in one operation.")
     max_tokens: int = Field(default=10_000, description="Most lexical tokens in one document.")
+    max_query_bytes: int = Field(
+        default=256 * 1024,
+        description="Longest GraphQL document text (parsing costs ~0.1 µs a character, comments included).",
+    )
     max_body_bytes: int = Field(default=8 * 1024 * 1024, description="Largest HTTP request body.")
     bulk_max_body_bytes: int = Field(
         default=1024 * 1024 * 1024, description="Largest body of the bulk NDJSON/CSV ingest endpoint."
+    )
+    bulk_max_line_bytes: int = Field(
+        default=1024 * 1024,
+        description="Longest line (NDJSON) or record (CSV) of a bulk ingest body or file.",
     )
     max_fields: int = Field(
         default=2_000, description="Most field selections in one document, fragments expanded where spread."
@@ -120,6 +129,19 @@ class Settings(BaseSettings):
         "garbage collector's reach (gc.freeze), so collections during requests stay short.",
     )
     graphiql: bool = Field(default=True, description="Serve GraphiQL to browsers on GET /graphql.")
+    get_queries: bool = Field(
+        default=True, description="Accept queries sent with GET (`?query=`); false: POST only (405)."
+    )
+    subgraph_routes: bool = Field(
+        default=True,
+        description="Serve each subgraph at /subgraphs/<name>/graphql (`_service`, `_entities`: for peer "
+        "gateways). Production: off unless set, or unless ATLAS4D_SUBGRAPH_SECRET is set.",
+    )
+    subgraph_secret: str | None = Field(
+        default=None,
+        description="Shared secret callers of the subgraph routes must send in X-Atlas4D-Subgraph-Secret "
+        "(else 403); the gateway sends it to the remote subgraphs it calls.",
+    )
     map_page: bool = Field(default=True, description="Serve the map page at /map.")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -130,6 +152,11 @@ class Settings(BaseSettings):
     persisted_queries: bool = Field(
         default=True,
         description="Apollo's automatic persisted queries (APQ): hash-only requests, GET or POST.",
+    )
+    cache_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        description="Bytes each per-document cache may hold (parsed documents, plans, APQ texts, authorization "
+        "decisions; one of each per GraphQL endpoint): the text plus ~400 bytes per token.",
     )
     persisted_queries_cache_size: int = Field(
         default=10_000,

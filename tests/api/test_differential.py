@@ -42,7 +42,6 @@ from graphql import GraphQLSchema, execute, parse, specified_rules, validate
 from graphql.execution.incremental import IncrementalExecutor
 from hypothesis import HealthCheck, Phase, given, reject, settings
 from hypothesis import strategies as st
-from opgen import Operation, Values
 
 from atlas4d.app import create_app
 from atlas4d.core.compiled import CompiledPages
@@ -52,6 +51,7 @@ from atlas4d.db.migrate import load_migrations, migrate
 from atlas4d.federation.gateway import Gateway
 from atlas4d.modules.airspace import module as airspace
 from atlas4d.modules.mobility import module as mobility
+from atlas4d.modules.representations import check_representations
 from atlas4d.modules.serving import graphql_schema_of, loader_factories
 from atlas4d.modules.telecom import module as telecom
 from atlas4d.modules.vision import module as vision
@@ -61,6 +61,7 @@ from atlas4d.web.cost_model import cost_model_from_sdl
 from atlas4d.web.fast_executor import FastExecutor
 from atlas4d.web.graphql_http import format_result
 from atlas4d.web.guard import OperationGuard
+from opgen import Operation, Values
 
 MODULES = [airspace, mobility, telecom, vision]
 EXAMPLES = int(os.environ.get("ATLAS4D_DIFFERENTIAL_EXAMPLES", "120"))
@@ -229,6 +230,10 @@ async def world(
         httpx.AsyncClient(transport=transport, base_url="http://t") as client,
     ):
         schemas = {name: graphql_schema_of(s) for name, s in local_schemas(MODULES).items()}
+        for schema in schemas.values():
+            check_representations(
+                schema
+            )  # as every subgraph route serves it: malformed ones are the caller's
         planned = build_gateway(settings, MODULES)
         for subgraph in planned.subgraphs.values():
             subgraph.passthrough = False  # type: ignore[attr-defined]  # always the planner's executor

@@ -101,7 +101,8 @@ async def test_field_merging_bomb(client: httpx.AsyncClient, path: str) -> None:
 
 async def test_production_settings_give_no_suggestions(database_url: str) -> None:
     # production turns anonymous access off (401 before validation); a reader role lets requests through
-    settings = Settings(database_url=None, env="production", anonymous_role="reader")
+    # the subgraph routes are off in production unless asked for (test_reproductions.py covers that)
+    settings = Settings(database_url=None, env="production", anonymous_role="reader", subgraph_routes=True)
     app = create_app(settings, dsn=database_url, modules=[])
     async with (
         app.router.lifespan_context(app),

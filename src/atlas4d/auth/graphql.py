@@ -4,6 +4,7 @@ completed with nulls and errors for what was removed. Mutations are recorded in 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +108,22 @@ def _principal_of(endpoint: Any, request: HTTPConnection) -> tuple[Principal | N
         return principal, policy
     # no security middleware in front (an endpoint mounted on its own): the anonymous role's rights
     return anonymous_principal(endpoint.settings, policy), policy
+
+
+def principal_max_cost(endpoint: Any, default: int) -> Callable[[HTTPConnection | None], int]:
+    """`OperationGuard.max_cost` for an endpoint: the policy file's `limits` for the principal's roles (the most
+    generous role wins), else `default` (ATLAS4D_MAX_COST)."""
+
+    def max_cost(request: HTTPConnection | None) -> int:
+        if request is None:
+            return default
+        principal, policy = _principal_of(endpoint, request)
+        if principal is None or not policy.max_cost:
+            return default
+        limit = policy.max_cost_of(principal.roles)
+        return default if limit is None else limit
+
+    return max_cost
 
 
 def guard_operation(

@@ -13,7 +13,6 @@ per document, operation and grant, so a repeated operation costs one dictionary 
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -46,6 +45,7 @@ from graphql import (
 from atlas4d.auth.directives import Requirements
 from atlas4d.auth.policy import Policy
 from atlas4d.auth.principal import Principal
+from atlas4d.web.byte_cache import DEFAULT_BUDGET, ByteLRU, document_weight
 
 MESSAGE = "Unauthorized field or type"
 MAX_ERRORS = 100
@@ -87,7 +87,8 @@ class OperationGuard:
         self.schema = schema
         self.policy = policy
         self.requirements = requirements or Requirements()
-        self._cache: OrderedDict[tuple[int, str | None, Grant], Decision] = OrderedDict()
+        # bounded in bytes (web/byte_cache.py): a decision keeps its document alive
+        self._cache: ByteLRU[tuple[int, str | None, Grant], Decision] = ByteLRU(DEFAULT_BUDGET, CACHE_SIZE)
 
     # --- the check --------------------------------------------------------------------------------------
     def _alternatives_hold(self, coordinate: str, grant: Grant) -> bool:
@@ -129,9 +130,8 @@ class OperationGuard:
         if cached is not None and (cached.original or cached.document) is document:
             return cached
         decision = self._decide(document, operation_name, grant)
-        self._cache[key] = decision
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+        source = document.loc.source.body if document.loc is not None else ""
+        self._cache.put(key, decision, 2 * document_weight(source, document))  # the original and the filtered
         return decision
 
     def _decide(self, document: DocumentNode, operation_name: str | None, grant: Grant) -> Decision:

@@ -44,6 +44,12 @@ class Policy:
     roles: Mapping[str, frozenset[str]] = field(default_factory=lambda: dict(DEFAULT_ROLES))
     fields: Mapping[str, frozenset[str]] = field(default_factory=dict)
     policies: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    max_cost: Mapping[str, int] = field(default_factory=dict)  # role -> its own ATLAS4D_MAX_COST
+
+    def max_cost_of(self, roles: Iterable[str]) -> int | None:
+        """The highest cost limit among the roles that have one (None: the server's limit applies)."""
+        limits = [self.max_cost[r] for r in roles if r in self.max_cost]
+        return max(limits) if limits else None
 
     def permissions_of(self, roles: Iterable[str]) -> frozenset[str]:
         out: set[str] = set()
@@ -93,11 +99,26 @@ def parse_policy(text: str) -> Policy:
         raise PolicyError(f"policy file is not YAML: {exc}") from None
     if not isinstance(doc, dict):
         raise PolicyError("policy file must be a mapping with `roles`, `fields`, `policies`")
-    unknown = set(doc) - {"roles", "fields", "policies"}
+    unknown = set(doc) - {"roles", "fields", "policies", "limits"}
     if unknown:
         raise PolicyError(f"policy file: unknown keys {sorted(unknown)}")
     roles = _section(doc, "roles") if "roles" in doc else dict(DEFAULT_ROLES)
-    return Policy(roles, _section(doc, "fields"), _section(doc, "policies"))
+    return Policy(roles, _section(doc, "fields"), _section(doc, "policies"), _limits(doc.get("limits") or {}))
+
+
+def _limits(raw: Any) -> dict[str, int]:
+    """`limits: {role: {max_cost: N}}`."""
+    if not isinstance(raw, dict):
+        raise PolicyError("policy file: `limits` must map roles to {max_cost: N}")
+    out: dict[str, int] = {}
+    for role, limits in raw.items():
+        if not isinstance(limits, dict) or set(limits) - {"max_cost"}:
+            raise PolicyError(f"policy file: limits.{role} takes `max_cost` only")
+        value = limits.get("max_cost")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise PolicyError(f"policy file: limits.{role}.max_cost must be a positive integer")
+        out[str(role)] = value
+    return out
 
 
 def load_policy(path: Path | None) -> Policy:

@@ -9,25 +9,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from typing import ClassVar
 
 import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
 from atlas4d.bulk.loader import ChunkWriter, Connection
-from atlas4d.bulk.stream import BulkBody
-from atlas4d.errors import BadInput, RequestTooLarge
+from atlas4d.bulk.stream import MAX_LINE_BYTES, BulkBody
+from atlas4d.errors import BadInput, RequestTooLarge, UnsupportedMediaType
 from atlas4d.rest.errors import json_response
 
 CHUNK_LINES = 10_000
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024 * 1024
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-seq")
 CSV_TYPES = ("text/csv",)
-
-
-class UnsupportedMediaType(BadInput):
-    http_status: ClassVar[int] = 415
 
 
 def max_body_bytes_from_env() -> int:
@@ -102,7 +97,9 @@ def ingest_endpoint(max_body_bytes: int | None, chunk_lines: int = CHUNK_LINES):
                 f"the request body is larger than {limit} bytes (ATLAS4D_BULK_MAX_BODY_BYTES)", maximum=limit
             )
         auto_create = _flag(request, "autoCreateEntities", True)
-        body = BulkBody(content_type in CSV_TYPES, chunk_lines)
+        settings = getattr(request.app.state, "settings", None)
+        line_limit = getattr(settings, "bulk_max_line_bytes", MAX_LINE_BYTES)
+        body = BulkBody(content_type in CSV_TYPES, chunk_lines, line_limit)
         pool: asyncpg.Pool = request.app.state.pool
         async with pool.acquire() as conn:
             result = await load_stream(

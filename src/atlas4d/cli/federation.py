@@ -113,7 +113,14 @@ def gateway_command(
     supergraph: Annotated[Path, typer.Option("--supergraph", help="Supergraph SDL (Apollo format).")],
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 4000,
-    introspection: Annotated[bool, typer.Option(help="Allow introspection queries.")] = True,
+    introspection: Annotated[
+        bool | None,
+        typer.Option(help="Allow introspection queries (default: ATLAS4D_INTROSPECTION; off in production)."),
+    ] = None,
+    graphiql: Annotated[
+        bool | None,
+        typer.Option(help="Serve GraphiQL on GET /graphql (default: ATLAS4D_GRAPHIQL; off in production)."),
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Subgraph request timeout, seconds.")] = 30.0,
     workers: Annotated[
         int,
@@ -145,6 +152,7 @@ def gateway_command(
         {
             "supergraph": str(path),
             "introspection": introspection,
+            "graphiql": graphiql,
             "timeout": timeout,
             "max_connections": max_connections,
         }
@@ -166,19 +174,27 @@ def gateway_app_from_env() -> Starlette:
     """uvicorn factory: each worker builds its own gateway from the options `gateway` left in the environment."""
     from atlas4d.federation.app import create_app
     from atlas4d.federation.gateway import Gateway
+    from atlas4d.settings import Settings
+    from atlas4d.web.subgraph_access import HEADER
 
     args = json.loads(os.environ[GATEWAY_ARGS_ENV])
     sdl = Path(args["supergraph"]).read_text()
+    # options given on the command line win; else ATLAS4D_* (ATLAS4D_ENV=production turns both off)
+    settings = Settings()
+    chosen = {k: args.get(k) for k in ("introspection", "graphiql") if args.get(k) is not None}
+    settings = settings.model_copy(update=chosen)
+    secret = settings.subgraph_secret
 
     def load() -> Gateway:
         return Gateway.from_supergraph(
             sdl,
             timeout=args["timeout"],
-            introspection=args["introspection"],
+            introspection=settings.introspection,
             max_connections=args["max_connections"],
+            subgraph_headers={HEADER: secret} if secret else None,
         )
 
-    return create_app(loader=load)
+    return create_app(loader=load, settings=settings)
 
 
 def plan_command(

@@ -61,7 +61,7 @@ async def ingest_file(
     try:
         async with conn.transaction():
             writer = ChunkWriter(conn, auto_create_entities=auto_create_entities)
-            body = BulkBody(csv_format, batch)
+            body = BulkBody(csv_format, batch, settings.bulk_max_line_bytes)
             try:
                 with path.open("rb") as f:
                     while data := f.read(READ_BYTES):

@@ -11,14 +11,13 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import shapely
 from shapely.geometry.base import BaseGeometry
 
+from atlas4d.core.areas import parse_area as parse_area  # re-exported: filters are built from it
 from atlas4d.core.position import spatial_predicate
 from atlas4d.core.sql import Params
-from atlas4d.errors import BadBBox, BadDuration, BadGeometry, BadInput, BadTimeRange
+from atlas4d.errors import BadBBox, BadDuration, BadInput, BadTimeRange
 
 EARTH_HALF_CIRCUMFERENCE_M = 20_037_509.0
 
@@ -185,35 +184,6 @@ class TimeRange:
         if self.end is not None:
             clauses.append(f"{column} < {params.add(self.end)}")
         return clauses
-
-
-def parse_area(geojson: Any) -> BaseGeometry:
-    """A GeoJSON Polygon or MultiPolygon (object or string), valid, in lon/lat."""
-    try:
-        geom = shapely.from_geojson(geojson if isinstance(geojson, str) else _dumps(geojson))
-    except Exception as exc:  # shapely raises GEOSException or ValueError
-        raise BadGeometry(f"`within` is not valid GeoJSON: {str(exc)[:200]}", field="within") from exc
-    if geom.geom_type not in ("Polygon", "MultiPolygon"):
-        raise BadGeometry(f"`within` must be a Polygon or MultiPolygon, got {geom.geom_type}", field="within")
-    if geom.is_empty:
-        raise BadGeometry("`within` is empty", field="within")
-    minx, miny, maxx, maxy = geom.bounds
-    if not (minx >= -180 and maxx <= 180 and miny >= -90 and maxy <= 90) or not all(
-        map(math.isfinite, geom.bounds)
-    ):
-        raise BadGeometry("`within` coordinates must be lon -180..180 and lat -90..90", field="within")
-    if not geom.is_valid:
-        raise BadGeometry(f"`within` is not a valid polygon: {shapely.is_valid_reason(geom)}", field="within")
-    return shapely.set_srid(geom, 4326)
-
-
-def _dumps(value: Any) -> str:
-    import orjson
-
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError as exc:
-        raise BadGeometry("`within` is not a GeoJSON object", field="within") from exc
 
 
 BIGINT_MAX = 2**63 - 1

@@ -69,7 +69,7 @@ def create_app(
     gateway: Gateway | None = None,
     *,
     loader: Callable[[], Gateway] | None = None,
-    graphiql: bool = True,
+    graphiql: bool | None = None,
     context_factory: Callable[[Request], Any] | None = None,
     settings: Settings | None = None,
 ) -> Starlette:
@@ -77,7 +77,9 @@ def create_app(
     from atlas4d.auth.http import security_middleware
 
     holder = GatewayHolder(gateway)
-    http_settings = (settings or Settings()).model_copy(update={"graphiql": graphiql})
+    http_settings = settings or Settings()
+    if graphiql is not None:
+        http_settings = http_settings.model_copy(update={"graphiql": graphiql})
     security, limiter = security_middleware(http_settings)
 
     @contextlib.asynccontextmanager

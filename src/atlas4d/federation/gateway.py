@@ -12,7 +12,6 @@ called at the URL the supergraph gives for it, through one pooled HTTP client.
 from __future__ import annotations
 
 import random
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -45,6 +44,7 @@ from atlas4d.federation.transport import (
     RemoteSubgraph,
     Subgraph,
 )
+from atlas4d.web.byte_cache import DEFAULT_BUDGET, ByteLRU, document_weight
 
 DEFAULT_TIMEOUT_S = 30.0
 LOCAL_ROUTING_URL = "http://127.0.0.1:4000/subgraphs/{name}/graphql"
@@ -82,6 +82,7 @@ class Gateway:
         introspection: bool = True,
         http_client: HttpClient | None = None,
         document_cache_size: int = 1024,
+        document_cache_bytes: int = DEFAULT_BUDGET,
         override_labels: Iterable[str] = (),
     ) -> None:
         """`override_labels`: progressive-override labels always on (others: `percent(N)` labels are drawn per
@@ -93,9 +94,13 @@ class Gateway:
         self.planner = QueryPlanner(supergraph)
         self.executor = PlanExecutor(supergraph.api_schema, self.subgraphs)
         self._http_client = http_client
-        self._documents: OrderedDict[str, tuple[DocumentNode | None, list[GraphQLError]]] = OrderedDict()
-        self._document_cache_size = document_cache_size
-        self._plans_by_text: OrderedDict[tuple[str, str | None, frozenset[str]], QueryPlan] = OrderedDict()
+        # bounded in bytes too: a few huge documents must not pin memory (web/byte_cache.py, issue 12)
+        self._documents: ByteLRU[str, tuple[DocumentNode | None, list[GraphQLError]]] = ByteLRU(
+            document_cache_bytes, document_cache_size
+        )
+        self._plans_by_text: ByteLRU[tuple[str, str | None, frozenset[str]], QueryPlan] = ByteLRU(
+            document_cache_bytes, document_cache_size
+        )
         rules = list(specified_rules)
         if not introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
@@ -113,11 +118,13 @@ class Gateway:
         introspection: bool = True,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         override_labels: Iterable[str] = (),
+        subgraph_headers: Mapping[str, str] | None = None,
     ) -> Gateway:
         """A gateway over a supergraph: `local` subgraphs in-process, the rest over HTTP.
 
         `urls` overrides the URL the supergraph names for a subgraph; `context_factories` builds the context a
-        local subgraph's resolvers get from the gateway request's context.
+        local subgraph's resolvers get from the gateway request's context; `subgraph_headers` go with every
+        request to a remote subgraph (the subgraph secret, docs/security.md).
         """
         supergraph = sdl if isinstance(sdl, Supergraph) else Supergraph.parse(sdl)
         local = dict(local or {})
@@ -139,7 +146,9 @@ class Gateway:
                 continue
             if client is None:
                 client = HttpClient(timeout, max_connections=max_connections)
-            subgraphs[name] = RemoteSubgraph(name, urls.get(name, info.url), client)
+            subgraphs[name] = RemoteSubgraph(
+                name, urls.get(name, info.url), client, dict(subgraph_headers or {})
+            )
         return cls(
             supergraph,
             subgraphs,
@@ -193,9 +202,7 @@ class Gateway:
             return None, [error]
         errors = validate(self.supergraph.api_schema, document, self._rules)
         result = (document if not errors else None, list(errors))
-        self._documents[query] = result
-        if len(self._documents) > self._document_cache_size:
-            self._documents.popitem(last=False)
+        self._documents.put(query, result, document_weight(query, document))
         return result
 
     def request_override_labels(self, context: Any = None) -> frozenset[str]:
@@ -228,9 +235,7 @@ class Gateway:
         plan = self._plans_by_text.get(key)
         if plan is None:
             plan = self.planner.plan(document, operation_name, labels)
-            self._plans_by_text[key] = plan
-            if len(self._plans_by_text) > self._document_cache_size:
-                self._plans_by_text.popitem(last=False)
+            self._plans_by_text.put(key, plan, document_weight(query, document))
         return plan
 
     def plan(

@@ -14,6 +14,7 @@ from atlas4d.core.context import Context
 from atlas4d.db.replicas import pool_for
 from atlas4d.federation.subgraph import subgraph_sdl
 from atlas4d.modules.contract import Module
+from atlas4d.modules.representations import check_representations
 from atlas4d.settings import Settings
 from atlas4d.web.cost_model import cost_model_from_sdl
 from atlas4d.web.graphql_http import FastAnswer, GraphQLEndpoint
@@ -39,6 +40,7 @@ def subgraph_endpoint(
         principal = request.scope.get("state", {}).get("principal")
         return Context.create(pool_for(request), settings, request_id, factories, principal)
 
+    check_representations(schema)  # the caller's malformed representations are its error, not INTERNAL
     return GraphQLEndpoint(
         schema,
         settings,

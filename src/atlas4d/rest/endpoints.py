@@ -16,7 +16,7 @@ from atlas4d.core.filters import where
 from atlas4d.core.sql import Params
 from atlas4d.db.availability import is_unavailable
 from atlas4d.db.replicas import mark_read_only, pool_for
-from atlas4d.errors import BadInput, DatabaseUnavailable, RequestTooLarge
+from atlas4d.errors import BadInput, DatabaseUnavailable, RequestTooLarge, UnsupportedMediaType
 from atlas4d.rest import ingest
 from atlas4d.rest.errors import json_response, request_id_of
 from atlas4d.rest.params import hours_window, integer, limit, observation_query, texts
@@ -134,6 +134,13 @@ async def create_observations(request: Request) -> Response:
 
 
 async def _json_body(request: Request, max_bytes: int) -> Any:
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        # text/plain and form bodies come cross-site without a CORS preflight (CSRF); JSON needs one
+        raise UnsupportedMediaType(
+            f"the body must be sent as Content-Type: application/json, got {media[:60] or 'none'!r}",
+            field="Content-Type",
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

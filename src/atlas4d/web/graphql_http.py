@@ -8,7 +8,6 @@ of request errors (parse, validation, variables) follow the GraphQL-over-HTTP sp
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import uuid4
@@ -30,10 +29,11 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from atlas4d.auth.graphql import guard_operation
+from atlas4d.auth.graphql import guard_operation, principal_max_cost
 from atlas4d.db.replicas import mark_read_only
 from atlas4d.errors import Atlas4DError, RequestTooLarge
 from atlas4d.settings import Settings
+from atlas4d.web.byte_cache import ByteLRU, document_weight
 from atlas4d.web.cost_model import CostModel
 from atlas4d.web.errors import format_graphql_error
 from atlas4d.web.fast_executor import FastExecutor
@@ -61,17 +61,6 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
-
-
-class _LRU(OrderedDict[str, Any]):
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def put(self, key: str, value: Any) -> None:
-        self[key] = value
-        if len(self) > self.size:
-            self.popitem(last=False)
 
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -161,11 +150,14 @@ class GraphQLEndpoint:
         self.public = public
         self.persisted = PersistedQueries.from_settings(settings)
         self.guard = OperationGuard(schema, settings, cost_model)  # limits checked before anything runs
+        self.guard.max_cost = principal_max_cost(self, settings.max_cost)  # per role (policy file `limits`)
         rules = list(specified_rules)
         if not settings.introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
         self.rules = rules
-        self._documents = _LRU(1024)
+        self._documents: ByteLRU[str, tuple[DocumentNode | None, dict[str, Any] | None]] = ByteLRU(
+            settings.cache_bytes, 1024
+        )
 
     async def handle(self, request: Request) -> Response:
         media = response_media_type(request.headers.get("accept"))
@@ -182,6 +174,10 @@ class GraphQLEndpoint:
                 if not self.settings.graphiql:
                     return error_response("NOT_FOUND", "GraphiQL is disabled", 404)
                 return graphiql_page()
+            if not self.settings.get_queries:
+                return error_response(
+                    "METHOD_NOT_ALLOWED", "queries over GET are turned off; use POST", 405, {"allow": "POST"}
+                )
             params: dict[str, Any] = dict(request.query_params)
             for key in ("variables", "extensions"):
                 if key in params:
@@ -234,9 +230,17 @@ class GraphQLEndpoint:
 
     def prepare(self, query: str) -> tuple[DocumentNode | None, dict[str, Any] | None]:
         """Parse and validate (cached); returns the document or a 400 payload."""
+        if len(query) > self.settings.max_query_bytes:
+            # graphql-core's lexer walks comments and strings in Python: ~0.11 µs a character, so an 8 MB
+            # document held the event loop for a second before any token limit could apply
+            too_long = RequestTooLarge(
+                f"the query text is {len(query):,} characters; the most is {self.settings.max_query_bytes:,}",
+                maximum=self.settings.max_query_bytes,
+            )
+            return None, refusal(too_long)
         cached = self._documents.get(query)
         if cached is not None:
-            return cached  # type: ignore[no-any-return]
+            return cached
         try:
             document = parse(query, max_tokens=self.settings.max_tokens)
         except GraphQLError as exc:
@@ -257,7 +261,7 @@ class GraphQLEndpoint:
                 out = (None, {"errors": [format_graphql_error(e, "-", "validate") for e in errors]})
             else:
                 out = (document, None)
-        self._documents.put(query, out)
+        self._documents.put(query, out, document_weight(query, out[0]))
         return out
 
     async def run(

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from graphql import GraphQLError, parse, print_ast
 
 from atlas4d.settings import Settings
+from atlas4d.web.byte_cache import DEFAULT_BUDGET, ByteLRU, document_weight
 
 MANIFEST_FORMAT = "apollo-persisted-query-manifest"
 
@@ -102,13 +102,19 @@ class PersistedQueries:
     apq: bool
     cache_size: int
     trusted: TrustedDocuments | None = None
-    _cache: OrderedDict[str, str] = field(default_factory=OrderedDict)
+    cache_bytes: int = DEFAULT_BUDGET
+    _cache: ByteLRU[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._cache = ByteLRU(self.cache_bytes, self.cache_size)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PersistedQueries:
         path = settings.trusted_documents
         trusted = TrustedDocuments.load(path) if path is not None else None
-        return cls(settings.persisted_queries, settings.persisted_queries_cache_size, trusted)
+        return cls(
+            settings.persisted_queries, settings.persisted_queries_cache_size, trusted, settings.cache_bytes
+        )
 
     def resolve(self, query: object, extensions: object, *, enforce: bool = True) -> str | Refusal | None:
         """The document text to run (None: no query and no persisted query, the caller's usual error), or
@@ -147,11 +153,7 @@ class PersistedQueries:
         stored = self._cache.get(digest.lower())
         if stored is None:
             return Refusal("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")
-        self._cache.move_to_end(digest.lower())
         return stored
 
     def _remember(self, digest: str, query: str) -> None:
-        self._cache[digest] = query
-        self._cache.move_to_end(digest)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        self._cache.put(digest, query, document_weight(query))

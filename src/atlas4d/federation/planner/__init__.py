@@ -34,8 +34,6 @@ skips a fetch whose every field they leave out). Plans are cached by normalised 
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from graphql import DocumentNode, parse, print_ast
 
 from atlas4d.federation.planner.builder import PlanBuilder
@@ -54,6 +52,7 @@ from atlas4d.federation.planner.nodes import (
 )
 from atlas4d.federation.planner.operation import Operation, read_operation
 from atlas4d.federation.supergraph import Supergraph
+from atlas4d.web.byte_cache import DEFAULT_BUDGET, ByteLRU
 
 __all__ = [
     "BatchNode",
@@ -74,7 +73,10 @@ class QueryPlanner:
         self.supergraph = supergraph
         self.graph = QueryGraph(supergraph)
         self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[str, str | None, frozenset[str]], QueryPlan] = OrderedDict()
+        # bounded in bytes too (web/byte_cache.py): the printed key of a document with a 5 MB string is 5 MB
+        self._cache: ByteLRU[tuple[str, str | None, frozenset[str]], QueryPlan] = ByteLRU(
+            DEFAULT_BUDGET, cache_size
+        )
         # progressive @override(label:): every label of the supergraph, and a query graph per set switched on
         self.override_labels = frozenset(
             join.override_label
@@ -98,15 +100,12 @@ class QueryPlanner:
         key = (print_ast(document), operation_name, labels)
         cached = self._cache.get(key)
         if cached is not None:
-            self._cache.move_to_end(key)
             return cached
         graph = self._graphs.get(labels)
         if graph is None:
             graph = self._graphs[labels] = QueryGraph(self.supergraph, labels)
         plan = self._build(read_operation(document, operation_name), graph)
-        self._cache[key] = plan
-        if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        self._cache.put(key, plan, 4 * len(key[0]))  # the plan's subgraph operations are about the key's size
         return plan
 
     @property
