@@ -23,6 +23,7 @@ from atlas4d.modules.registry import discover
 from atlas4d.settings import Settings
 from atlas4d.web.byte_cache import ByteLRU
 from atlas4d.web.subgraph_access import HEADER
+from live_server import ROOT, gateway
 
 ENVS = ["development", "production"]
 GRAPHQL_RESPONSE = {"accept": "application/graphql-response+json", "content-type": "application/json"}
@@ -376,3 +377,21 @@ async def test_9_a_failing_root_field_gives_typed_errors_only(
     errors = r.json()["errors"]
     assert all(e.get("extensions", {}).get("code") not in (None, "INTERNAL") for e in errors), errors
     assert not any("Cannot return null" in e["message"] for e in errors), errors
+
+
+def test_8_atlas4d_gateway_follows_production_settings() -> None:
+    """`atlas4d gateway` served GraphiQL and introspection whatever ATLAS4D_ENV said (its CLI defaults won); a
+    real server on a free port, as an operator starts it."""
+    supergraph = ROOT / "graphql" / "supergraph.graphql"
+    introspect = {"query": "{ __schema { queryType { name } } }"}
+    with gateway(supergraph, env="production", anonymous_role="reader") as base:
+        assert httpx.get(f"{base}/graphql", headers={"accept": "text/html"}).status_code == 404
+        refused = httpx.post(f"{base}/graphql", json=introspect).json()
+        assert refused["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED", refused
+        anonymous = httpx.post(f"{base}/graphql", json=introspect, headers={"x-request-id": "r1"})
+        assert anonymous.headers["x-request-id"] == "r1"
+    with gateway(supergraph) as base:  # development: both on
+        assert httpx.post(f"{base}/graphql", json=introspect).json() == {
+            "data": {"__schema": {"queryType": {"name": "Query"}}}
+        }
+        assert httpx.get(f"{base}/graphql", headers={"accept": "text/html"}).status_code in (200, 503)
