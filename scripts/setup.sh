@@ -46,6 +46,9 @@ HASH="$(cat pyproject.toml clients/python/pyproject.toml | sha256sum | cut -d' '
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
   echo "setup: installing the project into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
+  # the distribution was called atlas4d-gateway before it became `pip install atlas4d`: two installs of one
+  # source tree would offer every module twice
+  .venv/bin/python -m pip uninstall -q -y atlas4d-gateway 2>/dev/null || true
   .venv/bin/python -m pip install -q -e ".[dev]" -e "clients/python[geopandas]"
   echo "$HASH" > "$STAMP"
 fi

@@ -2,7 +2,17 @@
 
 from typing import Any
 
-__version__ = "0.1.0"
+
+def _version() -> str:
+    """The version hatch-vcs derived from git tags when this copy was built (or installed editable)."""
+    try:
+        from atlas4d._version import __version__ as built
+    except ImportError:  # a source tree that was never built or installed
+        return "0.0.0+unknown"
+    return str(built)
+
+
+__version__ = _version()
 CORE_SPEC_VERSION = "0.3"
 
 _CLIENT_NAMES = frozenset({"Client", "AsyncClient", "RAGAnswer"})

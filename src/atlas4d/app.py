@@ -22,6 +22,7 @@ from atlas4d.db.pool import create_pool, migrate_database
 from atlas4d.db.replicas import ReadRouter
 from atlas4d.errors import Atlas4DError
 from atlas4d.modules.contract import Module
+from atlas4d.observe.setup import observability_middleware, pool_sampler, setup_observability
 from atlas4d.settings import Settings
 from atlas4d.streaming.broker import Broker, PostgresBroker
 from atlas4d.streaming.hub import Hub
@@ -81,6 +82,7 @@ def create_app(
 
         modules = enabled_modules(settings)
     mods = list(modules)
+    setup_observability(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -121,6 +123,7 @@ def create_app(
         app.state.read_router = ReadRouter.of(settings, lambda: app.state.pool)
         if app.state.read_router is not None:
             await app.state.read_router.start()
+        sampler = pool_sampler(lambda: app.state.pool)
         if settings.gc_freeze:
             # Schemas, plans and imported code are ~70k long-lived objects that every full collection would
             # walk again; a 1,000-row page allocates enough to trigger several. Measured: building a Q1 page
@@ -130,6 +133,8 @@ def create_app(
         try:
             yield
         finally:
+            if sampler is not None:
+                sampler.cancel()
             if retrying is not None:
                 retrying.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -143,10 +148,18 @@ def create_app(
     routes: list[BaseRoute] = []
     routes.extend(_rest_routes())
     routes.extend(graphiql_routes())
+    if settings.metrics:
+        from starlette.routing import Route
+
+        from atlas4d.observe.metrics import metrics_endpoint
+
+        routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     if settings.map_page and subgraph is None:
         routes.extend(map_routes())
+    gateway: object | None = None
     if subgraph is None:
-        routes.extend(_graphql_routes(settings, mods))
+        graphql, gateway = _graphql_routes(settings, mods)
+        routes.extend(graphql)
     else:
         routes.extend(_single_subgraph_routes(settings, mods, subgraph))
     from atlas4d.rest.cors import rest_cors_middleware
@@ -160,6 +173,7 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         middleware=[
+            *observability_middleware(),  # latency metrics and the request's span around everything
             # app-wide CORS when ATLAS4D_CORS_ORIGINS is set; unset, the REST face stays open as in the original
             *(
                 cors_middleware(settings.cors_origins, settings.cors_max_age)
@@ -173,12 +187,16 @@ def create_app(
     )
     app.state.settings = settings
     app.state.modules = mods
+    # what /ready compares with the database and reports (atlas4d.observe.ready)
+    app.state.expected_migrations = [(m.module, m.version) for m in all_migrations(mods)]
+    app.state.gateway = gateway
+    app.state.subgraph = subgraph
     return app
 
 
 def _error_body(path: str, error: Atlas4DError) -> tuple[int, bytes]:
     """A refusal by the request middleware, in the shape of the route family it reached."""
-    if path.startswith(("/api/", "/ingest/", "/health")):
+    if path.startswith(("/api/", "/ingest/", "/health", "/ready")):
         from atlas4d.rest.errors import error_response
 
         response = error_response(error)
@@ -203,24 +221,30 @@ def stream_hub(settings: Settings, pool: Callable[[], asyncpg.Pool], url: str) -
 
 
 def _rest_routes() -> list[BaseRoute]:
-    """The Core Spec REST endpoints and the bulk ingest endpoint."""
+    """The Core Spec REST endpoints, the bulk ingest endpoint and the readiness probe."""
+    from starlette.routing import Route
+
     from atlas4d.bulk import routes as bulk_routes
+    from atlas4d.observe.ready import ready
     from atlas4d.rest import routes
 
-    return [*routes(), *bulk_routes()]
+    return [*routes(), *bulk_routes(), Route("/ready", ready, methods=["GET"])]
 
 
-def _graphql_routes(settings: Settings, modules: Sequence[Module]) -> list[BaseRoute]:
+def _graphql_routes(settings: Settings, modules: Sequence[Module]) -> tuple[list[BaseRoute], object]:
     """/graphql is the gateway over core + modules; each subgraph is also served alone."""
     from atlas4d.core.http import graphql_routes
     from atlas4d.modules.serving import module_routes
     from atlas4d.platform import gateway_routes
 
-    gateway, _ = gateway_routes(settings, modules)
+    gateway, built = gateway_routes(settings, modules)
     if not settings.subgraph_routes and not settings.subgraph_secret:
-        return gateway  # production: `_service` and `_entities` are not for the public (docs/security.md)
+        return (
+            gateway,
+            built,
+        )  # production: `_service` and `_entities` are not for the public (docs/security.md)
     core = [r for r in graphql_routes(settings, modules) if getattr(r, "path", "") != "/graphql"]
-    return [*gateway, *core, *module_routes(modules, settings)]
+    return [*gateway, *core, *module_routes(modules, settings)], built
 
 
 def _single_subgraph_routes(settings: Settings, modules: Sequence[Module], name: str) -> list[BaseRoute]:

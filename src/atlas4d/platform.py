@@ -45,6 +45,7 @@ from atlas4d.federation.supergraph import Supergraph
 from atlas4d.federation.transport import JSON, LocalSubgraph, SubgraphResponse
 from atlas4d.modules.contract import Module
 from atlas4d.modules.serving import graphql_schema_of, loader_factories
+from atlas4d.observe import tracing
 from atlas4d.settings import Settings
 from atlas4d.streaming.service import LiveService, Router
 from atlas4d.streaming.sse import GraphQLSSE
@@ -107,7 +108,8 @@ class InProcessSubgraph(LocalSubgraph):
         """The client's own document, run as is (see GatewayEndpoint.execute); compiled pages may answer it.
         Their data may hold JSON fragments, which only a response being serialised may carry."""
         if self.fast_answer is not None:
-            result = await self.fast_answer(document, operation_name, variables, context)
+            with tracing.span("compiled page", **{"atlas4d.subgraph": self.name}):
+                result = await self.fast_answer(document, operation_name, variables, context)
             if result is not None:
                 self.requests += 1
                 return SubgraphResponse(result.data, [_masked(e, context) for e in result.errors or ()])

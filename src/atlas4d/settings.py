@@ -239,6 +239,20 @@ class Settings(BaseSettings):
     max_subscriptions_per_connection: int = Field(
         default=100, description="Most active subscriptions on one WebSocket connection."
     )
+    metrics: bool = Field(
+        default=True, description="Serve Prometheus metrics at /metrics (docs/operations.md)."
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector base URL (e.g. http://otel-collector:4318): traces are exported "
+        "there. OpenTelemetry's OTEL_EXPORTER_OTLP_ENDPOINT is honoured too; unset: no tracing.",
+    )
+    log_format: Literal["json", "console"] | None = Field(
+        default=None,
+        description="`json` (one object per line, with request and trace ids) or `console`. Unset: json "
+        "when ATLAS4D_ENV=production, else console.",
+    )
+    log_level: str = Field(default="INFO", description="Least severe log level written.")
     max_subscriptions_per_principal: int = Field(
         default=1_000, description="Most active subscriptions of one authenticated principal in one process."
     )

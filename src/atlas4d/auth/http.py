@@ -39,6 +39,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 REALM = 'Bearer realm="atlas4d"'
 GRAPHQL_PREFIXES = ("/graphql", "/subgraphs/")
 REST_PREFIXES = ("/api/", "/ingest/")
+# probes and the metrics scrape: answered without credentials (keep them off the public ingress; docs/deploy.md)
+OPEN_PATHS = frozenset({"/health", "/ready", "/metrics"})
 AUDIT_BODY_LIMIT = 65_536
 
 
@@ -157,7 +159,7 @@ class SecurityMiddleware:
         if scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
             return
-        if scope["type"] != "http" or scope["path"] == "/health":
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]

@@ -148,6 +148,11 @@ def gateway_command(
         code = getattr(exc, "code", "INVALID_SUPERGRAPH")
         typer.echo(f"{code}: {exc}", err=True)
         raise typer.Exit(1) from exc
+    from atlas4d.observe.setup import prepare_workers, setup_logging
+
+    settings = Settings().model_copy(update={"workers": workers})
+    prepare_workers(settings)
+    setup_logging(settings)
     os.environ[GATEWAY_ARGS_ENV] = json.dumps(
         {
             "supergraph": str(path),
@@ -165,6 +170,7 @@ def gateway_command(
         port=port,
         workers=workers,
         log_level="info",
+        log_config=None,  # atlas4d.observe.logs renders uvicorn's records
         access_log=False,
         timeout_graceful_shutdown=Settings().shutdown_timeout_s,
     )
@@ -174,9 +180,11 @@ def gateway_app_from_env() -> Starlette:
     """uvicorn factory: each worker builds its own gateway from the options `gateway` left in the environment."""
     from atlas4d.federation.app import create_app
     from atlas4d.federation.gateway import Gateway
+    from atlas4d.observe.setup import setup_logging
     from atlas4d.settings import Settings
     from atlas4d.web.subgraph_access import HEADER
 
+    setup_logging(Settings())
     args = json.loads(os.environ[GATEWAY_ARGS_ENV])
     sdl = Path(args["supergraph"]).read_text()
     # options given on the command line win; else ATLAS4D_* (ATLAS4D_ENV=production turns both off)

@@ -43,6 +43,10 @@ def register(app: typer.Typer) -> None:
         settings = Settings()
         updates = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None}
         settings = settings.model_copy(update=updates)
+        from atlas4d.observe.setup import prepare_workers, setup_logging
+
+        prepare_workers(settings)  # before anything imports prometheus_client
+        setup_logging(settings)
         database_url(settings)  # start the embedded cluster once, before workers fork
         if subgraph is not None:
             os.environ["ATLAS4D_SERVE_SUBGRAPH"] = subgraph
@@ -61,7 +65,8 @@ def register(app: typer.Typer) -> None:
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
-            log_level="info",
+            log_level=settings.log_level.lower(),
+            log_config=None,  # our handler renders uvicorn's records too (atlas4d.observe.logs)
             access_log=False,
             timeout_graceful_shutdown=settings.shutdown_timeout_s,
         )
@@ -96,5 +101,8 @@ def core_sdl() -> str:
 def app_from_env() -> Starlette:
     """uvicorn factory: each worker builds its own app from the environment."""
     from atlas4d.app import create_app
+    from atlas4d.observe.setup import setup_logging
 
-    return create_app(Settings(), subgraph=os.environ.get("ATLAS4D_SERVE_SUBGRAPH"))
+    settings = Settings()
+    setup_logging(settings)  # in each worker process
+    return create_app(settings, subgraph=os.environ.get("ATLAS4D_SERVE_SUBGRAPH"))

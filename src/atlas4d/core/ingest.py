@@ -25,6 +25,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from atlas4d.core.filters import check_instant, has_nul
 from atlas4d.errors import BadTimeRange, BatchTooLarge, Conflict, InvalidItem
+from atlas4d.observe import metrics
 
 MAX_REPORTED_ERRORS = 100
 OBSERVATION_COPY_COLUMNS = (
@@ -264,7 +265,9 @@ async def finish(conn: Connection, pending: PendingWrite, *, auto_create_entitie
             [pending.entities[k][1] for k in ids],
         )
         created = int(result.split()[-1])
-    return IngestSummary(pending.accepted, created, await refresh_tracks(conn, pending.tracks))
+    summary = IngestSummary(pending.accepted, created, await refresh_tracks(conn, pending.tracks))
+    metrics.ingest_rows("all", pending.accepted)  # every face's write ends here (mutation, bulk, REST, CLI)
+    return summary
 
 
 async def refresh_tracks(conn: Connection, since: Mapping[uuid.UUID, datetime]) -> int:

@@ -19,6 +19,7 @@ from shapely.geometry.base import BaseGeometry
 
 from atlas4d import __version__
 from atlas4d.db.migrate import Migration, migrate
+from atlas4d.observe import metrics, tracing
 from atlas4d.settings import Settings
 
 
@@ -71,6 +72,9 @@ def _on_query(record: Any) -> None:
     log = _statement_log.get()
     if log is not None and not _is_driver_statement(record.query):
         log.statements.append(record.query)
+    metrics.sql_statement(record.elapsed, record.exception is not None)
+    if tracing.tracing_on() and not _is_driver_statement(record.query):
+        tracing.sql_span(record.query, record.elapsed, record.exception)
 
 
 def _encode_geometry(geom: BaseGeometry | bytes) -> bytes:

@@ -75,11 +75,14 @@ def create_app(
 ) -> Starlette:
     """A Starlette app serving `gateway` (or the one `loader` builds at startup)."""
     from atlas4d.auth.http import security_middleware
+    from atlas4d.observe.metrics import metrics_endpoint
+    from atlas4d.observe.setup import observability_middleware, setup_observability
 
     holder = GatewayHolder(gateway)
     http_settings = settings or Settings()
     if graphiql is not None:
         http_settings = http_settings.model_copy(update={"graphiql": graphiql})
+    setup_observability(http_settings)
     security, limiter = security_middleware(http_settings)
 
     @contextlib.asynccontextmanager
@@ -104,6 +107,11 @@ def create_app(
             return JSONResponse({"status": "no supergraph loaded"}, status_code=503)
         return JSONResponse({"status": "ok", "subgraphs": sorted(holder.gateway.subgraphs)})
 
+    async def ready(request: Request) -> Response:
+        from atlas4d.observe.ready import ready_response, supergraph_check
+
+        return ready_response({"supergraph": supergraph_check(holder.gateway)})
+
     async def graphql_endpoint(request: Request) -> Response:
         if holder.endpoint is None:
             return JSONResponse(
@@ -120,10 +128,13 @@ def create_app(
         routes=[
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
             Route("/health", health, methods=["GET"]),
+            Route("/ready", ready, methods=["GET"]),
+            *([Route("/metrics", metrics_endpoint, methods=["GET"])] if http_settings.metrics else []),
             *graphiql_routes(),
         ],
         lifespan=lifespan,
         middleware=[
+            *observability_middleware(),
             *cors_middleware(http_settings.cors_origins, http_settings.cors_max_age),
             request_limits(http_settings),  # request id, body timeout, deadline (docs/security.md)
             security,  # credentials -> Principal, permissions, rate limits, tenant (atlas4d.auth)

@@ -44,6 +44,7 @@ from atlas4d.federation.transport import (
     RemoteSubgraph,
     Subgraph,
 )
+from atlas4d.observe import tracing
 from atlas4d.web.byte_cache import DEFAULT_BUDGET, ByteLRU, document_weight
 
 DEFAULT_TIMEOUT_S = 30.0
@@ -289,11 +290,12 @@ class Gateway:
             return {"errors": [_coercion_error(e) for e in coerced]}
         try:
             labels = self.request_override_labels(context)
-            plan = (
-                self.planner.plan(document, operation_name, labels)
-                if transformed
-                else self._plan_for(query, document, operation_name, labels)
-            )
+            with tracing.span("plan"):
+                plan = (
+                    self.planner.plan(document, operation_name, labels)
+                    if transformed
+                    else self._plan_for(query, document, operation_name, labels)
+                )
         except FederationError as exc:
             return {"errors": [{"message": str(exc), "extensions": {"code": exc.code}}]}
         except Exception:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -29,6 +30,7 @@ from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema, 
 from graphql.execution.executor import Executor
 
 from atlas4d.federation.http_client import HttpClient, HttpError
+from atlas4d.observe import metrics, tracing
 
 JSON = dict[str, Any]
 log = logging.getLogger("atlas4d.federation")
@@ -107,16 +109,19 @@ class LocalSubgraph:
     ) -> SubgraphResponse:
         self.requests += 1
         context_value = self.context_factory(context) if self.context_factory else context
-        result = execute(
-            self.schema,
-            document,
-            variable_values=variables,
-            operation_name=operation_name,
-            context_value=context_value,
-            executor_class=self.executor_class,
-        )
-        if inspect.isawaitable(result):
-            result = await result
+        started = time.perf_counter()
+        with tracing.span(f"fetch {self.name}", **{"atlas4d.subgraph": self.name}):
+            result = execute(
+                self.schema,
+                document,
+                variable_values=variables,
+                operation_name=operation_name,
+                context_value=context_value,
+                executor_class=self.executor_class,
+            )
+            if inspect.isawaitable(result):
+                result = await result
+        metrics.subgraph_fetch(self.name, "local", time.perf_counter() - started, None)
         assert isinstance(result, ExecutionResult)
         fmt = self.format_error
         errors = [fmt(e, context_value) if fmt else dict(e.formatted) for e in result.errors or ()]
@@ -157,17 +162,24 @@ class RemoteSubgraph:
         body = start + orjson.dumps(variables) + b"}"
         forwarded = forwarded_headers.get()
         head = self._head + _header_lines(forwarded) if forwarded else self._head
+        started = time.perf_counter()
         try:
-            try:
-                status, content = await self.client.post(
-                    self.url, head, body, retry=not text.startswith("mutation")
-                )
-            except HttpError as error:
-                raise SubgraphFailure(FAILURE_CODES[error.kind], str(error)) from error
-            payload = _graphql_response(status, content)
+            with tracing.client_span(f"fetch {self.name}", **{"atlas4d.subgraph": self.name}) as trace:
+                try:
+                    status, content = await self.client.post(
+                        self.url,
+                        head + _header_lines(trace) if trace else head,  # W3C traceparent, when tracing
+                        body,
+                        retry=not text.startswith("mutation"),
+                    )
+                except HttpError as error:
+                    raise SubgraphFailure(FAILURE_CODES[error.kind], str(error)) from error
+                payload = _graphql_response(status, content)
         except SubgraphFailure as failure:
+            metrics.subgraph_fetch(self.name, "http", time.perf_counter() - started, failure.code)
             log.warning("subgraph %s at %s: %s (%s)", self.name, self.url, failure.code, failure.detail)
             raise
+        metrics.subgraph_fetch(self.name, "http", time.perf_counter() - started, None)
         data = payload.get("data")
         errors = payload.get("errors") or []
         return SubgraphResponse(

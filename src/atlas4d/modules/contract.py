@@ -69,7 +69,8 @@ class Module:
                 f"core_versions {self.core_versions!r} is not a version specifier such as '>=0.1,<0.2'"
             )
         else:
-            if Version(core_version) not in spec:
+            # a development build between releases (0.1.1.dev5+g1a2b3c, from git) is judged as its release
+            if Version(Version(core_version).base_version) not in spec:
                 out.append(
                     f"module {self.name} {self.version} needs Atlas4D core {self.core_versions}, "
                     f"this is core {core_version}"

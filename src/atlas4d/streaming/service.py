@@ -27,6 +27,7 @@ from starlette.requests import HTTPConnection
 from atlas4d.auth.graphql import guard_operation
 from atlas4d.auth.principal import Principal, current_tenant
 from atlas4d.errors import Atlas4DError
+from atlas4d.observe import metrics
 from atlas4d.settings import Settings
 from atlas4d.streaming.execution import (
     LiveExecutor,
@@ -241,10 +242,12 @@ class LiveService:
         hub = self.hub()
         await hub.ensure_started()
         hub.attach(stream)
+        metrics.subscription_started("all")
         return Live(stream, live_operation, key, principal)
 
     def stop(self, live: Live) -> None:
         self.hub().detach(live.feed)
+        metrics.subscription_ended("all")
         live.feed.sink = None
         live.operation.subscribers -= 1
         if live.operation.subscribers <= 0:

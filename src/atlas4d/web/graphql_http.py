@@ -8,6 +8,7 @@ of request errors (parse, validation, variables) follow the GraphQL-over-HTTP sp
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import uuid4
@@ -32,6 +33,7 @@ from starlette.responses import HTMLResponse, Response
 from atlas4d.auth.graphql import guard_operation, principal_max_cost
 from atlas4d.db.replicas import mark_read_only
 from atlas4d.errors import Atlas4DError, RequestTooLarge
+from atlas4d.observe import metrics, tracing
 from atlas4d.settings import Settings
 from atlas4d.web.byte_cache import ByteLRU, document_weight
 from atlas4d.web.cost_model import CostModel
@@ -219,7 +221,10 @@ class GraphQLEndpoint:
             return error_response("BAD_REQUEST", "`variables` must be an object", 400)
         if operation_name is not None and not isinstance(operation_name, str):
             return error_response("BAD_REQUEST", "`operationName` must be a string", 400)
-        result = await self.run(request, query, variables, operation_name, request_id)
+        started = time.perf_counter()
+        with tracing.span("graphql.operation", **{"graphql.operation.name": operation_name or ""}):
+            result = await self.run(request, query, variables, operation_name, request_id)
+        metrics.graphql_request(operation_name, _outcome(result), time.perf_counter() - started)
         if isinstance(result, Response):
             return result
         if not self.settings.suggestions and "errors" in result:
@@ -329,6 +334,13 @@ def format_result(result: ExecutionResult, request_id: str) -> dict[str, Any]:
     if is_request_error(out):  # variables refused before any field ran: no `data`, as the gateway says it
         del out["data"]
     return out
+
+
+def _outcome(result: dict[str, Any] | Response) -> str:
+    """ok, error (errors beside data), or refused (a request error: the operation did not run)."""
+    if isinstance(result, Response) or "data" not in result:
+        return "refused"
+    return "error" if result.get("errors") else "ok"
 
 
 def _operation_type(document: DocumentNode, name: str | None) -> OperationType | None:

@@ -10,6 +10,8 @@ from typing import Any
 import asyncpg
 from aiodataloader import DataLoader
 
+from atlas4d.observe import metrics, tracing
+
 Row = asyncpg.Record
 BatchFunction = Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
 MAX_BATCH = 10_000
@@ -29,6 +31,20 @@ def grouped(rows: Sequence[Row], keys: Sequence[Any], column: str) -> list[list[
     return [groups.get(k, []) for k in keys]
 
 
+def observed_batch(key: Hashable, batch: BatchFunction) -> BatchFunction:
+    """`batch` recording its size (and a span) while metrics or tracing are on; else `batch` itself."""
+    if metrics.instruments() is None and not tracing.tracing_on():
+        return batch
+    name = key if isinstance(key, str) else str(key[0]) if isinstance(key, tuple) and key else "loader"
+
+    async def observed(keys: list[Any]) -> list[Any]:
+        metrics.loader_batch(name, len(keys))
+        with tracing.span(f"dataloader {name}", **{"atlas4d.batch_size": len(keys)}):
+            return await batch(keys)
+
+    return observed
+
+
 class LoaderCache:
     """Per-request loaders: `loader(key, batch)` returns the DataLoader for `key`, made on first use."""
 
@@ -39,6 +55,6 @@ class LoaderCache:
     def loader(self, key: Hashable, batch: BatchFunction) -> DataLoader[Any, Any]:
         found = self._loaders.get(key)
         if found is None:
-            found = DataLoader(batch, max_batch_size=MAX_BATCH)
+            found = DataLoader(observed_batch(key, batch), max_batch_size=MAX_BATCH)
             self._loaders[key] = found
         return found
