@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import asyncpg
 import httpx
@@ -58,26 +57,6 @@ async def database_url(settings: Settings) -> AsyncIterator[str]:
             await admin.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
         finally:
             await admin.close()
-
-
-@asynccontextmanager
-async def empty_database(database_url: str, suffix: str) -> AsyncIterator[str]:
-    """A new, empty database beside the test one (`<test db>_<suffix>`), dropped afterwards."""
-    name = f"{TEST_DB}_{suffix}"
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await conn.execute(f"CREATE DATABASE {name}")
-    finally:
-        await conn.close()
-    try:
-        yield database_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        conn = await asyncpg.connect(database_url)
-        try:
-            await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        finally:
-            await conn.close()
 
 
 @pytest.fixture(scope="session")

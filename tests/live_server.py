@@ -10,10 +10,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,3 +85,23 @@ def gateway(supergraph: Path, **settings: str) -> Iterator[str]:
     env = {f"ATLAS4D_{k.upper()}": v for k, v in settings.items()}
     with running(["gateway", "--supergraph", str(supergraph), "--port", str(port)], port, env) as base:
         yield base
+
+
+@asynccontextmanager
+async def empty_database(database_url: str, suffix: str) -> AsyncIterator[str]:
+    """A new, empty database beside the test one (`<test db>_<suffix>`), dropped afterwards."""
+    name = f"{database_url.rsplit('/', 1)[-1]}_{suffix}"
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    try:
+        yield database_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await conn.close()

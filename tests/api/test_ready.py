@@ -19,8 +19,7 @@ from atlas4d.db.migrate import migrate
 from atlas4d.federation.app import create_app as create_gateway_app
 from atlas4d.federation.gateway import Gateway
 from atlas4d.settings import Settings
-from conftest import empty_database
-from live_server import free_port
+from live_server import empty_database, free_port
 
 
 async def _client(app: Starlette) -> httpx.AsyncClient:

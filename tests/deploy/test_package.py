@@ -24,8 +24,7 @@ import asyncpg
 import httpx
 import pytest
 
-from conftest import empty_database
-from live_server import free_port
+from live_server import empty_database, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

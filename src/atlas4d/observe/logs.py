@@ -67,6 +67,8 @@ def configure_logging(fmt: str = "json", level: str = "INFO") -> None:
     handler._atlas4d = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
+    for name in ("httpx", "httpcore"):  # a line per outgoing request at INFO: not news
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers.clear()  # uvicorn's own text handlers: the root's renders its records too
