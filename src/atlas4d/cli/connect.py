@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from atlas4d.connectors.kafka_source import KafkaSource
-from atlas4d.connectors.metrics import ConnectorMetrics
-from atlas4d.connectors.mqtt_source import MqttSource
-from atlas4d.connectors.nats_source import NatsSource
-from atlas4d.connectors.worker import Source, Worker
-from atlas4d.db.embedded import database_url
 from atlas4d.settings import Settings
+
+if TYPE_CHECKING:
+    from atlas4d.connectors.worker import Source
+
+# The broker clients (aiomqtt, nats-py, aiokafka, prometheus-client) are imported by the command that runs:
+# every other `atlas4d` command starts without them (`atlas4d ingest FILE` is timed with its start-up).
 
 app = typer.Typer(
     no_args_is_help=True, help="Store observations arriving over MQTT, NATS JetStream or Kafka."
@@ -44,6 +44,10 @@ def _settings(batch_rows: int | None, batch_ms: int | None, metrics_port: int | 
 
 def run_worker(settings: Settings, source: Source, name: str, tenant: str | None) -> None:
     """Run until SIGTERM/SIGINT, then store and acknowledge the batch in hand and exit 0."""
+    from atlas4d.connectors.metrics import ConnectorMetrics
+    from atlas4d.connectors.worker import Worker
+    from atlas4d.db.embedded import database_url
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     dsn = database_url(settings)
 
@@ -77,6 +81,8 @@ def mqtt(
     metrics_port: MetricsPort = None,
 ) -> None:
     """Subscribe to MQTT topics and store each message's observations."""
+    from atlas4d.connectors.mqtt_source import MqttSource
+
     settings = _settings(batch_rows, batch_ms, metrics_port)
     source_name = name or "mqtt"
     source = MqttSource(
@@ -105,6 +111,8 @@ def nats(
     metrics_port: MetricsPort = None,
 ) -> None:
     """Consume a NATS JetStream subject with a durable pull consumer and store each message's observations."""
+    from atlas4d.connectors.nats_source import NatsSource
+
     settings = _settings(batch_rows, batch_ms, metrics_port)
     source_name = name or "nats"
     source = NatsSource(
@@ -134,6 +142,8 @@ def kafka(
 ) -> None:
     """Consume Kafka topics in a consumer group and store each message's observations (untested against a
     broker: docs/connectors.md)."""
+    from atlas4d.connectors.kafka_source import KafkaSource
+
     settings = _settings(batch_rows, batch_ms, metrics_port)
     source_name = name or "kafka"
     source = KafkaSource(

@@ -46,8 +46,11 @@ from graphql import (
 )
 from graphql.execution.collect_fields import GroupedFieldSet, collect_fields
 from graphql.execution.incremental import IncrementalExecutor
+from graphql.execution.values import VariableValueSource
 from graphql.pyutils import Path, Undefined
 from graphql.type.scalars import serialize_boolean, serialize_float, serialize_id, serialize_string
+
+from atlas4d.web.coerce import precoerce
 
 STRAWBERRY_BACKREF = "strawberry-definition"
 _TYPENAME = object()
@@ -157,6 +160,34 @@ class FastExecutor(IncrementalExecutor):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._plain_plans: dict[int, tuple[GroupedFieldSet, dict[str, Plain] | None]] = {}
+
+    @classmethod
+    def build(
+        cls,
+        schema: Any,
+        document: Any,
+        root_value: Any = None,
+        context_value: Any = None,
+        raw_variable_values: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        """graphql-core's build, with big input-object list variables coerced by `atlas4d.web.coerce` (one
+        pass, same values; anything it does not coerce, errors included, goes the stock way)."""
+        raw = raw_variable_values or {}
+        fast = precoerce(schema, document, operation_name, raw) if raw else {}
+        # an empty list stands in (valid for every list type): the stock walk skips the big one
+        given = {**raw, **{name: [] for name in fast}} if fast else raw_variable_values
+        built = super().build(
+            schema, document, root_value, context_value, given, operation_name, *args, **kwargs
+        )
+        if fast and not isinstance(built, list):
+            values = built.variable_values
+            for name, coerced in fast.items():
+                values.coerced[name] = coerced
+                values.sources[name] = VariableValueSource(values.sources[name].signature, raw[name])
+        return built
 
     def root_fields(self) -> GroupedFieldSet | None:
         """The operation's root fields grouped by response key (graphql-core's CollectFields: fragments,
