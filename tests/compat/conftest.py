@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 
 from atlas4d.app import create_app
 from atlas4d.db.embedded import EmbeddedCluster
+from atlas4d.modules.registry import discover
 from atlas4d.settings import Settings
 
 HERE = Path(__file__).parent
@@ -87,8 +88,9 @@ async def adopted_db(settings: Settings) -> AsyncIterator[OriginalDatabase]:
 
 @pytest.fixture(scope="session")
 async def compat_app(settings: Settings, original_db: OriginalDatabase) -> AsyncIterator[Starlette]:
-    """Our whole server (core and the installed modules) over the original's database; start-up migrates it."""
-    application = create_app(settings, dsn=original_db.url)
+    """Our whole server (core and every installed module, whatever this machine's module state says) over the
+    original's database; start-up migrates it."""
+    application = create_app(settings, dsn=original_db.url, modules=[d.module for d in discover().values()])
     async with application.router.lifespan_context(application):
         yield application
 

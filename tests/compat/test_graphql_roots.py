@@ -16,9 +16,12 @@ import pytest
 from compat_db import OriginalDatabase
 from seed_like import TRAFFIC_TRACK
 
+from atlas4d.modules.registry import discover
+
 INTROSPECT = """{ __schema { queryType { name } types { name kind fields {
   name args { name defaultValue type { ...T } } type { ...T } } } } }
 fragment T on __Type { kind name ofType { kind name ofType { kind name ofType { kind name } } } }"""
+ROOT_NAMES = "{ __schema { queryType { fields { name } } } }"
 MAX_DEPTH = 3
 NOW = datetime.now(UTC).isoformat()
 
@@ -113,6 +116,10 @@ async def test_every_root_query_field_answers_without_errors(
 ) -> None:
     queries = await root_queries(compat, ids)
     assert {"observations", "anomalies", "entities", "tracks", "observationGrid"} <= set(queries)
+    for module in discover():  # every module subgraph's own root fields are among those run
+        own = await compat.post(f"/subgraphs/{module}/graphql", json={"query": ROOT_NAMES})
+        names = {f["name"] for f in own.json()["data"]["__schema"]["queryType"]["fields"]}
+        assert names - {"_service", "_entities"} <= set(queries), module
     failures = {}
     for name, query in queries.items():
         response = await compat.post("/graphql", json={"query": query})
