@@ -58,7 +58,10 @@ async def build_original(cluster: EmbeddedCluster, name: str) -> OriginalDatabas
     return OriginalDatabase(url, data, before, max_ids)
 
 
-async def drop_database(cluster: EmbeddedCluster, name: str) -> None:
+async def original_database(settings: Settings, name: str) -> AsyncIterator[OriginalDatabase]:
+    cluster = EmbeddedCluster.from_settings(settings)
+    cluster.start()
+    yield await build_original(cluster, name)
     admin = await asyncpg.connect(cluster.admin_url())
     try:
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -68,22 +71,16 @@ async def drop_database(cluster: EmbeddedCluster, name: str) -> None:
 
 @pytest.fixture(scope="session")
 async def original_db(settings: Settings) -> AsyncIterator[OriginalDatabase]:
-    cluster = EmbeddedCluster.from_settings(settings)
-    cluster.start()
-    db = await build_original(cluster, COMPAT_DB)
-    yield db
-    await drop_database(cluster, COMPAT_DB)
+    async for db in original_database(settings, COMPAT_DB):
+        yield db
 
 
 @pytest.fixture(scope="session")
 async def adopted_db(settings: Settings) -> AsyncIterator[OriginalDatabase]:
     """A second original database of the same rows, for `atlas4d db adopt` (which the other tests' database
     never sees: they serve an original database as it is)."""
-    cluster = EmbeddedCluster.from_settings(settings)
-    cluster.start()
-    db = await build_original(cluster, ADOPT_DB)
-    yield db
-    await drop_database(cluster, ADOPT_DB)
+    async for db in original_database(settings, ADOPT_DB):
+        yield db
 
 
 @pytest.fixture(scope="session")

@@ -36,15 +36,20 @@ from atlas4d.core.position import has_position_sql
 ADOPT_NAMESPACE = uuid.UUID("6f1c2a4e-8d3b-5e7a-9c41-a4d0c0de0014")
 REFRESH_BATCH = 500
 
+
+def _latest(expr: str, present: str | None = None) -> str:
+    """The value of `expr` in the group's latest row (by t, then id) where it is present (not null)."""
+    return f"(array_agg({expr} ORDER BY o.t DESC, o.id DESC) FILTER (WHERE {present or f'{expr} IS NOT NULL'}))[1]"
+
+
+_NAME = "nullif(btrim(o.metadata->>'name'), '')"
+_NODE = "nullif(btrim(o.metadata->>'node'), '')"
+_LATEST_COLUMNS = f"""{_latest("o.source_type")} AS source_type, {_latest(_NAME)} AS name,
+       {_latest("o.metadata", "jsonb_typeof(o.metadata) = 'object'")} AS metadata"""
+
 # Entity ids observations carry that have no entity row: kind and name from their latest rows.
-_LOOSE_ENTITY_IDS = """
-SELECT o.entity_id AS id,
-       (array_agg(o.source_type ORDER BY o.t DESC, o.id DESC) FILTER (WHERE o.source_type IS NOT NULL))[1]
-           AS source_type,
-       (array_agg(nullif(btrim(o.metadata->>'name'), '') ORDER BY o.t DESC, o.id DESC)
-           FILTER (WHERE nullif(btrim(o.metadata->>'name'), '') IS NOT NULL))[1] AS name,
-       (array_agg(o.metadata ORDER BY o.t DESC, o.id DESC)
-           FILTER (WHERE jsonb_typeof(o.metadata) = 'object'))[1] AS metadata
+_LOOSE_ENTITY_IDS = f"""
+SELECT o.entity_id AS id, {_LATEST_COLUMNS}
 FROM atlas4d.observations_core o
 WHERE o.entity_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM atlas4d.entities e WHERE e.id = o.entity_id)
@@ -52,16 +57,8 @@ GROUP BY o.entity_id
 """
 
 # Tracks whose observations name no entity: the keys the original's metadata gives them.
-_UNOWNED_TRACKS = """
-SELECT o.track_id, max(o.t) AS last_t,
-       (array_agg(o.source_type ORDER BY o.t DESC, o.id DESC) FILTER (WHERE o.source_type IS NOT NULL))[1]
-           AS source_type,
-       (array_agg(nullif(btrim(o.metadata->>'name'), '') ORDER BY o.t DESC, o.id DESC)
-           FILTER (WHERE nullif(btrim(o.metadata->>'name'), '') IS NOT NULL))[1] AS name,
-       (array_agg(nullif(btrim(o.metadata->>'node'), '') ORDER BY o.t DESC, o.id DESC)
-           FILTER (WHERE nullif(btrim(o.metadata->>'node'), '') IS NOT NULL))[1] AS node,
-       (array_agg(o.metadata ORDER BY o.t DESC, o.id DESC)
-           FILTER (WHERE jsonb_typeof(o.metadata) = 'object'))[1] AS metadata
+_UNOWNED_TRACKS = f"""
+SELECT o.track_id, max(o.t) AS last_t, {_LATEST_COLUMNS}, {_latest(_NODE)} AS node
 FROM atlas4d.observations_core o
 WHERE o.track_id IS NOT NULL
 GROUP BY o.track_id
