@@ -213,6 +213,11 @@ async def test_new_points_after_adoption_keep_the_entity(
             "VALUES ($1, 42.51, 27.47, 'traffic_metric', $2, $3::text::jsonb)",
             last + timedelta(seconds=1), TRAFFIC_TRACK, '{"node": "OLT-Burgas-Central"}',
         )  # fmt: skip
+        # a new track none of whose rows has a position: no line, so no track and no entity
+        await conn.execute(
+            "INSERT INTO atlas4d.observations_core (t, lat, source_type, track_id) VALUES ($1, 42.5, 'manual', $2)",
+            last, uuid.uuid4(),
+        )  # fmt: skip
         status, report = atlas4d(adopted_db, "adopt")
         assert status == 0
         assert (report["entities_created"], report["tracks_refreshed"], report["tracks_linked"]) == (0, 1, 0)

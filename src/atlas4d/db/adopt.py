@@ -9,11 +9,11 @@ read, never written.
 Inference, in order (docs/core-spec-compat.md, "atlas4d db adopt"):
 
 1. an `entity_id` some observations carry without a row in `atlas4d.entities` becomes that entity;
-2. a track whose observations carry no `entity_id` belongs to the entity named by its latest
-   `metadata.name`, else its latest `metadata.node` (the same key: a node's traffic metrics join the node),
-   else to an entity of its own (the track is the only identity the original gives the thing that moved).
-   Ids are `uuid5(ADOPT_NAMESPACE, "name:<name>")` / `uuid5(ADOPT_NAMESPACE, "track:<track_id>")`, so a second
-   run finds the same ids;
+2. a track whose observations carry no `entity_id` (at least one of them placed by the position rule)
+   belongs to the entity named by its latest `metadata.name`, else its latest `metadata.node` (the same key:
+   a node's traffic metrics join the node), else to an entity of its own (the track is the only identity the
+   original gives the thing that moved). Ids are `uuid5(ADOPT_NAMESPACE, "name:<name>")` /
+   `uuid5(ADOPT_NAMESPACE, "track:<track_id>")`, so a second run finds the same ids;
 3. every `track_id` with at least one placed observation (the position rule) whose stored track is missing
    or differs in span or point count is refreshed (`atlas4d.refresh_tracks`), then linked to its entity
    where the track has none.
@@ -56,13 +56,14 @@ WHERE o.entity_id IS NOT NULL
 GROUP BY o.entity_id
 """
 
-# Tracks whose observations name no entity: the keys the original's metadata gives them.
+# Tracks whose observations name no entity, with at least one placed observation (the rows a track is made
+# of): the keys the original's metadata gives them.
 _UNOWNED_TRACKS = f"""
 SELECT o.track_id, max(o.t) AS last_t, {_LATEST_COLUMNS}, {_latest(_NODE)} AS node
 FROM atlas4d.observations_core o
 WHERE o.track_id IS NOT NULL
 GROUP BY o.track_id
-HAVING bool_and(o.entity_id IS NULL)
+HAVING bool_and(o.entity_id IS NULL) AND bool_or({has_position_sql("o")})
 ORDER BY o.track_id
 """
 
