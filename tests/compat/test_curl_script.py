@@ -13,8 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from conftest import OriginalDatabase, Server
+from compat_db import OriginalDatabase, Server
 
 SCRIPT = Path(__file__).with_name("curl_examples.sh")
 

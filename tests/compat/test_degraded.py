@@ -17,10 +17,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from compat_db import OriginalDatabase, free_port
 
 from atlas4d.app import create_app
 from atlas4d.settings import Settings
-from conftest import OriginalDatabase, free_port
 
 
 class Relay:

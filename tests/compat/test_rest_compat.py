@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
+from compat_db import OriginalDatabase
 from pyproj import Geod
 
 from atlas4d.app import create_app
 from atlas4d.settings import Settings
-from conftest import OriginalDatabase
 
 GEOD = Geod(ellps="WGS84")
 CENTER = (27.46, 42.5)
