@@ -143,6 +143,7 @@ class HttpClient:
         self.keepalive_timeout = keepalive_timeout
         self.ssl_context = ssl_context
         self._origins: dict[tuple[str, str, int], _Origin] = {}
+        self._by_url: dict[str, _Origin] = {}  # (a gateway posts to a few URLs: parsed once each)
 
     def request_head(self, url: str, headers: dict[str, str]) -> bytes:
         """The request line and headers for POSTs to `url`, without Content-Length (added per request)."""
@@ -153,6 +154,12 @@ class HttpClient:
         return ("\r\n".join(lines) + "\r\n").encode("latin-1")
 
     def _origin(self, url: str) -> _Origin:
+        origin = self._by_url.get(url)
+        if origin is None:
+            origin = self._by_url[url] = self._parse_origin(url)
+        return origin
+
+    def _parse_origin(self, url: str) -> _Origin:
         parts = urlsplit(url)
         scheme, host = parts.scheme, parts.hostname or "localhost"
         port = parts.port or (443 if scheme == "https" else 80)
@@ -250,3 +257,4 @@ class HttpClient:
                 connection.close()
             origin.idle.clear()
         self._origins.clear()
+        self._by_url.clear()
