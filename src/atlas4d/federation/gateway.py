@@ -318,6 +318,8 @@ def _percent(label: str) -> float | None:
 def _coerce(
     schema: GraphQLSchema, operation: OperationDefinitionNode, variables: JSON
 ) -> JSON | list[GraphQLError]:
+    if not operation.variable_definitions:
+        return {}  # nothing to coerce (values of undeclared variables are never read)
     result = get_variable_values(schema, operation.variable_definitions or (), variables)
     if isinstance(result, list):
         return result
