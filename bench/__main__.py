@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.queries import SYSTEMS
+from bench.queries import QUERY_NAMES, SYSTEMS
 from bench.run import Options, main
 
 
@@ -19,6 +19,13 @@ def options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-reads", action="store_true")
+    parser.add_argument(
+        "--queries",
+        nargs="+",
+        choices=QUERY_NAMES,
+        default=list(QUERY_NAMES),
+        help="reads to run (default all)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         base = Options(
@@ -38,6 +45,7 @@ def options(argv: list[str] | None = None) -> Options:
         systems=tuple(args.systems),
         skip_ingest=args.skip_ingest,
         skip_reads=args.skip_reads,
+        queries=tuple(args.queries),
     )
 
 

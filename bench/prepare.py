@@ -159,7 +159,7 @@ async def _module_data(conn: asyncpg.Connection, console: Console) -> None:
 
 
 async def prepare_databases(
-    settings: Settings, console: Console, *, observations: int, entities: int, days: int
+    settings: Settings, console: Console, *, observations: int, entities: int, days: int, ingest: bool = True
 ) -> Databases:
     cluster = EmbeddedCluster.from_settings(settings)
     cluster.start()
@@ -195,14 +195,17 @@ async def prepare_databases(
         await _same_settings_for_everyone(admin, name, settings)
     finally:
         await admin.close()
-    ingest_url = await _create_database(cluster, INGEST_DB, fresh=True)
+    # (not with --skip-ingest: another run on the same cluster may be ingesting into it)
+    ingest_url = await _create_database(cluster, INGEST_DB, fresh=True) if ingest else ""
     return Databases(cluster, bench_url, ingest_url, SEED_END)
 
 
 def prepare(
-    settings: Settings, console: Console, *, observations: int, entities: int, days: int
+    settings: Settings, console: Console, *, observations: int, entities: int, days: int, ingest: bool = True
 ) -> Databases:
     ensure_tools(console)
     return asyncio.run(
-        prepare_databases(settings, console, observations=observations, entities=entities, days=days)
+        prepare_databases(
+            settings, console, observations=observations, entities=entities, days=days, ingest=ingest
+        )
     )

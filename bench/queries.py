@@ -213,3 +213,6 @@ def q4() -> Query:
 
 def all_queries() -> list[Query]:
     return [q1(), q2(), q3(), q4()]
+
+
+QUERY_NAMES = ("Q1", "Q2", "Q3", "Q4")

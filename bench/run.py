@@ -18,7 +18,7 @@ from bench import micro
 from bench.load import Measurement, lua_script, pgbench, wrk
 from bench.prepare import MODULE, prepare
 from bench.procs import install_cleanup, postgres_pids, stop
-from bench.queries import SYSTEMS, Query, all_queries
+from bench.queries import QUERY_NAMES, SYSTEMS, Query, all_queries
 from bench.report import Report, latency_growth, machine, save_reads, section, write
 from bench.servers import Server, start_atlas4d, start_gateways, start_postgraphile, versions
 
@@ -38,6 +38,7 @@ class Options:
     systems: tuple[str, ...] = SYSTEMS
     skip_ingest: bool = False
     skip_reads: bool = False
+    queries: tuple[str, ...] = QUERY_NAMES
 
 
 def fetch_ids(query: Query, system: str, server: Server | None, dsn: str) -> Any:
@@ -130,10 +131,15 @@ def main(options: Options) -> None:
     host = machine()
     settings = Settings(database_url=None)
     dbs = prepare(
-        settings, console, observations=options.observations, entities=options.entities, days=options.days
+        settings,
+        console,
+        observations=options.observations,
+        entities=options.entities,
+        days=options.days,
+        ingest=not options.skip_ingest,
     )
     pg = lambda: postgres_pids(dbs.cluster.data_dir)  # noqa: E731
-    queries = all_queries()
+    queries = [q for q in all_queries() if q.name in options.queries]
     servers: dict[str, Server] = {}
     reads: dict[str, dict[str, list[Measurement]]] = {}
     id_counts: dict[str, int] = {}
@@ -187,7 +193,8 @@ def main(options: Options) -> None:
         if options.observations == 1_000_000
         else {},
     )
-    if options.skip_reads or options.skip_ingest or set(options.systems) != set(SYSTEMS):
+    partial = set(options.systems) != set(SYSTEMS) or set(options.queries) != set(QUERY_NAMES)
+    if options.skip_reads or options.skip_ingest or partial:
         console.print(section(report))  # a partial run is shown, never written over the full results
         console.print("[yellow]partial run: bench/RESULTS.md left as it was[/yellow]")
     else:
