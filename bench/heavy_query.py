@@ -3,7 +3,7 @@
 A real `atlas4d serve` (uvicorn, one worker per core, default limits) on the 1M-row bench database. 16 normal
 clients send Q1-Q3 (bench/queries.py) in turn, each waiting for its answer before sending the next; in the
 "heavy" phases one more client sends the heaviest accepted query back to back. Phases alternate (normal, heavy,
-normal, heavy …) so machine load drifts affect both alike. Printed and written to bench/RESULTS.md: the normal
+normal, heavy …) so machine load drifts affect both alike. Printed (copy it into bench/RESULTS.md): the normal
 clients' p50/p99 in each phase, the ratio (goal: p99 with the heavy client <= 2x without), and the heavy
 query's own latency and cost.
 
