@@ -22,10 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from atlas4d.app import create_app
 from atlas4d.auth.api_keys import create_key
-from atlas4d.db.embedded import EmbeddedCluster, database_url
-from atlas4d.db.migrate import core_migrations
-from atlas4d.db.pool import migrate_database
 from atlas4d.settings import Settings
+from bench.prepare import scratch_database
 
 SECRET = "bench-secret-bench-secret-bench-secret!!"
 QUERY = {"query": "{ entities(first: 10) { nodes { id kind name } } }"}
@@ -107,17 +105,8 @@ async def _components(settings: Settings, url: str, hs: str, api_key: str) -> No
 
 async def main() -> None:
     settings = Settings(gc_freeze=False)
-    admin_url = database_url(settings)
-    if settings.embedded():
-        cluster = EmbeddedCluster.from_settings(settings)
-        cluster.start()
-        admin_url = cluster.admin_url()
-    # a database of its own (created and dropped here), migrated before the API key is made
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-    await admin.execute(f"CREATE DATABASE {BENCH_DB}")
-    url = admin_url.rsplit("/", 1)[0] + f"/{BENCH_DB}"
-    await migrate_database(settings, url, core_migrations())
+    # a database of its own (created and dropped here), migrated before anything is written to it
+    admin, url = await scratch_database(settings, BENCH_DB)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     server, jwks = _jwks_server(key)
     claims = {"sub": "bench", "exp": int(time.time()) + 3600, "roles": ["reader"], "tenant": "bench"}

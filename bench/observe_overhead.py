@@ -21,11 +21,9 @@ import asyncpg
 import httpx
 
 from atlas4d.app import create_app
-from atlas4d.db.embedded import EmbeddedCluster, database_url
-from atlas4d.db.migrate import core_migrations
-from atlas4d.db.pool import migrate_database
 from atlas4d.observe import metrics, tracing
 from atlas4d.settings import Settings
+from bench.prepare import scratch_database
 
 QUERY = {"query": "query Bench { entities(first: 10) { nodes { id kind name } } }", "operationName": "Bench"}
 BENCH_DB = "atlas4d_bench_observe"
@@ -87,16 +85,8 @@ async def main() -> None:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     settings = Settings(gc_freeze=False)
-    admin_url = database_url(settings)
-    if settings.embedded():
-        cluster = EmbeddedCluster.from_settings(settings)
-        cluster.start()
-        admin_url = cluster.admin_url()
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-    await admin.execute(f"CREATE DATABASE {BENCH_DB}")
-    url = admin_url.rsplit("/", 1)[0] + f"/{BENCH_DB}"
-    await migrate_database(settings, url, core_migrations())
+    # a database of its own (created and dropped here), migrated before anything is written to it
+    admin, url = await scratch_database(settings, BENCH_DB)
     conn = await asyncpg.connect(url)
     try:
         await conn.executemany(

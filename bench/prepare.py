@@ -13,9 +13,9 @@ from pathlib import Path
 import asyncpg
 from rich.console import Console
 
-from atlas4d.db.embedded import EmbeddedCluster
+from atlas4d.db.embedded import EmbeddedCluster, database_url
 from atlas4d.db.migrate import core_migrations, load_migrations, migrate
-from atlas4d.db.pool import connect, create_pool, server_settings
+from atlas4d.db.pool import connect, create_pool, migrate_database, server_settings
 from atlas4d.demo import seed_scale
 from atlas4d.modules.mobility import module as mobility
 from atlas4d.settings import Settings
@@ -96,6 +96,22 @@ def node_binary() -> Path:
     if not path.exists():
         raise SystemExit(f"{path} missing: npm ci in bench/js/v5 failed")
     return path
+
+
+async def scratch_database(settings: Settings, name: str) -> tuple[asyncpg.Connection, str]:
+    """A new, core-migrated database `name` (dropped first if left over) in the configured cluster, for the
+    micro-benchmarks; returns an admin connection (to drop it at the end) and its URL."""
+    admin_url = database_url(settings)
+    if settings.embedded():
+        cluster = EmbeddedCluster.from_settings(settings)
+        cluster.start()
+        admin_url = cluster.admin_url()
+    admin = await asyncpg.connect(admin_url)
+    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await admin.execute(f"CREATE DATABASE {name}")
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    await migrate_database(settings, url, core_migrations())
+    return admin, url
 
 
 async def _create_database(cluster: EmbeddedCluster, name: str, *, fresh: bool) -> str:
