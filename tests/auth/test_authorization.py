@@ -68,8 +68,10 @@ async def test_field_rules_null_only_the_field(settings: Settings, database_url:
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
     async with serve(settings, database_url, **PROD, policy_file=policy) as client:
-        await gql(client, CREATE, {"id": str(uuid4())}, **as_role("writer"))
-        query = "query Q { entities(first: 2) { nodes { id name properties } totalCount } }"
+        # only the entity created here: other tests leave unnamed entities in the shared database
+        mine = str(uuid4())
+        await gql(client, CREATE, {"id": mine}, **as_role("writer"))
+        query = f'query Q {{ entities(first: 2, filter: {{ids: ["{mine}"]}}) {{ nodes {{ id name properties }} totalCount }} }}'
         r = await gql(client, query, **as_role("reader"))
         body = r.json()
         nodes = body["data"]["entities"]["nodes"]
@@ -79,7 +81,7 @@ async def test_field_rules_null_only_the_field(settings: Settings, database_url:
         r = await gql(client, query, **as_role("analyst"))
         assert "errors" not in r.json() and any(n["name"] for n in r.json()["data"]["entities"]["nodes"])
         # the same rule through a fragment and an alias
-        fragment = "{ entities(first: 2) { nodes { ...F } } } fragment F on Entity { id n: name }"
+        fragment = f'{{ entities(first: 2, filter: {{ids: ["{mine}"]}}) {{ nodes {{ ...F }} }} }} fragment F on Entity {{ id n: name }}'
         body = (await gql(client, fragment, **as_role("reader"))).json()
         assert all(n["n"] is None for n in body["data"]["entities"]["nodes"])
         assert body["errors"][0]["path"] == ["entities", "nodes", "@", "n"]

@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 import shapely
+from module_helpers import migrate_module, serve_modules, subgraph_data
 from shapely.geometry.base import BaseGeometry
 
 from atlas4d.db.migrate import load_migrations, migrate
@@ -21,7 +22,6 @@ from atlas4d.modules.airspace import module
 from atlas4d.modules.airspace.scenario import build_scenario
 from atlas4d.modules.airspace.seed import seed
 from atlas4d.settings import Settings
-from conftest import migrate_module, serve_modules, subgraph_data
 
 END = datetime(2026, 5, 2, tzinfo=UTC)
 URL = "/subgraphs/airspace/graphql"

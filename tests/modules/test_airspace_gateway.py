@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 from graphql import parse, validate
+from module_helpers import migrate_module
 from test_airspace import END, oracle_inputs, oracle_violations
 
 from atlas4d.core.context import Context
@@ -24,7 +25,6 @@ from atlas4d.federation.supergraph import Supergraph
 from atlas4d.modules.airspace import module
 from atlas4d.modules.airspace.seed import seed
 from atlas4d.settings import Settings
-from conftest import migrate_module
 
 JS_DIR = Path(__file__).resolve().parents[1] / "js"
 FLIGHTS = """{

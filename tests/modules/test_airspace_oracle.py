@@ -13,6 +13,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from module_helpers import migrate_module, serve_modules
 from test_airspace import (
     END,
     VIOLATION_FIELDS,
@@ -25,7 +26,6 @@ from test_airspace import (
 from atlas4d.core.ingest import ObservationItem, ingest_observations
 from atlas4d.modules.airspace import module
 from atlas4d.settings import Settings
-from conftest import migrate_module, serve_modules
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,13 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from module_helpers import migrate_module, serve_modules, subgraph_data
 
 from atlas4d.db.migrate import load_migrations, migrate
 from atlas4d.demo import load_burgas
 from atlas4d.modules.mobility import module
 from atlas4d.modules.mobility.seed import GEOFENCES, STOPS, seed_mobility
 from atlas4d.settings import Settings
-from conftest import migrate_module, serve_modules, subgraph_data
 
 END = datetime(2026, 5, 1, 12, tzinfo=UTC)
 TABLES = (

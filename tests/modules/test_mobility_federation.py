@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from module_helpers import migrate_module, serve_modules
 from test_mobility import JS_DIR, TABLES, seed
 
 from atlas4d.core.context import Context
@@ -22,7 +23,6 @@ from atlas4d.modules.mobility import module
 from atlas4d.modules.mobility.loaders import create_loaders
 from atlas4d.modules.mobility.schema import build_mobility_schema
 from atlas4d.settings import Settings
-from conftest import migrate_module, serve_modules
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import shapely
 from hypothesis import HealthCheck, assume, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from module_helpers import migrate_module, serve_modules
 from shapely.geometry import Point, box
 from test_mobility import END, TABLES, gql
 
@@ -25,7 +26,6 @@ from atlas4d.db.pool import log_statements
 from atlas4d.modules.mobility import module
 from atlas4d.modules.mobility.seed import seed_mobility
 from atlas4d.settings import Settings
-from conftest import migrate_module, serve_modules
 
 SPHERE_RADIUS_M = 6_371_008.7714  # PostGIS' sphere for SRID 4326 (ST_DistanceSphere)
 

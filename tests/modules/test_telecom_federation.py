@@ -10,6 +10,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from module_helpers import migrate_module
 from test_telecom import END, JS_DIR, TABLES
 
 from atlas4d.core.context import Context
@@ -25,7 +26,6 @@ from atlas4d.modules.telecom.schema import build_telecom_schema
 from atlas4d.modules.telecom.seed import seed_telecom
 from atlas4d.modules.telecom.settings import TelecomSettings
 from atlas4d.settings import Settings
-from conftest import migrate_module
 
 
 @pytest.fixture(scope="module")

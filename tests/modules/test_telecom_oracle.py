@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from module_helpers import migrate_module, serve_modules
 from test_telecom import END, TABLES, gql, insert_nodes
 
 from atlas4d.db.pool import log_statements
@@ -20,7 +21,6 @@ from atlas4d.modules.telecom import module
 from atlas4d.modules.telecom.seed import detect_anomalies
 from atlas4d.modules.telecom.settings import TelecomSettings
 from atlas4d.settings import Settings
-from conftest import migrate_module, serve_modules
 
 ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)  # date_bin's origin in queries.BUCKET_ORIGIN
 

@@ -16,6 +16,7 @@ import asyncpg
 import httpx
 import pytest
 import shapely
+from module_helpers import migrate_module, serve_modules, subgraph_data
 
 from atlas4d.core.schema import build_core_schema
 from atlas4d.db.migrate import load_migrations, migrate
@@ -25,7 +26,6 @@ from atlas4d.modules.vision import module
 from atlas4d.modules.vision.scenario import PASSES, PEOPLE_PER_CAMERA, build_scenario
 from atlas4d.modules.vision.seed import seed
 from atlas4d.settings import Settings
-from conftest import migrate_module, serve_modules, subgraph_data
 
 END = datetime(2026, 5, 2, tzinfo=UTC)
 URL = "/subgraphs/vision/graphql"

@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from module_helpers import migrate_module
 
 from atlas4d.core.context import Context
 from atlas4d.core.schema import build_core_schema
@@ -19,7 +20,6 @@ from atlas4d.federation.gateway import Gateway
 from atlas4d.modules.vision import module
 from atlas4d.modules.vision.seed import seed
 from atlas4d.settings import Settings
-from conftest import migrate_module
 
 END = datetime(2026, 5, 2, tzinfo=UTC)
 SIGHTINGS = """{

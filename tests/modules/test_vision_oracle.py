@@ -17,12 +17,12 @@ import pytest
 import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from module_helpers import migrate_module
 
 from atlas4d.core.ingest import ObservationItem, ingest_observations
 from atlas4d.modules.vision import module
 from atlas4d.modules.vision.seed import link_detections, seed
 from atlas4d.modules.vision.settings import VisionSettings
-from conftest import migrate_module
 
 END = datetime(2026, 5, 2, tzinfo=UTC)
 GEOD = pyproj.Geod(ellps="WGS84")

@@ -1,5 +1,8 @@
-"""Fixtures for module tests: a module's migrations applied to the test database, and a client for an app
-serving that module's subgraph at /subgraphs/<name>/graphql (plus core's)."""
+"""Helpers for module tests: a module's migrations applied to the test database, and a client for an app
+serving that module's subgraph at /subgraphs/<name>/graphql (plus core's).
+
+A plain module with its own name, not conftest.py: `from conftest import …` resolves to whichever conftest.py
+Python imported first, which depends on the order the test folders run in."""
 
 from __future__ import annotations
 
