@@ -1,54 +1,57 @@
-"""`python -m bench.streaming`: live subscriptions under load, against polling the same data (issue 17 item 7).
+"""`python -m bench.streaming`: live subscriptions under load, measured at the server (issue 17 item 7).
 
-One `atlas4d serve` process (1 worker) on a database of its own. 1,000 graphql-transport-ws subscribers, each
-with its own 1°x1° bbox inside a 20°x10° area, subscribe (time to subscribe all of them); then a writer
-commits 100 observations every 100 ms (1,000 obs/s, random points in the area) for `SECONDS`. Each row
-carries its batch number; the client records, per delivered event, now - the writer's time after its COMMIT
-returned (commit → client latency). Meanwhile one more subscriber (whole area) stops reading: the slow
-consumer, closed with 4413 once its queue (1,000 messages) is full — server RSS is sampled every second.
-Reported: subscribe time, deliveries/s, latency p50/p99, server CPU per delivered event, RSS before/after.
+One `atlas4d serve` process (1 worker) on a database of its own, pinned to one core (`taskset -c 0`); the load
+runs in other processes pinned to the other core (bench/stream_load.py), so the client side is not what is
+measured:
+- `CLIENTS` subscriber processes, each holding SUBSCRIBERS / CLIENTS graphql-transport-ws sockets on one
+  event loop (a lean hand-rolled WebSocket client, bench/lean_ws.py; each process's CPU is reported);
+- one ingest process committing small batches (`EVERY` s apart) straight into observations_core, each row
+  carrying its sequence number in `metadata.seq`, recording the moment each COMMIT was acknowledged.
+Latency = a client's receive time - the row's commit-ack time, both CLOCK_MONOTONIC (one clock on one machine).
 
-Polling baseline: the same 1,000 clients, each asking `observations(filter: {bbox, time: {from: last}})`
-once per second over HTTP (100 pooled connections) while the same writer runs: server CPU per delivered row,
-latency (commit → the poll that returned it) p50/p99.
-
-The clients run in this process (one asyncio loop), so on a small machine they compete with the server for
-CPU; the load average is printed with the numbers.
+Phases: (1) 1,000 sockets connect + connection_init + subscribe (acked by a ping/pong after it) all at once:
+time until the last is attached, server CPU spent. (2) Rounds at growing ingest rates (RATES obs/s, the first
+for SECONDS with a slow consumer that stops reading, the others ROUND_SECONDS): deliveries/s, p50/p99/max,
+server CPU per delivery and share of its core, server RSS every second, and every delivery checked against
+the expected (each box against each point, closed boundaries). (3) The same 1,000 boxes polling
+`observations(filter: {bbox, time: {from}})` once a second over keep-alive HTTP while 1,000 obs/s are written.
+Server CPU and RSS come from /proc/<server pid> only (the database's processes are not counted).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import multiprocessing as mp
 import os
 import random
-import socket
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
+import numpy as np
 import orjson
-import websockets
 
 from atlas4d.db.embedded import EmbeddedCluster, database_url
 from atlas4d.db.migrate import core_migrations
 from atlas4d.db.pool import migrate_database
 from atlas4d.settings import Settings
-from bench.procs import cpu_seconds, free_port, process_tree, start, stop, wait_http
+from bench.procs import free_port, install_cleanup, start, stop, wait_http
+from bench.stream_load import client_process, ingest_process
 
 ROOT = Path(__file__).resolve().parents[1]
 DB = "atlas4d_bench_stream"
 SUBSCRIBERS = int(os.environ.get("BENCH_STREAM_SUBSCRIBERS", "1000"))
+CLIENTS = int(os.environ.get("BENCH_STREAM_CLIENTS", "4"))
 SECONDS = int(os.environ.get("BENCH_STREAM_SECONDS", "60"))
+ROUND_SECONDS = int(os.environ.get("BENCH_STREAM_ROUND_SECONDS", "20"))
+RATES = [int(r) for r in os.environ.get("BENCH_STREAM_RATES", "1000,2000,3000").split(",")]
 POLL_SECONDS = int(os.environ.get("BENCH_STREAM_POLL_SECONDS", "30"))
-RATE, EVERY = 100, 0.1  # rows per commit, seconds between commits: 1,000 obs/s
+EVERY = float(os.environ.get("BENCH_STREAM_EVERY", "0.02"))  # seconds between commits (small batches)
+SERVER_CPU, LOAD_CPU = 0, 1
 AREA = (10.0, 40.0, 30.0, 50.0)  # lon 10..30, lat 40..50
-LIVE = "subscription($f: ObservationFilter) { observationAdded(filter: $f) { id lon lat sourceType } }"
-POLL = "query($f: ObservationFilter) { observations(filter: $f, first: 1000) { nodes { id lon lat sourceType } } }"
 
 
 def boxes(n: int, rng: random.Random) -> list[dict[str, float]]:
@@ -60,222 +63,208 @@ def boxes(n: int, rng: random.Random) -> list[dict[str, float]]:
     return out
 
 
-def rss_mb(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
+def proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+def proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
-class Writer:
-    """Commits RATE rows every EVERY seconds; remembers when each batch's COMMIT returned."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.committed: dict[int, float] = {}
-        self.rows = 0
-        self.rng = random.Random(7)
-
-    async def run(self, seconds: float) -> None:
-        conn = await asyncpg.connect(self.url)
-        try:
-            batch = len(self.committed)
-            end = time.monotonic() + seconds
-            next_at = time.monotonic()
-            while time.monotonic() < end:
-                lons = [self.rng.uniform(AREA[0], AREA[2]) for _ in range(RATE)]
-                lats = [self.rng.uniform(AREA[1], AREA[3]) for _ in range(RATE)]
-                await conn.execute(
-                    "INSERT INTO atlas4d.observations_core (t, lon, lat, geom, source_type) "
-                    "SELECT now(), x, y, ST_SetSRID(ST_MakePoint(x, y), 4326), $3 "
-                    "FROM unnest($1::float8[], $2::float8[]) AS u(x, y)",
-                    lons,
-                    lats,
-                    f"b{batch}",
-                )
-                self.committed[batch] = time.time()
-                self.rows += RATE
-                batch += 1
-                next_at += EVERY
-                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-        finally:
-            await conn.close()
+def ms(values: np.ndarray[Any, Any], q: float) -> float:
+    return float(np.quantile(values, q) * 1000) if len(values) else float("nan")
 
 
-async def subscriber(
-    ws_url: str,
-    box: dict[str, float],
-    latencies: list[float],
-    writer: Writer,
-    ready: asyncio.Event,
-    counter: list[int],
-) -> None:
-    async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"], compression=None) as ws:  # type: ignore[list-item]
-        await ws.send('{"type":"connection_init"}')
-        await ws.recv()
-        variables = {"f": {"bbox": box}}
-        subscribe = {"id": "1", "type": "subscribe", "payload": {"query": LIVE, "variables": variables}}
-        await ws.send(orjson.dumps(subscribe).decode())
-        await ws.send('{"type":"ping"}')
-        while orjson.loads(await ws.recv())["type"] != "pong":
-            pass
-        counter[0] += 1
-        if counter[0] == counter[1]:
-            ready.set()
-        async for text in ws:
-            now = time.time()
-            message = orjson.loads(text)
-            if message.get("type") != "next":
-                continue
-            source = message["payload"]["data"]["observationAdded"]["sourceType"]
-            committed = writer.committed.get(int(source[1:]))
-            if committed is not None:
-                latencies.append(now - committed)
+class Fleet:
+    """The load processes and their pipes."""
 
+    def __init__(self, port: int, url: str, all_boxes: list[dict[str, float]]) -> None:
+        ctx = mp.get_context("spawn")
+        self.clients: list[Connection] = []
+        self.procs: list[Any] = []
+        for i in range(CLIENTS):
+            mine, theirs = ctx.Pipe()
+            share = all_boxes[i::CLIENTS]
+            p = ctx.Process(
+                target=client_process, args=(theirs, "127.0.0.1", port, share, LOAD_CPU), daemon=True
+            )
+            p.start()
+            self.clients.append(mine)
+            self.procs.append(p)
+        mine, theirs = ctx.Pipe()
+        p = ctx.Process(target=ingest_process, args=(theirs, url, AREA, LOAD_CPU), daemon=True)
+        p.start()
+        self.ingest = mine
+        self.procs.append(p)
 
-async def slow_consumer(ws_url: str) -> int | None:
-    """Subscribes to the whole area and stops reading (a 64 kB receive buffer); its close code, if closed."""
-    host, port = ws_url.removeprefix("ws://").split("/")[0].split(":")
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65_536)
-    sock.connect((host, int(port)))
-    sock.setblocking(False)
-    async with websockets.connect(
-        ws_url,
-        subprotocols=["graphql-transport-ws"],
-        compression=None,
-        max_queue=1,
-        sock=sock,  # type: ignore[list-item]
-    ) as ws:
-        await ws.send('{"type":"connection_init"}')
-        await ws.recv()
-        area = {"minLon": AREA[0], "minLat": AREA[1], "maxLon": AREA[2], "maxLat": AREA[3]}
-        payload = {"query": LIVE, "variables": {"f": {"bbox": area}}}
-        await ws.send(orjson.dumps({"id": "s", "type": "subscribe", "payload": payload}).decode())
-        await asyncio.sleep(SECONDS + 2)
+    def all(self, *command: Any) -> list[Any]:
+        for pipe in self.clients:
+            pipe.send(command)
+        return [pipe.recv() for pipe in self.clients]
 
-        async def drain() -> None:
-            async for _ in ws:
+    def close(self) -> None:
+        for pipe in [*self.clients, self.ingest]:
+            try:
+                pipe.send(("exit",))
+                pipe.recv()
+            except (OSError, EOFError):
                 pass
+        for p in self.procs:
+            p.join(5)
+            if p.is_alive():
+                p.terminate()
 
-        with contextlib.suppress(TimeoutError, websockets.ConnectionClosed):
-            await asyncio.wait_for(drain(), 5)
-        return ws.close_code
+
+def expected_deliveries(
+    lons: np.ndarray[Any, Any], lats: np.ndarray[Any, Any], bx: list[dict[str, float]]
+) -> int:
+    total = 0
+    for b in bx:
+        total += int(
+            np.count_nonzero(
+                (lons >= b["minLon"]) & (lons <= b["maxLon"]) & (lats >= b["minLat"]) & (lats <= b["maxLat"])
+            )
+        )
+    return total
 
 
-async def streaming_round(base: str, pids: list[int], url: str, rng: random.Random) -> dict[str, Any]:
-    ws_url = base.replace("http://", "ws://") + "/graphql"
-    writer = Writer(url)
-    latencies: list[float] = []
-    ready = asyncio.Event()
-    counter = [0, SUBSCRIBERS]
-    rss0 = rss_mb(pids)
-    t0 = time.perf_counter()
-    tasks = [
-        asyncio.create_task(subscriber(ws_url, box, latencies, writer, ready, counter))
-        for box in boxes(SUBSCRIBERS, rng)
-    ]
-    await asyncio.wait_for(ready.wait(), 300)
-    subscribe_s = time.perf_counter() - t0
-    rss_subscribed = rss_mb(pids)
-    slow = asyncio.create_task(slow_consumer(ws_url))
-    await asyncio.sleep(1)
-    cpu0 = cpu_seconds(lambda: pids)
-    samples = []
-
-    async def sample() -> None:
-        while True:
-            samples.append(rss_mb(pids))
-            await asyncio.sleep(1)
-
-    sampler = asyncio.create_task(sample())
-    await writer.run(SECONDS)
-    await asyncio.sleep(2)  # the last batches arrive
-    cpu = cpu_seconds(lambda: pids) - cpu0
-    sampler.cancel()
-    delivered = len(latencies)
-    for task in tasks:
-        task.cancel()
-    slow_code = await slow
+def run_round(
+    fleet: Fleet, pid: int, rate: int, seconds: float, seq0: int, bx: list[dict[str, float]], slow: bool
+) -> dict[str, Any]:
+    slow_pipe = fleet.clients[0]
+    if slow:
+        whole = {"minLon": AREA[0], "minLat": AREA[1], "maxLon": AREA[2], "maxLat": AREA[3]}
+        slow_pipe.send(("slow", whole))
+        slow_pipe.recv()
+    client_cpu0 = fleet.all("record")
+    at = time.monotonic() + 0.5
+    fleet.ingest.send(("ingest", rate, seconds, EVERY, seq0, at))
+    cpu0, rss = proc_cpu_s(pid), [proc_rss_mb(pid)]
+    time.sleep(0.5)
+    while time.monotonic() < at + seconds:
+        time.sleep(1.0)
+        rss.append(proc_rss_mb(pid))
+    ingested = fleet.ingest.recv()
+    time.sleep(1.5)  # the last commits arrive
+    cpu = proc_cpu_s(pid) - cpu0
+    taken = fleet.all("take")
+    slow_code = None
+    if slow:
+        slow_pipe.send(("slow_end",))
+        slow_code = slow_pipe.recv()
+    seqs = np.frombuffer(ingested["seqs"], dtype=np.int64)
+    acks = np.frombuffer(ingested["acks"], dtype=np.float64)
+    lons = np.frombuffer(ingested["lons"], dtype=np.float64)
+    lats = np.frombuffer(ingested["lats"], dtype=np.float64)
+    got_seq = np.concatenate([np.frombuffer(t[0], dtype=np.int64) for t in taken])
+    got_t = np.concatenate([np.frombuffer(t[1], dtype=np.float64) for t in taken])
+    known = (got_seq >= seq0) & (got_seq < seq0 + len(seqs))
+    latency = got_t[known] - acks[got_seq[known] - seq0]
+    delivered = int(known.sum())
+    expected = expected_deliveries(lons, lats, bx)
     return {
-        "subscribers": SUBSCRIBERS,
-        "subscribe_s": subscribe_s,
-        "rows": writer.rows,
+        "rate_obs_s": rate,
+        "seconds": seconds,
+        "rows": len(seqs),
+        "ingest_max_late_ms": ingested["max_late_s"] * 1000,
         "delivered": delivered,
-        "deliveries_per_s": delivered / SECONDS,
-        "p50_ms": pct(latencies, 0.5) * 1000,
-        "p99_ms": pct(latencies, 0.99) * 1000,
-        "cpu_us_per_delivery": cpu / max(delivered, 1) * 1e6,
-        "cpu_share": cpu / (SECONDS + 2),
-        "rss_mb_idle": rss0,
-        "rss_mb_subscribed": rss_subscribed,
-        "rss_mb_during": (min(samples), max(samples)) if samples else (0, 0),
+        "expected": expected,
+        "deliveries_per_s": delivered / seconds,
+        "p50_ms": ms(latency, 0.5),
+        "p99_ms": ms(latency, 0.99),
+        "max_ms": float(latency.max() * 1000) if len(latency) else float("nan"),
+        "server_cpu_s": cpu,
+        "server_cpu_share": cpu / (seconds + 1.5),
+        "server_cpu_us_per_delivery": cpu / max(delivered, 1) * 1e6,
+        "client_cpu_share_each": [
+            round((t[3] - c0) / (seconds + 1.5), 3) for t, c0 in zip(taken, client_cpu0, strict=True)
+        ],
+        "rss_mb_first_last_max": (rss[0], rss[-1], max(rss)),
         "slow_consumer_close": slow_code,
     }
 
 
-async def polling_round(base: str, pids: list[int], url: str, rng: random.Random) -> dict[str, Any]:
-    writer = Writer(url)
-    latencies: list[float] = []
-    request_ms: list[float] = []
-    errors = [0]
-    stop_at = time.monotonic() + POLL_SECONDS
-
-    async def poller(http: httpx.AsyncClient, box: dict[str, float], offset: float) -> None:
-        await asyncio.sleep(offset)
-        since = datetime.now(UTC)
-        seen: set[str] = set()
-        while time.monotonic() < stop_at:
-            started = time.perf_counter()
-            # rows are stamped with their transaction's start: look 2 s back, skip what was seen
-            variables = {"f": {"bbox": box, "time": {"from": (since - timedelta(seconds=2)).isoformat()}}}
-            since = datetime.now(UTC)
-            try:
-                r = await http.post("/graphql", json={"query": POLL, "variables": variables})
-            except httpx.HTTPError:
-                errors[0] += 1
-                continue
-            now = time.time()
-            request_ms.append((time.perf_counter() - started) * 1000)
-            for node in r.json()["data"]["observations"]["nodes"]:
-                committed = writer.committed.get(int(node["sourceType"][1:]))
-                if committed is not None and node["id"] not in seen:
-                    seen.add(node["id"])
-                    latencies.append(now - committed)
-            await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - started)))
-
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
-        cpu0 = cpu_seconds(lambda: pids)
-        pollers = [asyncio.create_task(poller(http, box, rng.random())) for box in boxes(SUBSCRIBERS, rng)]
-        await writer.run(POLL_SECONDS)
-        await asyncio.gather(*pollers)
-        cpu = cpu_seconds(lambda: pids) - cpu0
+def polling_round(fleet: Fleet, pid: int, seq0: int) -> dict[str, Any]:
+    at = time.monotonic() + 1.0
+    for pipe in fleet.clients:
+        pipe.send(("poll", at, POLL_SECONDS))
+    fleet.ingest.send(("ingest", 1000, POLL_SECONDS, EVERY, seq0, at))
+    cpu0 = proc_cpu_s(pid)
+    ingested = fleet.ingest.recv()
+    polled = [pipe.recv() for pipe in fleet.clients]
+    cpu = proc_cpu_s(pid) - cpu0
+    acks = np.frombuffer(ingested["acks"], dtype=np.float64)
+    got_seq = np.concatenate([np.frombuffer(p["seqs"], dtype=np.int64) for p in polled])
+    got_t = np.concatenate([np.frombuffer(p["times"], dtype=np.float64) for p in polled])
+    known = (got_seq >= seq0) & (got_seq < seq0 + len(acks))
+    latency = got_t[known] - acks[got_seq[known] - seq0]
+    request_s = np.array([x for p in polled for x in p["request_s"]])
     return {
-        "delivered": len(latencies),
-        "p50_ms": pct(latencies, 0.5) * 1000,
-        "p99_ms": pct(latencies, 0.99) * 1000,
-        "request_p50_ms": pct(request_ms, 0.5),
-        "requests_per_s": len(request_ms) / POLL_SECONDS,
-        "request_errors": errors[0],
-        "cpu_us_per_delivery": cpu / max(len(latencies), 1) * 1e6,
-        "cpu_share": cpu / POLL_SECONDS,
+        "seconds": POLL_SECONDS,
+        "delivered": int(known.sum()),
+        "deliveries_per_s": int(known.sum()) / POLL_SECONDS,
+        "p50_ms": ms(latency, 0.5),
+        "p99_ms": ms(latency, 0.99),
+        "requests_per_s": len(request_s) / POLL_SECONDS,
+        "request_p50_ms": ms(request_s, 0.5),
+        "request_p99_ms": ms(request_s, 0.99),
+        "request_errors": sum(p["errors"] for p in polled),
+        "server_cpu_share": cpu / POLL_SECONDS,
+        "server_cpu_us_per_delivery": cpu / max(int(known.sum()), 1) * 1e6,
+        "client_cpu_share_each": [round(p["cpu_s"] / POLL_SECONDS, 3) for p in polled],
     }
 
 
-async def main() -> None:
+def measure(port: int, pid: int, url: str) -> dict[str, Any]:
+    bx = boxes(SUBSCRIBERS, random.Random(1))
+    fleet = Fleet(port, url, bx)
+    try:
+        rss_idle = proc_rss_mb(pid)
+        cpu0 = proc_cpu_s(pid)
+        at = time.monotonic() + 2.0
+        subscribed = fleet.all("subscribe", at)
+        each = np.array([x for s in subscribed for x in s["each_s"]])
+        failures = [f for s in subscribed for f in s["failures"]]
+        report: dict[str, Any] = {
+            "subscribers": SUBSCRIBERS,
+            "client_processes": CLIENTS,
+            "subscribe": {
+                "all_s": max(s["last"] for s in subscribed) - at,
+                "each_p50_ms": ms(each, 0.5),
+                "each_p99_ms": ms(each, 0.99),
+                "failures": len(failures),
+                "first_failures": failures[:3],
+                "server_cpu_ms_per_subscribe": (proc_cpu_s(pid) - cpu0) / max(len(each), 1) * 1000,
+                "client_cpu_s_each": [round(s["cpu_s"], 2) for s in subscribed],
+            },
+            "rss_mb_idle": rss_idle,
+            "rss_mb_subscribed": proc_rss_mb(pid),
+        }
+        print("subscribe:", orjson.dumps(report["subscribe"]).decode(), flush=True)
+        fleet.ingest.send(("ingest", 1000, 3, EVERY, 0, time.monotonic()))  # warm-up, not measured
+        fleet.ingest.recv()
+        time.sleep(1)
+        rounds = []
+        for n, rate in enumerate(RATES):
+            seconds = SECONDS if n == 0 else ROUND_SECONDS
+            result = run_round(fleet, pid, rate, seconds, (n + 1) * 10_000_000, bx, slow=n == 0)
+            print(f"round {rate} obs/s:", orjson.dumps(result).decode(), flush=True)
+            rounds.append(result)
+        report["rounds"] = rounds
+        fleet.all("close")
+        if POLL_SECONDS > 0:
+            report["polling"] = polling_round(fleet, pid, 100_000_000)
+            print("polling:", orjson.dumps(report["polling"]).decode(), flush=True)
+        return report
+    finally:
+        fleet.close()
+
+
+async def prepare() -> tuple[str, str]:
     settings = Settings(gc_freeze=False)
     admin_url = database_url(settings)
     if settings.embedded():
@@ -283,10 +272,27 @@ async def main() -> None:
         cluster.start()
         admin_url = cluster.admin_url()
     admin = await asyncpg.connect(admin_url)
-    await admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-    await admin.execute(f"CREATE DATABASE {DB}")
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {DB}")
+    finally:
+        await admin.close()
     url = admin_url.rsplit("/", 1)[0] + f"/{DB}"
     await migrate_database(settings, url, core_migrations())
+    return admin_url, url
+
+
+async def drop(admin_url: str) -> None:
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+def main() -> None:
+    install_cleanup()
+    admin_url, url = asyncio.run(prepare())
     port = free_port()
     env = {
         "ATLAS4D_DATABASE_URL": url,
@@ -295,26 +301,30 @@ async def main() -> None:
         "ATLAS4D_MODULES": "none",
         "ATLAS4D_MAX_SUBSCRIPTIONS_PER_PRINCIPAL": "100000",
         "ATLAS4D_GRAPHIQL": "false",
+        "ATLAS4D_LOG_LEVEL": "WARNING",
     }
     logs = ROOT / "bench" / "out"
     logs.mkdir(parents=True, exist_ok=True)
-    proc = start([sys.executable, "-m", "atlas4d", "serve"], env=env, cwd=ROOT, log=logs / "streaming.log")
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {LOAD_CPU})
+    command = ["taskset", "-c", str(SERVER_CPU), sys.executable, "-m", "atlas4d", "serve"]
+    proc = start(command, env=env, cwd=ROOT, log=logs / "streaming.log")
     base = f"http://127.0.0.1:{port}"
+    load_before = os.getloadavg()
     try:
         wait_http(base + "/graphql", proc, {"query": "{ __typename }"})
-        pids = process_tree(proc.pid)
-        rng = random.Random(1)
-        live = await streaming_round(base, pids, url, rng)
-        print("streaming:", orjson.dumps(live, option=orjson.OPT_INDENT_2).decode(), flush=True)
-        polled = await polling_round(base, pids, url, random.Random(1))
+        report = measure(port, proc.pid, url)
     finally:
         stop(proc)
-        await admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        await admin.close()
+        asyncio.run(drop(admin_url))
     load = os.getloadavg()
-    print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores")
-    print("polling 1 s:", orjson.dumps(polled, option=orjson.OPT_INDENT_2).decode())
+    report["load_average_before"] = [round(x, 2) for x in load_before]
+    report["load_average_after"] = [round(x, 2) for x in load]
+    report["cores"] = os.cpu_count()
+    text = orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()
+    (logs / "streaming.json").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()
