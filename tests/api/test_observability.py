@@ -354,4 +354,6 @@ def test_metrics_add_up_across_uvicorn_workers(database_url: str, tmp_path: Path
         if server.stderr is not None:
             server.stderr.close()
     started = [json.loads(line) for line in logs.splitlines() if line.startswith('{"')]  # not the banner
-    assert any("Application startup complete" in line["event"] for line in started), logs[-2000:]
+    startup = [line for line in started if "Application startup complete" in line["event"]]
+    assert startup, logs[-2000:]
+    assert startup[0]["logger"] == "uvicorn" and startup[0]["level"] == "info"  # not `uvicorn.error`

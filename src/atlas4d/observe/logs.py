@@ -34,6 +34,17 @@ def add_request_context(
     return event
 
 
+def name_uvicorn_logger(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """uvicorn logs everything about its server (start-up, shutdown, and errors) through a logger named
+    `uvicorn.error`, after gunicorn's "error log"; shown as such, its info lines look like errors. The level
+    says what a line is; the logger is shown as `uvicorn`."""
+    if event.get("logger") == "uvicorn.error":
+        event["logger"] = "uvicorn"
+    return event
+
+
 def formatter(fmt: str) -> structlog.stdlib.ProcessorFormatter:
     renderer: Any = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
@@ -42,6 +53,7 @@ def formatter(fmt: str) -> structlog.stdlib.ProcessorFormatter:
         foreign_pre_chain=[
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
+            name_uvicorn_logger,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             add_request_context,
             structlog.stdlib.ExtraAdder(),
