@@ -119,7 +119,7 @@ def create_app(
             log.warning("database unreachable at start (%s): serving degraded, retrying", describe(exc))
             app.state.pool = UnavailablePool(describe(exc))
             retrying = asyncio.create_task(keep_trying(connect, connected, settings.db_retry_max_s))
-        app.state.stream_hub = stream_hub(settings, lambda: app.state.pool, url)
+        app.state.stream_hub = stream_hub(settings, lambda: app.state.pool, url, mods)
         app.state.read_router = ReadRouter.of(settings, lambda: app.state.pool)
         if app.state.read_router is not None:
             await app.state.read_router.start()
@@ -204,9 +204,11 @@ def _error_body(path: str, error: Atlas4DError) -> tuple[int, bytes]:
     return graphql_error_body(path, error)
 
 
-def stream_hub(settings: Settings, pool: Callable[[], asyncpg.Pool], url: str) -> Hub:
+def stream_hub(
+    settings: Settings, pool: Callable[[], asyncpg.Pool], url: str, modules: Sequence[Module] = ()
+) -> Hub:
     """The process's subscription hub (it LISTENs only once someone subscribes; `pool` is read when used, as
-    a server started without its database gets its pool later)."""
+    a server started without its database gets its pool later): core's topics and the enabled modules'."""
     from atlas4d.core.live import core_topics
 
     broker: Broker = PostgresBroker(url)
@@ -217,7 +219,8 @@ def stream_hub(settings: Settings, pool: Callable[[], asyncpg.Pool], url: str) -
         bus_url = settings.stream_broker_url or default or "redis://127.0.0.1:6379"
         bus = bus_for(settings.stream_broker, bus_url, settings.stream_subject)
         broker = RelayBroker(url, bus, name=settings.stream_broker)
-    return Hub(pool, broker, core_topics(), batch_rows=settings.stream_batch_rows)
+    topics = [*core_topics(), *(t for m in modules if m.live_topics for t in m.live_topics())]
+    return Hub(pool, broker, topics, batch_rows=settings.stream_batch_rows)
 
 
 def _rest_routes() -> list[BaseRoute]:

@@ -9,15 +9,18 @@ types by key in its own subgraph, and owns the schema `atlas4d_<name>`.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.abc import Traversable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 from pydantic_settings import BaseSettings
+
+if TYPE_CHECKING:
+    from atlas4d.streaming.derived import DerivedTopic
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
 
@@ -32,6 +35,8 @@ class SeedSummary:
 SubgraphFactory = Callable[[], Any]  # -> strawberry.federation.Schema
 LoaderFactory = Callable[[asyncpg.Pool], Any]  # -> the module's per-request loaders object
 SeedFunction = Callable[[asyncpg.Connection, int], Awaitable[SeedSummary]]  # (conn, seed) -> summary
+# -> the sources of the module's subscription fields (atlas4d.streaming.derived, docs/streaming.md)
+LiveTopicsFactory = Callable[[], "Sequence[DerivedTopic]"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class Module:
     seed: SeedFunction | None = None
     settings: type[BaseSettings] | None = None
     requires: tuple[str, ...] = ()
+    live_topics: LiveTopicsFactory | None = None
     author: str = ""
     license: str = ""
     repository: str = ""

@@ -106,9 +106,13 @@ class Hub:
         self.pool = pool
         self.broker = broker
         self.topics = {t.name: t for t in topics}
+        if len(self.topics) != len(topics):
+            raise ValueError("two live topics share a name")
         # (topic, tenant) -> index and feeds: a tenant's rows are matched against its own feeds only
         self._indexes: dict[tuple[str, str | None], Index] = {}
-        self._by_kind = {t.change_kind: t for t in topics}
+        self._by_kind: dict[str, list[Topic]] = {}  # core's topic and the modules' derived ones
+        for t in topics:
+            self._by_kind.setdefault(t.change_kind, []).append(t)
         self.batch_rows = batch_rows
         self._pending: deque[Change] = deque()
         self._feeds: dict[str, dict[str | None, set[Feed]]] = {t.name: {} for t in topics}
@@ -160,8 +164,7 @@ class Hub:
             self.stats["bad_notices"] += 1
             log.warning("streaming: ignored a notice that is not ours: %r", payload[:80])
             return
-        topic = self._by_kind.get(change.kind)
-        if topic is None or not self._feeds[topic.name]:
+        if not any(self._feeds[t.name] for t in self._by_kind.get(change.kind, ())):
             return  # nobody listens: nothing to read back
         self._pending.append(change)
         if self._flush is None:
@@ -188,8 +191,8 @@ class Hub:
     async def _process(self, batch: list[Change]) -> None:
         by_topic: dict[str, list[Change]] = {}
         for change in batch:
-            topic = self._by_kind[change.kind]
-            by_topic.setdefault(topic.name, []).append(change)
+            for topic in self._by_kind[change.kind]:
+                by_topic.setdefault(topic.name, []).append(change)
         self.stats["batches"] += 1
         for name, changes in by_topic.items():
             for tenant in list(self._feeds[name]):

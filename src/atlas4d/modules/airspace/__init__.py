@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 
+from atlas4d.modules.airspace.live import live_topics
 from atlas4d.modules.airspace.loaders import AirspaceLoaders
 from atlas4d.modules.airspace.schema import build_schema
 from atlas4d.modules.airspace.seed import seed
@@ -22,6 +23,7 @@ module = Module(
     migrations=resources.files(__package__) / "migrations",
     seed=seed,
     settings=AirspaceSettings,
+    live_topics=live_topics,
     author="Atlas4D",
     license="Apache-2.0",
 )

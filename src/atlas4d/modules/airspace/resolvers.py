@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 import strawberry
@@ -13,9 +14,11 @@ from atlas4d.core.queries import page_size
 from atlas4d.core.schema.inputs import BBoxInput, TimeFilter
 from atlas4d.core.sql import Params
 from atlas4d.errors import BadInput, BadTimeRange
+from atlas4d.modules.airspace.live import TOPIC, zone_event_spec
 from atlas4d.modules.airspace.loaders import AIRCRAFT_COLUMNS, ZONE_COLUMNS, violations_sql
 from atlas4d.modules.airspace.settings import current_settings
-from atlas4d.modules.airspace.types import Aircraft, RestrictedZone, ZoneViolation
+from atlas4d.modules.airspace.types import Aircraft, RestrictedZone, ZoneEvent, ZoneEventKind, ZoneViolation
+from atlas4d.streaming.derived import Feed
 
 ICAO24 = re.compile(r"^[0-9a-f]{6}$")
 
@@ -127,3 +130,23 @@ async def zone_violations(
     limit = params.add(_first(first))
     rows = await info.context.pool.fetch(violations_sql(clauses, zones, limit), *params.values)
     return [ZoneViolation.from_row(r) for r in rows]
+
+
+@strawberry.input(description="Zone event predicates; all given ones must hold.")
+class ZoneEventFilter:
+    kinds: list[ZoneEventKind] | None = None
+    zone_ids: list[strawberry.ID] | None = None
+    zone_kinds: list[str] | None = None
+    entity_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Aircraft entities.")
+
+
+async def zone_events(info: Info, filter: ZoneEventFilter | None = None) -> AsyncIterator[ZoneEvent]:
+    """Validates the filter now (as zoneViolations does), then returns the live feed the hub serves."""
+    flt = filter or ZoneEventFilter()
+    spec = zone_event_spec(
+        [k.name for k in flt.kinds] if flt.kinds is not None else None,
+        flt.zone_ids,
+        flt.zone_kinds,
+        flt.entity_ids,
+    )
+    return Feed(TOPIC, spec)

@@ -29,9 +29,19 @@ class Query:
     )
 
 
+@strawberry.type
+class Subscription:
+    zone_events = strawberry.subscription(
+        resolver=resolvers.zone_events,
+        description="Each aircraft observation written after the subscription started that enters, is inside "
+        "or leaves a restricted zone matching `filter` (by any writer, in commit order).",
+    )
+
+
 def build_schema() -> strawberry.federation.Schema:
     return strawberry.federation.Schema(
         query=Query,
+        subscription=Subscription,
         types=[Entity, Track],
         federation_version=FEDERATION_VERSION,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),

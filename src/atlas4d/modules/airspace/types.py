@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import Enum
 from typing import cast
 
 import asyncpg
@@ -195,3 +196,76 @@ class ZoneViolation:
     async def zone(self, info: Info) -> RestrictedZone | None:
         row = await loaders(info).zone().load(uuid.UUID(self.zone_id))
         return RestrictedZone.from_row(row) if row else None
+
+
+@strawberry.enum(description="What an aircraft observation did relative to a restricted zone.")
+class ZoneEventKind(Enum):
+    ENTERED = strawberry.enum_value(
+        "ENTERED", description="Inside the zone, and the aircraft's previous observation was not (or none)."
+    )
+    INSIDE = strawberry.enum_value("INSIDE", description="Inside the zone, as the previous observation was.")
+    LEFT = strawberry.enum_value(
+        "LEFT",
+        description="Outside the zone (or the zone no longer active); the previous observation was in.",
+    )
+
+
+@strawberry.type(
+    description="A live zone event: one new aircraft observation against one restricted zone, compared with "
+    'the same aircraft\'s previous observation ("inside" is the zoneViolations rule).'
+)
+class ZoneEvent:
+    kind: ZoneEventKind
+    zone_id: strawberry.ID
+    zone_kind: str
+    entity_id: strawberry.ID
+    track_id: strawberry.ID
+    observation_id: strawberry.ID = strawberry.field(
+        description="The new observation (core `Observation.id`)."
+    )
+    previous_observation_id: strawberry.ID | None = strawberry.field(
+        description="The aircraft's previous observation it was compared with; null for its first."
+    )
+    time: datetime
+    lon: float
+    lat: float
+    altitude: float = strawberry.field(description="Metres.")
+
+    @classmethod
+    def from_row(cls, r: asyncpg.Record) -> ZoneEvent:
+        previous = r["previous_observation_id"]
+        return cls(
+            kind=ZoneEventKind(r["event"]),
+            zone_id=strawberry.ID(str(r["zone_id"])),
+            zone_kind=r["zone_kind"],
+            entity_id=strawberry.ID(str(r["entity_id"])),
+            track_id=strawberry.ID(str(r["track_id"])),
+            observation_id=strawberry.ID(str(r["observation_id"])),
+            previous_observation_id=strawberry.ID(str(previous)) if previous is not None else None,
+            time=r["t"],
+            lon=r["lon"],
+            lat=r["lat"],
+            altitude=r["altitude_m"],
+        )
+
+    @strawberry.field(description="`observationId:zoneId`, stable.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(f"{self.observation_id}:{self.zone_id}")
+
+    @strawberry.field
+    async def zone(self, info: Info) -> RestrictedZone | None:
+        row = await loaders(info).zone().load(uuid.UUID(self.zone_id))
+        return RestrictedZone.from_row(row) if row else None
+
+    @strawberry.field
+    async def aircraft(self, info: Info) -> Aircraft | None:
+        row = await loaders(info).aircraft().load(uuid.UUID(self.entity_id))
+        return Aircraft.from_row(row) if row else None
+
+    @strawberry.field
+    def entity(self) -> Entity:
+        return Entity(id=self.entity_id)
+
+    @strawberry.field
+    def track(self) -> Track:
+        return Track(id=self.track_id)

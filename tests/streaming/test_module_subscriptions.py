@@ -1,0 +1,224 @@
+"""Module subscriptions (atlas4d.streaming.derived) over graphql-transport-ws against a real `atlas4d serve`:
+airspace `zoneEvents` on random flight paths, written alternately through the GraphQL mutation and the bulk
+NDJSON endpoint, compared with a shapely oracle of the zoneViolations rule (enter / inside / leave against
+the aircraft's previous observation); per-aircraft order; filters; typed errors."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+import shapely
+from ws_client import Client, connect
+
+from live_server import MODERN_ACCEPT, serve
+
+INGEST = "mutation($o: [ObservationInput!]!) { ingestObservations(observations: $o) { accepted } }"
+ZONE_EVENTS = """subscription Z($f: ZoneEventFilter) {
+  zoneEvents(filter: $f) { kind zoneId entityId observationId previousObservationId time altitude
+                           zone { name } aircraft { icao24 } }
+}"""
+T0 = datetime(2026, 8, 1, tzinfo=UTC)
+# two zones over an empty patch of sea (no other test writes here): a low box, and a triangle active
+# only during the second half of the flights
+LOW = {"poly": shapely.box(31.0, 40.0, 31.4, 40.4), "floor": 0.0, "ceiling": 3000.0, "from": None, "to": None}
+TRI = {
+    "poly": shapely.Polygon([(31.2, 40.1), (31.8, 40.1), (31.5, 40.7)]),
+    "floor": 1000.0,
+    "ceiling": 9000.0,
+    "from": T0 + timedelta(seconds=30),
+    "to": None,
+}
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str) -> Iterator[str]:
+    with serve(database_url) as base:
+        yield base
+
+
+@pytest.fixture
+async def http(server: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server, headers=MODERN_ACCEPT, timeout=30) as c:
+        yield c
+
+
+async def add_zone(pool: asyncpg.Pool, zone: dict[str, Any], name: str) -> uuid.UUID:
+    zid = uuid.uuid4()
+    await pool.execute(
+        "INSERT INTO atlas4d_airspace.restricted_zones (id, name, kind, geom, floor_m, ceiling_m, active_from, "
+        "active_to) VALUES ($1, $2, 'test', ST_Multi(ST_GeomFromText($3, 4326)), $4, $5, $6, $7)",
+        zid,
+        name,
+        zone["poly"].wkt,
+        zone["floor"],
+        zone["ceiling"],
+        zone["from"],
+        zone["to"],
+    )
+    return zid
+
+
+async def add_aircraft(pool: asyncpg.Pool) -> uuid.UUID:
+    eid = uuid.uuid4()
+    await pool.execute(
+        "INSERT INTO atlas4d.entities (id, kind, name) VALUES ($1, 'aircraft', $2)", eid, f"test {eid}"
+    )
+    await pool.execute(
+        "INSERT INTO atlas4d_airspace.aircraft (entity_id, icao24) VALUES ($1, $2)", eid, eid.hex[:6]
+    )
+    return eid
+
+
+def inside(zone: dict[str, Any], p: dict[str, Any]) -> bool:
+    t = datetime.fromisoformat(p["time"])
+    return (
+        zone["poly"].intersects(shapely.Point(p["lon"], p["lat"]))
+        and zone["floor"] <= p["altitude"] <= zone["ceiling"]
+        and (zone["from"] is None or t >= zone["from"])
+        and (zone["to"] is None or t < zone["to"])
+    )
+
+
+def oracle(path: list[dict[str, Any]], zones: dict[uuid.UUID, dict[str, Any]]) -> list[tuple[str, str]]:
+    """(kind, zone id) per observation of one aircraft, in time order (LEFT before ENTERED, then zone id)."""
+    out: list[tuple[str, str]] = []
+    previous: dict[str, Any] | None = None
+    for p in path:
+        events = []
+        for zid, zone in zones.items():
+            now, was = inside(zone, p), previous is not None and inside(zone, previous)
+            if now or was:
+                kind = "INSIDE" if now and was else "ENTERED" if now else "LEFT"
+                events.append(({"LEFT": 0, "ENTERED": 1, "INSIDE": 2}[kind], str(zid), kind))
+        out += [(kind, zid) for _, zid, kind in sorted(events)]
+        previous = p
+    return out
+
+
+def flight(rng: random.Random, entity: uuid.UUID, track: uuid.UUID, n: int) -> list[dict[str, Any]]:
+    lon, lat, alt = rng.uniform(31.0, 31.6), rng.uniform(40.0, 40.5), rng.uniform(500, 4000)
+    out = []
+    for i in range(n):
+        lon = min(max(lon + rng.uniform(-0.12, 0.12), 30.8), 32.0)
+        lat = min(max(lat + rng.uniform(-0.12, 0.12), 39.8), 40.9)
+        alt = min(max(alt + rng.uniform(-800, 800), 0.0), 10_000.0)
+        out.append(
+            {
+                "time": (T0 + timedelta(seconds=3 * i)).isoformat(),
+                "lon": round(lon, 6),
+                "lat": round(lat, 6),
+                "altitude": round(alt, 1),
+                "entityId": str(entity),
+                "trackId": str(track),
+                "sourceType": "adsb",
+            }
+        )
+    return out
+
+
+async def write_graphql(http: httpx.AsyncClient, items: list[dict[str, Any]]) -> None:
+    r = await http.post("/graphql", json={"query": INGEST, "variables": {"o": items}})
+    assert r.status_code == 200 and "errors" not in r.json(), r.text
+
+
+async def write_bulk(http: httpx.AsyncClient, items: list[dict[str, Any]]) -> None:
+    body = b"".join(orjson.dumps(i) + b"\n" for i in items)
+    r = await http.post(
+        "/ingest/observations", content=body, headers={"content-type": "application/x-ndjson"}
+    )
+    assert r.status_code == 200, r.text
+
+
+async def collect(client: Client, count: int) -> list[dict[str, Any]]:
+    events = [e["payload"] for e in await client.events(count)]
+    assert all("errors" not in e for e in events), events
+    return [e["data"]["zoneEvents"] for e in events]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_zone_events_follow_the_oracle_whoever_writes(
+    server: str, http: httpx.AsyncClient, pool: asyncpg.Pool, seed: int
+) -> None:
+    rng = random.Random(seed)
+    zones = {await add_zone(pool, LOW, "low box"): LOW, await add_zone(pool, TRI, "late triangle"): TRI}
+    planes = [await add_aircraft(pool) for _ in range(3)]
+    paths = {p: flight(rng, p, uuid.uuid4(), 24) for p in planes}
+    expected = {p: oracle(paths[p], zones) for p in planes}
+    zone_ids = [str(z) for z in zones]
+    entered_low = [e for e in expected[planes[0]] if e == ("ENTERED", zone_ids[0])]
+    async with connect(server) as everything, connect(server) as narrow:
+        await everything.init()
+        await narrow.init()
+        await everything.subscribe(ZONE_EVENTS, {"f": {"zoneIds": zone_ids}})
+        await narrow.subscribe(
+            ZONE_EVENTS,
+            {"f": {"kinds": ["ENTERED"], "zoneIds": [zone_ids[0]], "entityIds": [str(planes[0])]}},
+        )
+        # six batches per aircraft, interleaved between aircraft, alternating the two writers
+        for step in range(6):
+            for plane in planes:
+                chunk = paths[plane][4 * step : 4 * step + 4]
+                await (write_graphql if (step + planes.index(plane)) % 2 == 0 else write_bulk)(http, chunk)
+        got = await collect(everything, sum(len(v) for v in expected.values()))
+        got_narrow = await collect(narrow, len(entered_low)) if entered_low else []
+        await everything.barrier()  # nothing more than the oracle's events
+        await narrow.barrier()
+    # the random paths do cross the zones, both ways
+    assert {k for v in expected.values() for k, _ in v} == {"ENTERED", "INSIDE", "LEFT"}
+    for plane in planes:
+        mine = [e for e in got if e["entityId"] == str(plane)]
+        assert [(e["kind"], e["zoneId"]) for e in mine] == expected[plane], plane
+        times = [e["time"] for e in mine]
+        assert times == sorted(times)  # per aircraft: commit order, which is time order here
+        assert all(e["aircraft"] == {"icao24": plane.hex[:6]} for e in mine)
+    ids = [int(e["observationId"]) for e in got]
+    assert ids == sorted(ids)  # one writer at a time: commit order is id order, across aircraft too
+    assert [(e["kind"], e["zoneId"]) for e in got_narrow] == entered_low
+    assert all(e["zone"]["name"] == "low box" for e in got_narrow)
+
+
+async def test_previous_observation_is_compared_and_bad_filters_are_typed(
+    server: str, http: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    zone = await add_zone(pool, LOW, "low box")
+    plane, track = await add_aircraft(pool), uuid.uuid4()
+    stored = await pool.fetchval(
+        "INSERT INTO atlas4d.observations_core (t, lon, lat, geom, altitude_m, entity_id, track_id) "
+        "VALUES ($1, 31.2, 40.2, ST_SetSRID(ST_MakePoint(31.2, 40.2), 4326), 500, $2, $3) RETURNING id",
+        T0 - timedelta(hours=1),
+        plane,
+        track,
+    )
+    async with connect(server) as client:
+        await client.init()
+        bad = await client.subscribe(ZONE_EVENTS, {"f": {"zoneIds": ["nope"]}}, wait=False)
+        message = await client.recv()
+        query = '{ zoneViolations(zoneIds: ["nope"]) { id } }'
+        refused = (await http.post("/graphql", json={"query": query})).json()["errors"][0]
+        assert message["id"] == bad and message["payload"]["errors"][0]["message"] == refused["message"]
+        assert message["payload"]["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"  # as the query
+        assert (await client.recv()) == {"id": bad, "type": "complete"}
+        await client.subscribe(ZONE_EVENTS, {"f": {"zoneIds": [str(zone)]}})
+        # written before the subscription: not delivered, but the next one is compared with it
+        base = {"entityId": str(plane), "trackId": str(track), "lat": 40.2}
+        await write_graphql(
+            http,
+            [
+                {**base, "time": T0.isoformat(), "lon": 31.3, "altitude": 600},  # still inside: INSIDE
+                {**base, "time": (T0 + timedelta(seconds=1)).isoformat(), "lon": 31.3, "altitude": 4000},
+                {**base, "time": (T0 + timedelta(seconds=2)).isoformat(), "lon": 31.6, "altitude": 100},
+            ],
+        )
+        got = await collect(client, 2)
+        await client.barrier()
+    assert [e["kind"] for e in got] == ["INSIDE", "LEFT"]  # above the ceiling; then outside, nothing
+    assert got[0]["previousObservationId"] == str(stored)
+    assert got[1]["previousObservationId"] == got[0]["observationId"]
