@@ -277,6 +277,34 @@ class Settings(BaseSettings):
         default=None, description="Port of a connector's Prometheus /metrics on 127.0.0.1; unset: none."
     )
 
+    partition_interval: Literal["day", "week", "month", "year"] = Field(
+        default="month",
+        description="Range of one partition of atlas4d.observations_core made by `atlas4d db partition`.",
+    )
+    partitions_ahead: int = Field(
+        default=3, ge=0, description="Partitions kept ready past the current one by `atlas4d db maintain`."
+    )
+    retention: str | None = Field(
+        default=None,
+        description="ISO-8601 duration (P90D, P6M, P1Y): `atlas4d db maintain` drops observation partitions "
+        "entirely older than this, with their tracks and ingest keys (docs/scaling.md §3). Unset: keep all.",
+    )
+    maintain_interval_s: int = Field(
+        default=0,
+        ge=0,
+        description="`atlas4d serve` runs the partition maintenance every this many seconds (one replica "
+        "at a time); 0: never (use the Helm CronJob or `atlas4d db maintain`).",
+    )
+
+    @field_validator("retention")
+    @classmethod
+    def _iso_duration(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from atlas4d.db.partition import Duration
+
+        return Duration.parse(value).text
+
     @field_validator("cors_origins", "read_database_urls", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:

@@ -298,6 +298,144 @@ def register(app: typer.Typer) -> None:
         written = report.entities_created + report.tracks_refreshed + report.tracks_linked
         console.print("[green]adopted[/]" if written else "already adopted: nothing to write")
 
+    register_partitioning(db, console)
+
+
+def register_partitioning(db: typer.Typer, console: Console) -> None:
+    """`atlas4d db partition` and `atlas4d db maintain` (atlas4d.db.partition; docs/scaling.md §3)."""
+
+    @db.command()
+    def partition(
+        interval: Annotated[
+            str | None, typer.Option(help="day, week, month or year (default: ATLAS4D_PARTITION_INTERVAL).")
+        ] = None,
+        ahead: Annotated[
+            int | None,
+            typer.Option(min=0, help="Partitions past the current one (default: ATLAS4D_PARTITIONS_AHEAD)."),
+        ] = None,
+        batch_rows: Annotated[int, typer.Option(min=100, help="Ids copied per transaction.")] = 50_000,
+        lock_timeout_ms: Annotated[
+            int, typer.Option(min=10, help="Longest wait for a lock before stepping aside and retrying.")
+        ] = 2_000,
+        drop_old: Annotated[
+            bool, typer.Option("--drop-old", help="Drop the unpartitioned table after the swap.")
+        ] = False,
+        restart: Annotated[
+            bool, typer.Option("--restart", help="Abandon an unfinished conversion and start again.")
+        ] = False,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Say what would be done, change nothing.")
+        ] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    ) -> None:
+        """Convert atlas4d.observations_core to RANGE(t) partitions online (resumable; writes continue)."""
+        from atlas4d.db.partition import INTERVALS, ConversionReport, abandon, convert
+
+        settings = Settings()
+        chosen = interval or settings.partition_interval
+        if chosen not in INTERVALS:
+            console.print(f"[bold red]error[/] --interval must be one of {', '.join(INTERVALS)}")
+            raise typer.Exit(2)
+        columns = (
+            TextColumn("[bold]copying"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
+            TimeElapsedColumn(), TimeRemainingColumn(),
+        )  # fmt: skip
+
+        async def work() -> ConversionReport:
+            await _migrate(settings, core_migrations())
+            conn = await _connection(settings)
+            try:
+                if restart and not dry_run:
+                    await abandon(conn)
+                with Progress(*columns, console=console, disable=as_json or dry_run) as bar:
+                    task = bar.add_task("copy", total=None)
+                    return await convert(
+                        conn, interval=chosen,
+                        ahead=settings.partitions_ahead if ahead is None else ahead,
+                        batch_rows=batch_rows, drop_old=drop_old, dry_run=dry_run,
+                        lock_timeout_ms=lock_timeout_ms,
+                        progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    )  # fmt: skip
+            finally:
+                await conn.close()
+
+        report = _run(console, work)
+        if as_json:
+            sys.stdout.write(orjson.dumps(report).decode() + "\n")
+        else:
+            for step in report.steps:
+                console.print(f"[cyan]{'would' if dry_run else 'plan'}[/] {step}")
+            for item in report.not_carried:
+                console.print(f"[yellow]not carried over[/] {item}")
+            for item in report.refused:
+                console.print(f"[bold red]refused[/] {item}")
+            if report.outcome == "converted":
+                console.print(
+                    f"[green]converted[/] {report.rows_verified:,} rows verified ({report.rows_copied:,} copied in "
+                    f"{report.copy_seconds:.1f} s), {report.partitions_created} partitions; swap held the lock "
+                    f"{report.lock_ms:.0f} ms (attempt {report.swap_attempts}); {report.seconds:.1f} s in all"
+                )
+            elif report.outcome != "dry-run":
+                console.print(
+                    f"[yellow]{report.outcome}[/]: nothing to do" if report.outcome != "refused" else ""
+                )
+        if report.outcome == "refused":
+            raise typer.Exit(1)
+
+    @db.command()
+    def maintain(
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Say what would be done, change nothing.")
+        ] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    ) -> None:
+        """Create the next partitions; drop those older than ATLAS4D_RETENTION (safe on many replicas)."""
+        from atlas4d.db.partition import Duration, MaintainReport, partitions
+        from atlas4d.db.partition import maintain as run_maintain
+
+        settings = Settings()
+        retention = Duration.parse(settings.retention) if settings.retention else None
+
+        async def work() -> tuple[MaintainReport, list[tuple[str, str, int]]]:
+            conn = await _connection(settings)
+            try:
+                report = await run_maintain(
+                    conn, retention=retention, ahead=settings.partitions_ahead, dry_run=dry_run
+                )
+                parts = [
+                    (p.name, f"{p.start:%Y-%m-%d} .. {p.end:%Y-%m-%d}" if p.start and p.end else "DEFAULT",
+                     p.rows_estimate)
+                    for p in await partitions(conn)
+                ]  # fmt: skip
+                return report, parts
+            finally:
+                await conn.close()
+
+        report, parts = _run(console, work)
+        if as_json:
+            document = {
+                "report": report,
+                "partitions": [{"name": n, "range": r, "rows_estimate": e} for n, r, e in parts],
+            }
+            sys.stdout.write(orjson.dumps(document).decode() + "\n")
+            return
+        verb = "would " if dry_run else ""
+        for name in report.created:
+            console.print(f"[green]{verb}create[/] {name}")
+        for name in report.dropped:
+            console.print(
+                f"[red]{verb}drop[/] {name} (older than {settings.retention}, cutoff {report.cutoff})"
+            )
+        for item in report.skipped:
+            console.print(f"[yellow]skipped[/] {item}")
+        if report.default_rows_deleted or report.tracks_deleted or report.tracks_refreshed:
+            console.print(
+                f"deleted {report.default_rows_deleted:,} expired rows of the DEFAULT partition, "
+                f"{report.tracks_deleted:,} tracks, {report.ingest_keys_deleted:,} ingest keys; "
+                f"refreshed {report.tracks_refreshed:,} tracks"
+            )
+        console.print(f"{report.outcome}; {len(parts)} partitions")
+
 
 def _print_check(console: Console, report: CheckReport) -> None:
     table = Table(title="atlas4d db check", show_header=False)
