@@ -2,7 +2,8 @@
 
 The database is `atlas4d_test_<pid>` in the embedded cluster (started if needed), dropped at the end, so
 concurrent runs never share tables; or the one named by `ATLAS4D_TEST_DATABASE_URL`. A missing database
-is an error, not a skip.
+is an error, not a skip. With `ATLAS4D_TEST_PARTITIONED=day|week|month|year` the database's observations_core
+is converted by `atlas4d db partition` before any test runs (`make test-partitioned`: queries unchanged).
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ async def database_url(settings: Settings) -> AsyncIterator[str]:
     conn = await asyncpg.connect(url)
     try:
         await migrate(conn, core_migrations())
+        if interval := os.environ.get("ATLAS4D_TEST_PARTITIONED"):
+            from atlas4d.db.partition import convert
+
+            await convert(conn, interval=interval, ahead=2)  # type: ignore[arg-type]
     finally:
         await conn.close()
     yield url
