@@ -124,6 +124,18 @@ def create_app(
         if app.state.read_router is not None:
             await app.state.read_router.start()
         sampler = pool_sampler(lambda: app.state.pool)
+        maintenance: asyncio.Task[None] | None = None
+        if settings.maintain_interval_s > 0:  # partitions ahead and retention (db/partition.py)
+            from atlas4d.db.partition import Duration, run_periodically
+
+            maintenance = asyncio.create_task(
+                run_periodically(
+                    lambda: open_connection(settings, url),
+                    every_s=settings.maintain_interval_s,
+                    retention=Duration.parse(settings.retention) if settings.retention else None,
+                    ahead=settings.partitions_ahead,
+                )
+            )
         if settings.gc_freeze:
             # Schemas, plans and imported code are ~70k long-lived objects that every full collection would
             # walk again; a 1,000-row page allocates enough to trigger several. Measured: building a Q1 page
@@ -135,6 +147,10 @@ def create_app(
         finally:
             if sampler is not None:
                 sampler.cancel()
+            if maintenance is not None:
+                maintenance.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await maintenance
             if retrying is not None:
                 retrying.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -464,3 +464,27 @@ def test_cli_partition_and_maintain(cli: typer.Typer, db: str, monkeypatch: pyte
     monkeypatch.setenv("ATLAS4D_RETENTION", "ninety days")
     refused = runner.invoke(cli, ["db", "maintain"])
     assert refused.exit_code != 0
+
+
+async def test_serve_runs_maintenance_in_the_background(db: str) -> None:
+    from atlas4d.app import create_app
+    from atlas4d.settings import Settings
+
+    conn = await asyncpg.connect(db)
+    try:
+        await convert(conn, ahead=0)
+        before = {p.name for p in await partitions(conn)}
+        settings = Settings(
+            database_url=None, pool_min_size=1, pool_max_size=2, gc_freeze=False, maintain_interval_s=1,
+            partitions_ahead=4,
+        )  # fmt: skip
+        app = create_app(settings, dsn=db, modules=[])
+        async with app.router.lifespan_context(app):
+            for _ in range(100):  # polled, not timed: the first run comes after one interval
+                added = {p.name for p in await partitions(conn)} - before
+                if len(added) == 4:
+                    break
+                await asyncio.sleep(0.1)
+        assert len(added) == 4
+    finally:
+        await conn.close()

@@ -981,3 +981,33 @@ async def _dependent_data(conn: asyncpg.Connection, gone: datetime, report: Main
     if await conn.fetchval("SELECT to_regclass('atlas4d.ingest_keys') IS NOT NULL"):
         status = await conn.execute("DELETE FROM atlas4d.ingest_keys WHERE t < $1", gone)
         report.ingest_keys_deleted = int(status.rsplit(" ", 1)[-1])
+
+
+async def run_periodically(
+    connect: Callable[[], Awaitable[asyncpg.Connection]],
+    *,
+    every_s: float,
+    retention: Duration | None,
+    ahead: int,
+) -> None:
+    """`atlas4d serve` with ATLAS4D_MAINTAIN_INTERVAL_S: maintain now and then, until cancelled. Every replica
+    may run it; the advisory lock lets one act and the others skip. Failures are logged, never raised."""
+    import logging
+
+    log = logging.getLogger("atlas4d.partition")
+    await asyncio.sleep(min(every_s, 60.0))
+    while True:
+        try:
+            conn = await connect()
+            try:
+                report = await maintain(conn, retention=retention, ahead=ahead)
+            finally:
+                await conn.close()
+            if report.created or report.dropped or report.skipped:
+                log.info(
+                    "partition maintenance: created %s, dropped %s, skipped %s",
+                    report.created, report.dropped, report.skipped,
+                )  # fmt: skip
+        except (OSError, asyncpg.PostgresError, Atlas4DError) as exc:
+            log.warning("partition maintenance failed: %s", exc)
+        await asyncio.sleep(every_s)
