@@ -41,13 +41,14 @@ from atlas4d.federation.compose import SubgraphSource, compose
 from atlas4d.federation.gateway import Gateway
 from atlas4d.federation.planner.nodes import FetchNode
 from atlas4d.federation.subgraph import subgraph_sdl
+from atlas4d.federation.subscriptions import PlannedLiveService
 from atlas4d.federation.supergraph import Supergraph
 from atlas4d.federation.transport import JSON, LocalSubgraph, SubgraphResponse
 from atlas4d.modules.contract import Module
 from atlas4d.modules.serving import graphql_schema_of, loader_factories
 from atlas4d.observe import tracing
 from atlas4d.settings import Settings
-from atlas4d.streaming.service import LiveService, Router
+from atlas4d.streaming.service import Router
 from atlas4d.streaming.sse import GraphQLSSE
 from atlas4d.streaming.ws import GraphQLWebSocket
 from atlas4d.web.cost_model import cost_model_from_sdl
@@ -286,8 +287,9 @@ def _tagged(error: dict[str, Any], service: str) -> dict[str, Any]:
 
 
 def local_subscription_router(gateway: Gateway) -> Router:
-    """Subscriptions at /graphql run on the in-process subgraph that serves the whole operation (its schema
-    agrees with the API schema, and the document validates on it), exactly as a single-fetch plan would."""
+    """Subscriptions at /graphql run directly on the in-process subgraph that serves the whole operation (its
+    schema agrees with the API schema, and the document validates on it), exactly as a single-fetch plan
+    would; the others are planned (federation/subscriptions.py)."""
     candidates = [s for s in gateway.subgraphs.values() if isinstance(s, InProcessSubgraph) and s.passthrough]
 
     def route(document: DocumentNode) -> GraphQLSchema | str:
@@ -306,9 +308,11 @@ def gateway_routes(settings: Settings, modules: Sequence[Module]) -> tuple[list[
     gateway = build_gateway(settings, modules)
     endpoint = GatewayEndpoint(gateway, settings, modules)
     factories = loader_factories(modules)
-    live = LiveService(
+    # one in-process subgraph serving the whole subscription runs it directly; others are planned
+    live = PlannedLiveService(
         endpoint,
         settings,
+        gateway,
         lambda pool, rid: Context.create(pool, settings, rid, factories),
         local_subscription_router(gateway),
     )

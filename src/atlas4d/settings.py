@@ -142,6 +142,11 @@ class Settings(BaseSettings):
         description="Shared secret callers of the subgraph routes must send in X-Atlas4D-Subgraph-Secret "
         "(else 403); the gateway sends it to the remote subgraphs it calls.",
     )
+    subscription_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="`atlas4d gateway`: graphql-transport-ws URL per remote subgraph for subscriptions, as JSON "
+        '({"core": "wss://core.internal/ws"}); a subgraph not named is reached at its URL with ws:// or wss://.',
+    )
     map_page: bool = Field(default=True, description="Serve the map page at /map.")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -200,6 +200,7 @@ def gateway_app_from_env() -> Starlette:
             introspection=settings.introspection,
             max_connections=args["max_connections"],
             subgraph_headers={HEADER: secret} if secret else None,
+            subscription_urls=settings.subscription_urls,
         )
 
     return create_app(loader=load, settings=settings)

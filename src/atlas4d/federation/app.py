@@ -1,4 +1,5 @@
-"""The gateway's HTTP face for any supergraph (`atlas4d gateway`): `/graphql` and `/health`.
+"""The gateway's HTTP face for any supergraph (`atlas4d gateway`): `/graphql` and `/health`; subscriptions on
+`/graphql` over graphql-transport-ws and SSE (atlas4d.streaming's faces, planned by federation/subscriptions.py).
 
 It is our one GraphQL-over-HTTP layer (`atlas4d.web.graphql_http`: GET/POST, GraphiQL, body/depth/alias/token
 limits, JSON-only POST against CSRF, masked errors, cached validation) with execution handed to the planner.
@@ -15,10 +16,14 @@ from graphql import DocumentNode
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from atlas4d.federation.gateway import Gateway
+from atlas4d.federation.subscriptions import PlannedLiveService
 from atlas4d.settings import Settings
+from atlas4d.streaming.sse import GraphQLSSE, wants_event_stream
+from atlas4d.streaming.ws import GraphQLWebSocket
 from atlas4d.web.cors import cors_middleware
 from atlas4d.web.cost_model import cost_model_from_sdl
 from atlas4d.web.graphiql import graphiql_routes
@@ -63,6 +68,9 @@ class GatewayHolder:
     def __init__(self, gateway: Gateway | None = None) -> None:
         self.gateway = gateway
         self.endpoint: SupergraphEndpoint | None = None
+        self.live: PlannedLiveService | None = None  # subscriptions (federation/subscriptions.py)
+        self.sse: GraphQLSSE | None = None
+        self.websocket: GraphQLWebSocket | None = None
 
 
 def create_app(
@@ -91,6 +99,14 @@ def create_app(
             holder.gateway = loader()
         if holder.gateway is not None:
             holder.endpoint = SupergraphEndpoint(holder.gateway, http_settings, context_factory)
+            holder.live = PlannedLiveService(
+                holder.endpoint,
+                http_settings,
+                holder.gateway,
+                lambda _pool, request_id: {"request_id": request_id},
+            )
+            holder.sse = GraphQLSSE(holder.live, http_settings)
+            holder.websocket = GraphQLWebSocket(holder.live, http_settings)
         # What start-up built (schemas, query graph, modules) lives as long as the process: moved out of the
         # collector's way, so the full collections that per-request garbage triggers do not walk it each time.
         gc.collect()
@@ -98,6 +114,8 @@ def create_app(
         try:
             yield
         finally:
+            if holder.live is not None:
+                await holder.live.aclose()
             if holder.gateway is not None:
                 await holder.gateway.aclose()
             await limiter.aclose()
@@ -122,11 +140,20 @@ def create_app(
                 },
                 status_code=503,
             )
+        if holder.sse is not None and wants_event_stream(request):
+            return await holder.sse.handle(request)
         return await holder.endpoint.handle(request)
+
+    async def graphql_websocket(websocket: WebSocket) -> None:
+        if holder.websocket is None:
+            await websocket.close(1013, "No supergraph loaded")
+            return
+        await holder.websocket.handle(websocket)
 
     app = Starlette(
         routes=[
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql_websocket),
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             *([Route("/metrics", metrics_endpoint, methods=["GET"])] if http_settings.metrics else []),

@@ -40,7 +40,7 @@ from atlas4d.federation.planner.document import context_document
 from atlas4d.federation.planner.nodes import ContextInput, PlanNode, Representation, Rewrites
 from atlas4d.federation.planner.selection import Field, Selection
 from atlas4d.federation.response import anything_included, shape_response
-from atlas4d.federation.transport import JSON, Subgraph, SubgraphFailure
+from atlas4d.federation.transport import JSON, Subgraph, SubgraphFailure, SubgraphResponse
 
 Path = list[str | int]
 log = logging.getLogger("atlas4d.federation")
@@ -114,6 +114,42 @@ class PlanExecutor:
         if errors:
             response["errors"] = errors
         response["data"] = data
+        return response
+
+    async def execute_event(
+        self,
+        plan: QueryPlan,
+        root: FetchNode,
+        rest: PlanNode | None,
+        event: SubgraphResponse,
+        variables: JSON,
+        coerced_variables: JSON,
+        context: Any = None,
+    ) -> JSON:
+        """One event of a subscription: `event` is what the subgraph owning the root field sent for the plan's
+        root fetch (`root`); the rest of the plan (entity fetches) runs on it as on a query's root data, and
+        the result is shaped to the client's selection. Errors of later fetches give a partial event."""
+        state = _State(variables, context, coerced_variables)
+        try:
+            data = event.data
+            if data and root.rewrites:
+                _rewrite(data, root.rewrites)
+            for error in event.errors:
+                state.errors.append(_tag(error, root.service, error.get("path")))
+            if data:
+                _merge(state.data, data, self.api_schema)
+                if rest is not None:
+                    await self._run(rest, state)
+            data_out, errors = shape_response(
+                self.api_schema, plan.operation, state.data, coerced_variables, state.errors
+            )
+        except Exception:
+            log.exception("request %s: executing a subscription event's plan failed", state.request_id)
+            return {"errors": [internal_error(state.request_id)], "data": None}
+        response: JSON = {}
+        if errors:
+            response["errors"] = errors
+        response["data"] = data_out if event.data else None
         return response
 
     async def _run(self, node: PlanNode, state: _State) -> None:

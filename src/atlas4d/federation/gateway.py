@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -31,10 +32,17 @@ from graphql.execution.values import get_variable_values
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from atlas4d.federation.compose import SubgraphSource, compose
-from atlas4d.federation.errors import FederationError
+from atlas4d.federation.errors import FederationError, PlanningError
 from atlas4d.federation.executor import PlanExecutor, internal_error, log, request_id_of
 from atlas4d.federation.http_client import HttpClient
-from atlas4d.federation.planner import QueryPlan, QueryPlanner
+from atlas4d.federation.planner import (
+    FetchNode,
+    ParallelNode,
+    PlanNode,
+    QueryPlan,
+    QueryPlanner,
+    SequenceNode,
+)
 from atlas4d.federation.subgraph import subgraph_sdl
 from atlas4d.federation.supergraph import Supergraph
 from atlas4d.federation.transport import (
@@ -92,6 +100,7 @@ class Gateway:
         self.override_labels = frozenset(override_labels)
         self.subgraphs = dict(subgraphs)
         self.introspection = introspection
+        self.timeout = DEFAULT_TIMEOUT_S  # a remote subgraph's subscription handshake (upstream_ws.py)
         self.planner = QueryPlanner(supergraph)
         self.executor = PlanExecutor(supergraph.api_schema, self.subgraphs)
         self._http_client = http_client
@@ -120,8 +129,10 @@ class Gateway:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         override_labels: Iterable[str] = (),
         subgraph_headers: Mapping[str, str] | None = None,
+        subscription_urls: Mapping[str, str] | None = None,
     ) -> Gateway:
-        """A gateway over a supergraph: `local` subgraphs in-process, the rest over HTTP.
+        """A gateway over a supergraph: `local` subgraphs in-process, the rest over HTTP (subscriptions over
+        graphql-transport-ws: at `subscription_urls[name]`, else the subgraph's URL with ws:// or wss://).
 
         `urls` overrides the URL the supergraph names for a subgraph; `context_factories` builds the context a
         local subgraph's resolvers get from the gateway request's context; `subgraph_headers` go with every
@@ -148,15 +159,21 @@ class Gateway:
             if client is None:
                 client = HttpClient(timeout, max_connections=max_connections)
             subgraphs[name] = RemoteSubgraph(
-                name, urls.get(name, info.url), client, dict(subgraph_headers or {})
+                name,
+                urls.get(name, info.url),
+                client,
+                dict(subgraph_headers or {}),
+                subscription_url=(subscription_urls or {}).get(name),
             )
-        return cls(
+        gateway = cls(
             supergraph,
             subgraphs,
             introspection=introspection,
             http_client=client,
             override_labels=override_labels,
         )
+        gateway.timeout = timeout
+        return gateway
 
     @classmethod
     def from_subgraphs(
@@ -276,7 +293,11 @@ class Gateway:
         if operation.operation == OperationType.SUBSCRIPTION:
             return {
                 "errors": [
-                    {"message": "Subscriptions are not supported.", "extensions": {"code": "BAD_REQUEST"}}
+                    {
+                        "message": "Subscriptions are served over WebSocket (graphql-transport-ws) or "
+                        "Server-Sent Events (Accept: text/event-stream), not as a single response.",
+                        "extensions": {"code": "BAD_REQUEST"},
+                    }
                 ]
             }
         if operation.operation == OperationType.MUTATION and not allow_mutations:
@@ -303,6 +324,70 @@ class Gateway:
             log.exception("request %s: planning failed", request_id)
             return {"errors": [internal_error(request_id)]}
         return await self.executor.execute(plan, variables or {}, coerced, context)
+
+    def plan_subscription(
+        self,
+        query: str,
+        document: DocumentNode,
+        operation_name: str | None,
+        variables: JSON | None,
+        context: Any = None,
+    ) -> PlannedSubscription | list[JSON]:
+        """The plan of a (validated) subscription, split into its root fetch — the subscription sent to the
+        subgraph owning the root field — and the rest, run on each event; or the errors refusing it."""
+        operation = get_operation_ast(document, operation_name)
+        if operation is None or operation.operation != OperationType.SUBSCRIPTION:
+            return [{"message": "Not a subscription.", "extensions": {"code": "BAD_REQUEST"}}]
+        coerced = _coerce(self.supergraph.api_schema, operation, variables or {})
+        if isinstance(coerced, list):
+            return [_coercion_error(e) for e in coerced]
+        try:
+            labels = self.request_override_labels(context)
+            plan = self._plan_for(query, document, operation_name, labels)
+            root, rest = split_subscription_plan(plan)
+        except FederationError as exc:
+            return [{"message": str(exc), "extensions": {"code": exc.code}}]
+        except Exception:
+            request_id = request_id_of(context)
+            log.exception("request %s: planning a subscription failed", request_id)
+            return [internal_error(request_id)]
+        root_variables = {n: variables[n] for n in root.variable_usages if variables and n in variables}
+        return PlannedSubscription(plan, root, rest, dict(variables or {}), coerced, root_variables)
+
+
+@dataclass(frozen=True)
+class PlannedSubscription:
+    plan: QueryPlan
+    root: FetchNode  # the subscription sent to the subgraph owning the root field
+    rest: PlanNode | None  # run on each event (entity fetches), None when the root fetch is all
+    variables: JSON
+    coerced: JSON
+    root_variables: JSON  # the root fetch's variables
+
+
+def split_subscription_plan(plan: QueryPlan) -> tuple[FetchNode, PlanNode | None]:
+    """A subscription's plan starts with one fetch to the subgraph owning its root field, every other fetch
+    reading that fetch's data (entity fetches): that fetch, and what runs after it per event."""
+    node = plan.node
+    rest: PlanNode | None = None
+    if isinstance(node, SequenceNode) and node.nodes:
+        first, after = node.nodes[0], node.nodes[1:]
+        rest = (after[0] if len(after) == 1 else SequenceNode(list(after))) if after else None
+        node = first
+    if not isinstance(node, FetchNode) or node.entity or node.operation_kind != "subscription":
+        raise PlanningError("The subscription cannot be planned as one subscription to one subgraph.")
+    if rest is not None and _root_fetches(rest):
+        raise PlanningError("The subscription's fields need a second subscription; select fewer.")
+    return node, rest
+
+
+def _root_fetches(node: PlanNode) -> bool:
+    """Whether a plan node holds a fetch that is not an entity fetch."""
+    if isinstance(node, SequenceNode | ParallelNode):
+        return any(_root_fetches(child) for child in node.nodes)
+    if isinstance(node, FetchNode):
+        return not node.entity
+    return False  # Flatten and Batch nodes are entity fetches
 
 
 def _percent(label: str) -> float | None:

@@ -36,7 +36,9 @@ _BUBBLE = object()
 def shape_response(
     schema: GraphQLSchema, operation: Operation, data: JSON, variables: JSON, errors: list[JSON]
 ) -> tuple[JSON | None, list[JSON]]:
-    root = schema.mutation_type if operation.kind == "mutation" else schema.query_type
+    root = {"mutation": schema.mutation_type, "subscription": schema.subscription_type}.get(
+        operation.kind, schema.query_type
+    )
     assert root is not None
     # Field lists depend on the variables only through @skip/@include: without them, the operation (which a
     # cached plan keeps) holds them for every request.

@@ -140,6 +140,8 @@ class RemoteSubgraph:
     client: HttpClient
     headers: Mapping[str, str] = field(default_factory=dict)
     requests: int = 0
+    # graphql-transport-ws URL for subscriptions (None: `url` with ws:// or wss://, upstream_ws.py)
+    subscription_url: str | None = None
 
     def __post_init__(self) -> None:
         self._head = self.client.request_head(self.url, {**JSON_HEADERS, **self.headers})

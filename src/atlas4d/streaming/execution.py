@@ -138,6 +138,10 @@ class LiveOperation:
 
     async def render(self, events: Sequence[Any]) -> list[str]:
         context = self.context_factory()  # one per batch: the batch's nested fields load together
+        return [result_payload(r, self.request_id) for r in await self.execute(events, context)]
+
+    async def execute(self, events: Sequence[Any], context: Any) -> list[ExecutionResult]:
+        """The operation's selection executed on each event, with one context."""
         results: list[Any] = []
         pending: list[int] = []
         for event in events:
@@ -151,7 +155,7 @@ class LiveOperation:
             done = await asyncio.gather(*(results[i] for i in pending))
             for i, value in zip(pending, done, strict=True):
                 results[i] = value
-        return [result_payload(r, self.request_id) for r in results]
+        return results
 
 
 def request_errors(errors: Sequence[GraphQLError], request_id: str) -> list[dict[str, Any]]:

@@ -86,6 +86,9 @@ class Feed:
     sink: Sink | None = None
     tenant: str | None = None  # whose rows it may see (tenancy on); set before it is attached
     delivered: int = field(default=0)
+    # set by the protocol face: the source ended by itself (a gateway's upstream subgraph completed or
+    # failed), with these errors (none: a plain end); the face sends them and completes the subscription
+    end: Callable[[list[dict[str, Any]]], None] | None = None
 
     def __aiter__(self) -> Feed:
         return self

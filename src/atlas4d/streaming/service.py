@@ -75,7 +75,7 @@ class Single:
 @dataclass
 class Live:
     feed: Feed
-    operation: LiveOperation
+    operation: LiveOperation | None  # None: not rendered by the hub (an upstream subscription of a gateway)
     key: tuple[Any, ...]
     principal: str | None
 
@@ -173,6 +173,19 @@ class LiveService:
         limits = self._limits(principal, active_on_connection)
         if limits is not None:
             return Refused(refusal(limits)["errors"])
+        return await self.subscribe(document, query, variables, operation_name, request_id, who)
+
+    async def subscribe(
+        self,
+        document: DocumentNode,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        request_id: str,
+        who: Subscriber,
+    ) -> Refused | Single | Live:
+        """Start a subscription that passed the checks: on the schema `route` picks (a gateway's service
+        overrides this to run the subscription through its query planner, federation/subscriptions.py)."""
         schema = self.route(document)
         if isinstance(schema, str):
             return Refused([{"message": schema, "extensions": {"code": "BAD_REQUEST"}}])
@@ -249,9 +262,10 @@ class LiveService:
         self.hub().detach(live.feed)
         metrics.subscription_ended("all")
         live.feed.sink = None
-        live.operation.subscribers -= 1
-        if live.operation.subscribers <= 0:
-            self.operations.pop(live.key, None)
+        if live.operation is not None:
+            live.operation.subscribers -= 1
+            if live.operation.subscribers <= 0:
+                self.operations.pop(live.key, None)
         if live.principal is not None:
             left = self.per_principal.get(live.principal, 1) - 1
             if left > 0:

@@ -132,7 +132,16 @@ class GraphQLSSE:
         def missed(reason: str) -> None:
             end("MISSED_NOTICES", f"Missed change notices: {reason}; resubscribe and refetch")
 
+        def finished(errors: list[dict[str, Any]]) -> None:  # the source ended (a gateway's upstream)
+            nonlocal ended
+            if not ended:
+                ended = True
+                if errors:
+                    outbox.put_control(_next(orjson.dumps({"errors": errors}).decode()))
+                outbox.put_control(_END)
+
         live.feed.sink = sink
+        live.feed.end = finished
         hub.gap_listeners.add(missed)
         try:
             yield ":\n\n"  # headers and a first byte out now: the client knows the subscription is live

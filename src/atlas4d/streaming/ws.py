@@ -66,6 +66,8 @@ async def authenticate_init(websocket: WebSocket, payload: dict[str, Any]) -> Pr
     state = websocket.scope.setdefault("state", {})
     verify = state.get("authenticate")
     offered = credentials_in(payload)
+    if offered:
+        state["init_credentials"] = offered  # what a gateway forwards to the subgraphs it subscribes to
     principal = state.get("principal")
     if verify is None:  # no security layer in front (an endpoint mounted alone)
         return principal if isinstance(principal, Principal) else None
@@ -131,6 +133,18 @@ class _Connection:
                 self.close(SLOW_CONSUMER, f"Slow consumer: {exc}")
 
         return sink
+
+    def end_for(self, sub_id: str) -> Callable[[list[dict[str, Any]]], None]:
+        """The source ended by itself (a gateway's upstream): its errors as a last `next`, then `complete`."""
+
+        def end(errors: list[dict[str, Any]]) -> None:
+            if self.subscriptions.pop(sub_id, None) is None:
+                return  # completed or stopped meanwhile
+            if errors:
+                self.send({"id": sub_id, "type": "next", "payload": {"errors": errors}})
+            self.send({"id": sub_id, "type": "complete"})
+
+        return end
 
     # --- incoming ------------------------------------------------------------------------------------------
     async def handle(self, text: str) -> None:
@@ -203,6 +217,7 @@ class _Connection:
             self.send({"id": sub_id, "type": "complete"})
         else:
             started.feed.sink = self.sink_for(sub_id)
+            started.feed.end = self.end_for(sub_id)
             self.subscriptions[sub_id] = started
         return None
 

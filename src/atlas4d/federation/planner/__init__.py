@@ -59,6 +59,7 @@ __all__ = [
     "FetchNode",
     "FlattenNode",
     "ParallelNode",
+    "PlanNode",
     "QueryPlan",
     "QueryPlanner",
     "Representation",

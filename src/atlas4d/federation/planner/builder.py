@@ -86,9 +86,13 @@ class PlanBuilder:
 
     def _root_type(self, kind: str) -> str:
         schema = self.sg.api_schema
-        root = {"query": schema.query_type, "mutation": schema.mutation_type}.get(kind)
+        root = {
+            "query": schema.query_type,
+            "mutation": schema.mutation_type,
+            "subscription": schema.subscription_type,
+        }.get(kind)
         if root is None:
-            raise PlanningError(f"The schema has no {kind} type (subscriptions are not supported).")
+            raise PlanningError(f"The schema has no {kind} type.")
         return root.name
 
     # --- emission -----------------------------------------------------------------------------------------------

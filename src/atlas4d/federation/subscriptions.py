@@ -1,0 +1,439 @@
+"""Subscriptions through the gateway: planned like queries, each event run through the rest of the plan.
+
+    client ─subscribe─► gateway: plan (the query planner, its cache) = root fetch + entity fetches
+    root fetch ─► the subgraph owning the root field, as a subscription:
+        in-process subgraph on this server's hub  → its feed, rendered by `PlannedOperation` (per hub batch)
+        other in-process subgraph (async iterator) → iterated by `_pump`
+        remote subgraph                            → graphql-transport-ws (upstream_ws.py), iterated by `_pump`
+    each event ─► PlanExecutor.execute_event: `_entities` per subgraph, @requires…, shaped to the selection ─►
+        the client's outbox (the protocol faces of atlas4d.streaming: ws.py, sse.py — same limits and auth)
+
+A subscription one in-process subgraph serves whole (its schema agrees with the API's) keeps the direct path of
+`LiveService` (no planning per event), as a single-fetch query does (platform.py).
+
+Errors: an entity fetch failing gives that event with `errors` and partial data (as a query would), the stream
+goes on. The upstream subgraph closing its socket, or refusing the subscription, ends the client's subscription
+with a last `next` carrying the typed error naming the subgraph (`SUBGRAPH_UNAVAILABLE`…), then `complete`. The
+client completing (or going away) stops the upstream subscription and closes its socket (`upstreams` holds the
+running ones; tests assert it empties).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import itertools
+import logging
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from graphql import DocumentNode, ExecutionResult
+from graphql.execution.execute import create_source_event_stream
+from graphql.execution.executor import Executor
+
+from atlas4d.federation.executor import internal_error, request_id_of
+from atlas4d.federation.gateway import Gateway, PlannedSubscription
+from atlas4d.federation.transport import (
+    JSON,
+    LocalSubgraph,
+    RemoteSubgraph,
+    SubgraphFailure,
+    SubgraphResponse,
+    forwarded_headers,
+)
+from atlas4d.federation.upstream_ws import UpstreamSubscription, websocket_url
+from atlas4d.observe import metrics
+from atlas4d.settings import Settings
+from atlas4d.streaming.execution import LiveExecutor, LiveOperation, request_errors
+from atlas4d.streaming.hub import Feed, Hub
+from atlas4d.streaming.service import Live, LiveService, Refused, Router, Single, Subscriber
+from atlas4d.web.errors import format_graphql_error
+from atlas4d.web.graphql_http import GraphQLEndpoint
+
+log = logging.getLogger("atlas4d.federation")
+_keys = itertools.count()
+
+
+def _failure_message(service: str, code: str) -> JSON:
+    text = {
+        "SUBGRAPH_UNAVAILABLE": f'Subgraph "{service}" could not be reached or closed the subscription.',
+        "SUBGRAPH_TIMEOUT": f'Subgraph "{service}" did not accept the subscription in time.',
+    }.get(code, f'Subgraph "{service}" answered the subscription with something that is not graphql-ws.')
+    return {"message": text, "extensions": {"code": code, "serviceName": service}}
+
+
+class PlannedOperation(LiveOperation):
+    """Renders hub events of a planned subscription: the root fetch's selection on the owning in-process
+    subgraph, then the rest of the plan on each event (events of one hub batch concurrently, one context: the
+    in-process subgraphs' DataLoaders batch across them)."""
+
+    def __init__(
+        self,
+        template: Executor[Any],
+        context_factory: Callable[[], Any],
+        request_id: str,
+        gateway: Gateway,
+        planned: PlannedSubscription,
+        subgraph: LocalSubgraph,
+    ) -> None:
+        super().__init__(template, context_factory, request_id)
+        self.gateway = gateway
+        self.planned = planned
+        self.subgraph = subgraph
+
+    async def render(self, events: Sequence[Any]) -> list[str]:
+        context = self.context_factory()
+        results = await self.execute(events, context)
+        p = self.planned
+        fmt = self.subgraph.format_error
+
+        async def one(result: ExecutionResult) -> str:
+            errors = [fmt(e, context) if fmt else dict(e.formatted) for e in result.errors or ()]
+            out = await self.gateway.executor.execute_event(
+                p.plan, p.root, p.rest, SubgraphResponse(result.data, errors), p.variables, p.coerced, context
+            )
+            return orjson.dumps(out).decode()
+
+        return list(await asyncio.gather(*(one(r) for r in results)))
+
+
+class _UpstreamFeed(Feed):
+    """The feed of an upstream subscription: not attached to the hub; `ready` once the face set its sink."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "sink" and value is not None:
+            self.ready.set()
+
+    @property
+    def ready(self) -> asyncio.Event:
+        event: asyncio.Event | None = self.__dict__.get("_ready")
+        if event is None:
+            event = self.__dict__["_ready"] = asyncio.Event()
+        return event
+
+
+@dataclass
+class Upstream(Live):
+    """A client subscription fed by an upstream subscription (remote, or an in-process async iterator)."""
+
+    task: asyncio.Task[None] | None = None
+    stopped: bool = False
+
+
+class _NoHub(Hub):
+    """A gateway serving no database of its own has no hub; the faces only register gap listeners on it."""
+
+    def __init__(self) -> None:
+        self.gap_listeners = set()
+
+
+class PlannedLiveService(LiveService):
+    """`LiveService` for a gateway's endpoint: subscriptions planned by the gateway's planner."""
+
+    def __init__(
+        self,
+        endpoint: GraphQLEndpoint,
+        settings: Settings,
+        gateway: Gateway,
+        make_context: Callable[[Any, str], Any],
+        route: Router | None = None,
+    ) -> None:
+        """`route`: where a subscription one in-process subgraph serves whole goes directly (str: none)."""
+        super().__init__(endpoint, settings, make_context, route or (lambda _d: "planned"))
+        self.gateway = gateway
+        self.upstreams: set[asyncio.Task[None]] = set()
+        self._no_hub = _NoHub()
+        self._propagate = tuple(h.strip().lower() for h in settings.propagate_headers.split(",") if h.strip())
+
+    def hub(self) -> Hub:
+        hub = getattr(self.state, "stream_hub", None)
+        return hub if isinstance(hub, Hub) else self._no_hub
+
+    def context_factory(self, request_id: str) -> Any:
+        return self.make_context(getattr(self.state, "pool", None), request_id)
+
+    async def subscribe(
+        self,
+        document: DocumentNode,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        request_id: str,
+        who: Subscriber,
+    ) -> Refused | Single | Live:
+        direct = self.route(document)
+        if not isinstance(direct, str):
+            return await super().subscribe(document, query, variables, operation_name, request_id, who)
+        context = self.context_factory(request_id)
+        planned = self.gateway.plan_subscription(query, document, operation_name, variables, context)
+        if isinstance(planned, list):
+            return Refused(planned)
+        subgraph = self.gateway.subgraphs.get(planned.root.service)
+        if isinstance(subgraph, LocalSubgraph):
+            return await self._local(subgraph, planned, query, operation_name, request_id, who, context)
+        if isinstance(subgraph, RemoteSubgraph):
+            return await self._remote(subgraph, planned, request_id, who, context)
+        return Single(
+            orjson.dumps(
+                {"errors": [_failure_message(planned.root.service, "SUBGRAPH_UNAVAILABLE")]}
+            ).decode()
+        )
+
+    # --- in-process root subgraph ---------------------------------------------------------------------------
+    async def _local(
+        self,
+        subgraph: LocalSubgraph,
+        planned: PlannedSubscription,
+        query: str,
+        operation_name: str | None,
+        request_id: str,
+        who: Subscriber,
+        context: Any,
+    ) -> Refused | Single | Live:
+        root = planned.root
+        name = root.document.definitions[0].name  # type: ignore[attr-defined]
+        built = LiveExecutor.build(
+            subgraph.schema,
+            root.document,
+            context_value=context,
+            raw_variable_values=planned.root_variables,
+            operation_name=name.value if name else None,
+            hide_suggestions=not self.settings.suggestions,
+        )
+        if isinstance(built, list):
+            return Refused(request_errors(built, request_id))
+        stream = create_source_event_stream(built)
+        if inspect.isawaitable(stream):
+            stream = await stream
+        if isinstance(stream, ExecutionResult):
+            errors = [format_graphql_error(e, request_id) for e in stream.errors or ()]
+            out = await self.gateway.executor.execute_event(
+                planned.plan, root, None, SubgraphResponse(None, errors), {}, {}, context
+            )
+            return Single(orjson.dumps(out).decode())
+        if isinstance(stream, Feed):
+            return await self._on_hub(
+                stream, built, subgraph, planned, query, operation_name, request_id, who
+            )
+        events = _local_events(built, stream, subgraph, context)
+        return self._start_upstream(events, planned, request_id, who, context)
+
+    async def _on_hub(
+        self,
+        feed: Feed,
+        template: Executor[Any],
+        subgraph: LocalSubgraph,
+        planned: PlannedSubscription,
+        query: str,
+        operation_name: str | None,
+        request_id: str,
+        who: Subscriber,
+    ) -> Live:
+        principal = who.key
+        variables = orjson.dumps(planned.variables, option=orjson.OPT_SORT_KEYS)
+        key = ("planned", query, operation_name, variables, principal, who.tenant)
+        operation = self.operations.get(key)
+        if operation is None:
+            operation = PlannedOperation(
+                template,
+                lambda: self.context_factory(request_id),
+                request_id,
+                self.gateway,
+                planned,
+                subgraph,
+            )
+            self.operations[key] = operation
+        operation.subscribers += 1
+        if principal is not None:
+            self.per_principal[principal] = self.per_principal.get(principal, 0) + 1
+        feed.renderer = operation
+        feed.tenant = who.tenant
+        hub = self.hub()
+        await hub.ensure_started()
+        hub.attach(feed)
+        metrics.subscription_started("all")
+        return Live(feed, operation, key, principal)
+
+    # --- remote root subgraph -------------------------------------------------------------------------------
+    def _upstream_headers(self, subgraph: RemoteSubgraph, who: Subscriber) -> dict[str, str]:
+        """What the subgraph sees of the client: its propagated headers (upgrade or SSE request, and the
+        credentials of its connection_init), with the gateway's own (the subgraph secret) over them."""
+        headers = {k: v for k, v in who.connection.headers.items() if k.lower() in self._propagate}
+        headers.update(
+            {k: v for k, v in (forwarded_headers.get() or {}).items() if k.lower() in self._propagate}
+        )
+        state = who.connection.scope.get("state") or {}
+        offered = state.get("init_credentials")
+        if isinstance(offered, dict):
+            headers.update({k: v for k, v in offered.items() if k.lower() in self._propagate})
+        headers.update(subgraph.headers)
+        return headers
+
+    async def _remote(
+        self,
+        subgraph: RemoteSubgraph,
+        planned: PlannedSubscription,
+        request_id: str,
+        who: Subscriber,
+        context: Any,
+    ) -> Refused | Single | Live:
+        root = planned.root
+        url = subgraph.subscription_url or websocket_url(subgraph.url)
+        headers = self._upstream_headers(subgraph, who)
+        name = root.document.definitions[0].name  # type: ignore[attr-defined]
+        try:
+            upstream = await UpstreamSubscription.open(
+                url,
+                headers,
+                {k: v for k, v in headers.items()},
+                root.operation,
+                planned.root_variables,
+                name.value if name else None,
+                self.gateway.timeout,
+            )
+        except SubgraphFailure as exc:
+            log.warning(
+                "request %s: subscribing to subgraph %s failed: %s (%s)",
+                request_id,
+                root.service,
+                exc.code,
+                exc.detail,
+            )
+            return Single(
+                orjson.dumps({"errors": [_failure_message(root.service, exc.code)], "data": None}).decode()
+            )
+        subgraph.requests += 1
+        return self._start_upstream(_closing(upstream), planned, request_id, who, context)
+
+    # --- upstream streams (remote, or an in-process async iterator) ----------------------------------------
+    def _start_upstream(
+        self,
+        events: AsyncIterator[SubgraphResponse],
+        planned: PlannedSubscription,
+        request_id: str,
+        who: Subscriber,
+        context: Any,
+    ) -> Upstream:
+        principal = who.key
+        if principal is not None:
+            self.per_principal[principal] = self.per_principal.get(principal, 0) + 1
+        feed = _UpstreamFeed(topic="upstream", spec=None, tenant=who.tenant)
+        live = Upstream(feed, None, ("upstream", next(_keys)), principal)
+        task = asyncio.get_running_loop().create_task(self._pump(events, live, planned, context))
+        live.task = task
+        self.upstreams.add(task)
+        task.add_done_callback(self.upstreams.discard)
+        metrics.subscription_started("all")
+        return live
+
+    async def _pump(
+        self,
+        events: AsyncIterator[SubgraphResponse],
+        live: Upstream,
+        planned: PlannedSubscription,
+        context: Any,
+    ) -> None:
+        """Each upstream event through the rest of the plan, to the client; the end (or failure) told."""
+        feed = live.feed
+        assert isinstance(feed, _UpstreamFeed)
+        service = planned.root.service
+        errors: list[JSON] = []
+        try:
+            await feed.ready.wait()
+            async for event in events:
+                out = await self.gateway.executor.execute_event(
+                    planned.plan,
+                    planned.root,
+                    planned.rest,
+                    event,
+                    planned.variables,
+                    planned.coerced,
+                    context,
+                )
+                sink = feed.sink
+                if sink is None:
+                    return  # stopped meanwhile
+                key: Hashable = ("upstream", next(_keys))  # never coalesced: no entity is known here
+                sink([(key, orjson.dumps(out).decode())])
+                feed.delivered += 1
+        except SubgraphFailure as exc:
+            log.warning("subscription from subgraph %s ended: %s (%s)", service, exc.code, exc.detail)
+            errors = [_failure_message(service, exc.code)]
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            request_id = request_id_of(context)
+            log.exception("request %s: a subscription from subgraph %s failed", request_id, service)
+            errors = [internal_error(request_id, service)]
+        finally:
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(aclose())
+        end = feed.end
+        if end is not None and feed.sink is not None:
+            self.stop(live)  # the upstream ended by itself: released here, then the face is told
+            end(errors)
+
+    def stop(self, live: Live) -> None:
+        if not isinstance(live, Upstream):
+            super().stop(live)
+            return
+        if live.stopped:
+            return
+        live.stopped = True
+        if live.task is not None and live.task is not asyncio.current_task():
+            live.task.cancel()
+        live.feed.sink = None
+        live.feed.end = None
+        metrics.subscription_ended("all")
+        if live.principal is not None:
+            left = self.per_principal.get(live.principal, 1) - 1
+            if left > 0:
+                self.per_principal[live.principal] = left
+            else:
+                self.per_principal.pop(live.principal, None)
+
+    async def aclose(self) -> None:
+        """Stop every upstream subscription (server shutdown)."""
+        tasks = list(self.upstreams)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+
+
+async def _closing(upstream: UpstreamSubscription) -> AsyncIterator[SubgraphResponse]:
+    """The upstream's events; its socket closed however the iteration ends (cancelled included)."""
+    try:
+        async for event in upstream:
+            yield event
+    finally:
+        await asyncio.shield(upstream.aclose())
+
+
+async def _local_events(
+    template: Executor[Any], stream: Any, subgraph: LocalSubgraph, context: Any
+) -> AsyncIterator[SubgraphResponse]:
+    """An in-process subgraph's own event stream (an async iterator from its subscribe resolver), each event
+    executed on its schema as the root fetch's result."""
+    fmt = subgraph.format_error
+    try:
+        async for event in stream:
+            executor = template.build_per_event_executor(event)
+            result = executor.execute_operation(False)
+            if inspect.isawaitable(result):
+                result = await result
+            assert isinstance(result, ExecutionResult)
+            errors = [fmt(e, context) if fmt else dict(e.formatted) for e in result.errors or ()]
+            yield SubgraphResponse(result.data, errors)
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()

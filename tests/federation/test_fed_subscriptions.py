@@ -1,0 +1,262 @@
+"""Subscriptions through an `atlas4d gateway` process over remote subgraphs, on real sockets: core and mobility
+as `atlas4d serve --subgraph` processes, and a JS subgraph (@apollo/subgraph + graphql-ws, tests/js/
+alerts-subgraph.js) that owns `alertRaised` and adds `Entity.riskScore`. The root field's subscription goes to its
+subgraph over graphql-transport-ws (the subgraph secret on the upgrade and in connection_init); each event's
+entity fields come from the other subgraphs by `_entities`, one request per subgraph per event."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+import websockets
+from fed_servers import NodeProcess, ThreadedServer
+
+from atlas4d.federation.app import create_app
+from atlas4d.federation.compose import SubgraphSource, compose
+from atlas4d.federation.gateway import Gateway
+from atlas4d.federation.subscriptions import PlannedLiveService
+from atlas4d.web.subgraph_access import HEADER
+from live_server import MODERN_ACCEPT, free_port, gateway, running
+
+pytestmark = pytest.mark.npm
+
+SECRET = "gateway-subscriptions-secret"
+INGEST = "mutation($o: [ObservationInput!]!) { ingestObservations(observations: $o) { accepted } }"
+ALERTS = "subscription { alertRaised { id message entity { id kind riskScore vehicle { kind } } } }"
+
+
+@dataclass
+class Stack:
+    gateway: str  # an `atlas4d gateway` process
+    alerts: NodeProcess
+    in_process: str  # the same gateway app in this process (its upstream tasks can be counted)
+    live: PlannedLiveService
+
+
+@pytest.fixture(scope="module")
+def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with ExitStack() as stop:
+        urls: dict[str, str] = {}
+        for name in ("core", "mobility"):
+            port = free_port()
+            env = {
+                "ATLAS4D_DATABASE_URL": database_url,
+                "ATLAS4D_PORT": str(port),
+                "ATLAS4D_SUBGRAPH_SECRET": SECRET,
+            }
+            base = stop.enter_context(running(["serve", "--subgraph", name], port, env))
+            urls[name] = base + "/graphql"
+        alerts = NodeProcess("alerts-subgraph.js")
+        stop.callback(alerts.stop)
+        urls["alerts"] = alerts.url
+        sources = []
+        for name, url in urls.items():
+            r = httpx.post(url, json={"query": "{ _service { sdl } }"}, headers={HEADER: SECRET})
+            sources.append(SubgraphSource(name, url, r.json()["data"]["_service"]["sdl"]))
+        path: Path = tmp_path_factory.mktemp("supergraph") / "supergraph.graphql"
+        path.write_text(compose(sources))
+        app = create_app(Gateway.from_supergraph(path.read_text(), subgraph_headers={HEADER: SECRET}))
+        server = ThreadedServer(app)
+        server.server.config.lifespan = "on"  # builds the endpoint and the subscription service
+        stop.callback(server.start().stop)
+        live = app.state.gateway_holder.live
+        in_process = f"http://127.0.0.1:{server.port}"
+        yield Stack(stop.enter_context(gateway(path, subgraph_secret=SECRET)), alerts, in_process, live)
+
+
+class Client:
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.ws.send(orjson.dumps(message).decode())
+
+    async def recv(self) -> dict[str, Any]:
+        message: dict[str, Any] = orjson.loads(await asyncio.wait_for(self.ws.recv(), 30))
+        return message
+
+    async def subscribe(self, sub_id: str, query: str, variables: dict[str, Any] | None = None) -> None:
+        await self.send(
+            {"id": sub_id, "type": "subscribe", "payload": {"query": query, "variables": variables}}
+        )
+        await self.send({"type": "ping"})  # handled in order: once the pong is back, the subscription runs
+        assert (await self.recv())["type"] == "pong"
+
+    async def payloads(self, count: int) -> list[dict[str, Any]]:
+        out = []
+        while len(out) < count:
+            message = await self.recv()
+            assert message["type"] == "next", message
+            out.append(message["payload"])
+        return out
+
+
+@asynccontextmanager
+async def client(base: str) -> AsyncIterator[Client]:
+    url = base.replace("http://", "ws://") + "/graphql"
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        c = Client(ws)
+        await c.send({"type": "connection_init"})
+        assert (await c.recv())["type"] == "connection_ack"
+        yield c
+
+
+async def vehicle(pool: asyncpg.Pool, kind: str) -> str:
+    entity = uuid.uuid4()
+    await pool.execute("INSERT INTO atlas4d.entities (id, kind) VALUES ($1, 'vehicle')", entity)
+    await pool.execute(
+        "INSERT INTO atlas4d_mobility.vehicles (entity_id, kind, label, capacity) VALUES ($1, $2, 'x', 4)",
+        entity,
+        kind,
+    )
+    return str(entity)
+
+
+async def ingest(base: str, entity: str, seconds: list[int]) -> None:
+    """Through the gateway (a mutation planned to core, over HTTP)."""
+    items = [
+        {"time": f"2026-08-01T00:00:{s:02d}Z", "lon": 27.5, "lat": 42.5, "entityId": entity} for s in seconds
+    ]
+    async with httpx.AsyncClient(base_url=base, headers=MODERN_ACCEPT, timeout=30) as http:
+        r = await http.post("/graphql", json={"query": INGEST, "variables": {"o": items}})
+    assert r.json()["data"]["ingestObservations"]["accepted"] == len(items), r.text
+
+
+def until(check: Any, what: str) -> None:
+    """Wait for a condition another process reaches on its own (sockets closing); fail after 20 s."""
+    deadline = time.monotonic() + 20
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+async def test_core_events_through_a_remote_gateway_carry_mobility_and_js_fields(
+    stack: Stack, pool: asyncpg.Pool
+) -> None:
+    bus = await vehicle(pool, "bus")
+    query = """subscription($f: ObservationFilter) {
+      observationAdded(filter: $f) { time entity { id vehicle { kind } riskScore } }
+    }"""
+    async with client(stack.gateway) as c:
+        await c.subscribe("1", query, {"f": {"entityIds": [bus]}})
+        stack.alerts.command("reset")
+        await ingest(stack.gateway, bus, [1, 2, 3])
+        events = await c.payloads(3)
+        counted = stack.alerts.command("count")
+    risk = (ord(bus[0]) % 10) / 10
+    assert [e["data"]["observationAdded"]["entity"] for e in events] == [
+        {"id": bus, "vehicle": {"kind": "BUS"}, "riskScore": risk}
+    ] * 3
+    assert [e["data"]["observationAdded"]["time"][17:19] for e in events] == ["01", "02", "03"]
+    # each event: one `_entities` request to the JS subgraph (mobility's likewise; the JS one counts them)
+    assert counted["requests"] == 3
+
+
+async def test_a_js_subgraph_owns_the_root_field_and_core_resolves_its_entities(
+    stack: Stack, pool: asyncpg.Pool
+) -> None:
+    truck = await vehicle(pool, "truck")
+    async with client(stack.gateway) as c:
+        await c.subscribe("a", ALERTS)
+        assert stack.alerts.command(f"emit {truck} brakes hot")["delivered"] == 1
+        (event,) = await c.payloads(1)
+        seen = stack.alerts.command("count")
+        await c.send({"id": "a", "type": "complete"})
+        # the client completed: the gateway stops its upstream subscription and closes that socket
+        until(lambda: stack.alerts.command("count")["sockets"] == 0, "the upstream socket stayed open")
+    assert event == {
+        "data": {
+            "alertRaised": {
+                "id": event["data"]["alertRaised"]["id"],
+                "message": "brakes hot",
+                "entity": {
+                    "id": truck,
+                    "kind": "vehicle",
+                    "riskScore": (ord(truck[0]) % 10) / 10,
+                    "vehicle": {"kind": "TRUCK"},
+                },
+            }
+        }
+    }
+    assert seen["secret"] == SECRET  # on the upgrade request, as on every subgraph request
+    assert seen["init"][HEADER] == SECRET  # and in connection_init
+    assert stack.alerts.command("count")["subscriptions"] == 0
+
+
+async def test_an_entity_fetch_failing_gives_a_partial_event_not_a_dead_stream(
+    stack: Stack, pool: asyncpg.Pool
+) -> None:
+    taxi = await vehicle(pool, "taxi")
+    query = """subscription($f: ObservationFilter) {
+      observationAdded(filter: $f) { time entity { vehicle { kind } riskScore } }
+    }"""
+    async with client(stack.gateway) as c:
+        await c.subscribe("p", query, {"f": {"entityIds": [taxi]}})
+        stack.alerts.command("fail on")
+        try:
+            await ingest(stack.gateway, taxi, [10])
+            (failed,) = await c.payloads(1)
+        finally:
+            stack.alerts.command("fail off")
+        await ingest(stack.gateway, taxi, [11])
+        (fine,) = await c.payloads(1)
+    assert failed["data"]["observationAdded"]["entity"] == {"vehicle": {"kind": "TAXI"}, "riskScore": None}
+    assert [(e["path"], e["extensions"]["serviceName"]) for e in failed["errors"]] == [
+        (["observationAdded", "entity", "riskScore"], "alerts")
+    ]
+    assert "errors" not in fine
+    assert fine["data"]["observationAdded"]["entity"]["riskScore"] == (ord(taxi[0]) % 10) / 10
+
+
+async def test_the_subgraph_dropping_its_socket_ends_the_subscription_with_a_typed_error(
+    stack: Stack, pool: asyncpg.Pool
+) -> None:
+    bus = await vehicle(pool, "bus")
+    async with client(stack.gateway) as c:
+        await c.subscribe("d", ALERTS)
+        stack.alerts.command(f"emit {bus} before")
+        (before,) = await c.payloads(1)
+        assert before["data"]["alertRaised"]["message"] == "before"
+        assert stack.alerts.command("drop")["dropped"] == 1
+        last, done = await c.recv(), await c.recv()
+        assert last["type"] == "next" and last["id"] == "d"
+        assert last["payload"]["errors"] == [
+            {
+                "message": 'Subgraph "alerts" could not be reached or closed the subscription.',
+                "extensions": {"code": "SUBGRAPH_UNAVAILABLE", "serviceName": "alerts"},
+            }
+        ]
+        assert done == {"id": "d", "type": "complete"}
+        # the connection lives on: a new subscription on it works
+        await c.subscribe("e", ALERTS)
+        stack.alerts.command(f"emit {bus} after")
+        (after,) = await c.payloads(1)
+    assert after["data"]["alertRaised"]["message"] == "after"
+
+
+async def test_no_upstream_socket_or_task_outlives_its_client(stack: Stack, pool: asyncpg.Pool) -> None:
+    bus = await vehicle(pool, "bus")
+    sockets = lambda: stack.alerts.command("count")["sockets"]  # noqa: E731
+    # completed by the client
+    async with client(stack.in_process) as c:
+        await c.subscribe("1", ALERTS)
+        await c.subscribe("2", ALERTS)
+        assert len(stack.live.upstreams) == 2 and sockets() == 2
+        stack.alerts.command(f"emit {bus} one")
+        assert len(await c.payloads(2)) == 2
+        await c.send({"id": "1", "type": "complete"})
+        until(lambda: sockets() == 1 and len(stack.live.upstreams) == 1, "subscription 1 kept its upstream")
+        # the client goes away without completing subscription 2
+    until(lambda: sockets() == 0 and not stack.live.upstreams, "a disconnected client's upstream lived on")
+    assert stack.live.per_principal == {} or all(n == 0 for n in stack.live.per_principal.values())
