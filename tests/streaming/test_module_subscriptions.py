@@ -222,3 +222,95 @@ async def test_previous_observation_is_compared_and_bad_filters_are_typed(
     assert [e["kind"] for e in got] == ["INSIDE", "LEFT"]  # above the ceiling; then outside, nothing
     assert got[0]["previousObservationId"] == str(stored)
     assert got[1]["previousObservationId"] == got[0]["observationId"]
+
+
+GEOFENCE_EVENTS = """subscription G($f: GeofenceEventFilter) {
+  geofenceEvents(filter: $f) { id kind geofenceId entityId observationId previousObservationId speedKmh
+                               limitKmh geofence { name } }
+}"""
+SPEEDING = """query S($g: [ID!], $e: [ID!]) {
+  speedingEvents(geofenceIds: $g, entityIds: $e, first: 10000) { id }
+}"""
+# two overlapping geofences over an empty patch of land (no other test writes here)
+FENCES = {
+    "square": (shapely.box(33.0, 41.0, 33.3, 41.3), 50.0),
+    "diamond": (shapely.Polygon([(33.25, 41.0), (33.5, 41.2), (33.25, 41.4), (33.0, 41.2)]), 90.0),
+}
+
+
+def fence_oracle(path: list[dict[str, Any]], fences: dict[str, shapely.Polygon]) -> list[tuple[str, str]]:
+    """(kind, geofence id) per observation of one entity, in time order (LEFT, ENTERED, then fence id)."""
+    out: list[tuple[str, str]] = []
+    was: set[str] = set()
+    for p in path:
+        now = {fid for fid, poly in fences.items() if poly.intersects(shapely.Point(p["lon"], p["lat"]))}
+        events = [(0, fid, "LEFT") for fid in was - now] + [(1, fid, "ENTERED") for fid in now - was]
+        out += [(kind, fid) for _, fid, kind in sorted(events)]
+        was = now
+    return out
+
+
+async def write_rest(http: httpx.AsyncClient, items: list[dict[str, Any]]) -> None:
+    body = [
+        {"t": i["time"], "lon": i["lon"], "lat": i["lat"], "entity_id": i["entityId"], "speed_ms": i["speed"]}
+        for i in items
+    ]
+    r = await http.post("/api/observations", json=body)
+    assert r.status_code == 200, r.text
+
+
+async def test_geofence_events_follow_the_oracle_and_speeding_agrees_with_the_query(
+    server: str, http: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    rng = random.Random(7)
+    fences: dict[str, shapely.Polygon] = {}
+    for name, (poly, limit) in FENCES.items():
+        fid = uuid.uuid4()
+        await pool.execute(
+            "INSERT INTO atlas4d_mobility.geofences (id, name, speed_limit_kmh, geom) "
+            "VALUES ($1, $2, $3, ST_GeomFromText($4, 4326))",
+            fid,
+            name,
+            limit,
+            poly.wkt,
+        )
+        fences[str(fid)] = poly
+    cars = [uuid.uuid4() for _ in range(3)]
+    paths: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for car in cars:
+        lon, lat, path = rng.uniform(33.0, 33.4), rng.uniform(41.0, 41.4), []
+        for i in range(20):
+            lon = min(max(lon + rng.uniform(-0.08, 0.08), 32.9), 33.6)
+            lat = min(max(lat + rng.uniform(-0.08, 0.08), 40.9), 41.5)
+            speed = round(rng.uniform(5, 35), 2)  # 18 .. 126 km/h: both sides of both limits
+            time = (T0 + timedelta(seconds=5 * i)).isoformat()
+            path.append({"time": time, "lon": round(lon, 6), "lat": round(lat, 6), "entityId": str(car)})
+            path[-1]["speed"] = speed
+        paths[car] = path
+    expected = {car: fence_oracle(paths[car], fences) for car in cars}
+    fence_ids = list(fences)
+    async with connect(server) as client:
+        await client.init()
+        await client.subscribe(GEOFENCE_EVENTS, {"f": {"geofenceIds": fence_ids}})
+        for step in range(5):
+            for car in cars:
+                chunk = paths[car][4 * step : 4 * step + 4]
+                await (write_graphql if (step + cars.index(car)) % 2 == 0 else write_rest)(http, chunk)
+        r = await http.post(
+            "/graphql", json={"query": SPEEDING, "variables": {"g": fence_ids, "e": [str(c) for c in cars]}}
+        )
+        speeding = {e["id"] for e in r.json()["data"]["speedingEvents"]}
+        count = sum(len(v) for v in expected.values()) + len(speeding)
+        got = [e["payload"]["data"]["geofenceEvents"] for e in await client.events(count)]
+        await client.barrier()  # nothing more
+    kinds = {k for v in expected.values() for k, _ in v}
+    assert kinds == {"ENTERED", "LEFT"} and len(speeding) > 3  # the paths do cross the fences, fast and slow
+    for car in cars:
+        mine = [e for e in got if e["entityId"] == str(car) and e["kind"] != "SPEEDING"]
+        assert [(e["kind"], e["geofenceId"]) for e in mine] == expected[car], car
+    # SPEEDING is exactly what the query path reports for the same rows
+    fast = [e for e in got if e["kind"] == "SPEEDING"]
+    assert {e["id"].rsplit(":", 1)[0] for e in fast} == speeding and len(fast) == len(speeding)
+    assert all(e["speedKmh"] > e["limitKmh"] for e in fast)
+    ids = [int(e["observationId"]) for e in got]
+    assert ids == sorted(ids)  # commit order

@@ -151,3 +151,56 @@ async def test_a_mutation_over_the_socket_is_authorized_like_over_http(server: s
         assert message["type"] == "next", message
         assert message["payload"]["data"] is None  # the non-null root field, removed for `reader`
         assert message["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHORIZED_FIELD_OR_TYPE"
+
+
+FENCE_EVENTS = "subscription { geofenceEvents { kind geofenceId entityId geofence { name } } }"
+
+
+async def test_module_subscriptions_see_only_their_tenants_rows(server: str, pool: asyncpg.Pool) -> None:
+    """mobility's geofenceEvents (atlas4d.streaming.derived): the module's SQL runs under the subscribers'
+    tenant, so neither another tenant's geofence nor another tenant's vehicle produces an event."""
+    fences, cars = {}, {}
+    for tenant in (ACME, GLOBEX):  # the same square for both tenants
+        fences[tenant], cars[tenant] = uuid.uuid4(), str(uuid.uuid4())
+        await pool.execute(
+            "INSERT INTO atlas4d_mobility.geofences (id, name, speed_limit_kmh, geom, tenant_id) "
+            "VALUES ($1, $2, 50, ST_MakeEnvelope(12.0, 52.0, 12.5, 52.5, 4326), $3)",
+            fences[tenant],
+            f"{tenant}-fence",
+            tenant,
+        )
+
+    async def move(http: httpx.AsyncClient, tenant: str, second: int, lon: float) -> None:
+        item = {"time": (T0 + timedelta(seconds=second)).isoformat(), "lon": lon, "lat": 52.2}
+        r = await http.post(
+            "/graphql",
+            json={"query": INGEST, "variables": {"o": [{**item, "entityId": cars[tenant]}]}},
+            headers={"authorization": bearer(tenant, "admin")},
+        )
+        assert r.status_code == 200 and "errors" not in r.json(), r.text
+
+    async with httpx.AsyncClient(base_url=server, timeout=30) as http:
+        for tenant in (ACME, GLOBEX):
+            await move(http, tenant, 0, 11.0)  # outside: every later move has a previous observation
+        async with (
+            connect(server, headers={"authorization": bearer(ACME, "reader")}) as acme,
+            connect(server, headers={"authorization": bearer(GLOBEX, "reader")}) as globex,
+        ):
+            for client in (acme, globex):
+                await client.init()
+                await client.subscribe(FENCE_EVENTS)
+            # interleaved: each subscriber's last own event comes after the other tenant's moves
+            for second, tenant, lon in [
+                (1, GLOBEX, 12.2), (1, ACME, 12.2), (2, GLOBEX, 13.0), (2, ACME, 13.0), (3, GLOBEX, 12.3)
+            ]:  # fmt: skip
+                await move(http, tenant, second, lon)
+            got = {
+                ACME: [m["payload"]["data"]["geofenceEvents"] for m in await acme.events(2)],
+                GLOBEX: [m["payload"]["data"]["geofenceEvents"] for m in await globex.events(3)],
+            }
+            for client in (acme, globex):
+                await client.barrier()
+    for tenant, events in got.items():
+        assert [e["kind"] for e in events] == ["ENTERED", "LEFT", "ENTERED"][: len(events)]
+        assert {(e["geofenceId"], e["entityId"]) for e in events} == {(str(fences[tenant]), cars[tenant])}
+        assert {e["geofence"]["name"] for e in events} == {f"{tenant}-fence"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from importlib import resources
 
 from atlas4d.modules.contract import Module
+from atlas4d.modules.mobility.live import live_topics
 from atlas4d.modules.mobility.loaders import create_loaders
 from atlas4d.modules.mobility.schema import build_mobility_schema
 from atlas4d.modules.mobility.seed import seed_mobility
@@ -23,6 +24,7 @@ module = Module(
     migrations=resources.files(__package__) / "migrations",
     seed=seed_mobility,
     settings=MobilitySettings,
+    live_topics=live_topics,
     author="Atlas4D",
     license="Apache-2.0",
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated
 
@@ -14,9 +15,12 @@ from atlas4d.core.queries import page_size
 from atlas4d.core.schema.inputs import BBoxInput, TimeFilter
 from atlas4d.errors import BadInput
 from atlas4d.modules.mobility import queries
+from atlas4d.modules.mobility.live import TOPIC, geofence_event_spec
 from atlas4d.modules.mobility.schema.types import (
     DwellEvent,
     Geofence,
+    GeofenceEvent,
+    GeofenceEventKind,
     SpeedingEvent,
     Stop,
     Trip,
@@ -24,6 +28,7 @@ from atlas4d.modules.mobility.schema.types import (
     VehicleKind,
     loaders,
 )
+from atlas4d.streaming.derived import Feed
 
 
 def _first(info: Info, first: int | None) -> int:
@@ -132,3 +137,19 @@ async def dwell_events(
     )
     rows = await queries.dwell_events(info.context.pool, args, _first(info, first))
     return [DwellEvent.from_row(r) for r in rows]
+
+
+@strawberry.input(description="Geofence event predicates; all given ones must hold.")
+class GeofenceEventFilter:
+    kinds: list[GeofenceEventKind] | None = None
+    geofence_ids: list[strawberry.ID] | None = None
+    entity_ids: list[strawberry.ID] | None = None
+
+
+async def geofence_events(
+    info: Info, filter: GeofenceEventFilter | None = None
+) -> AsyncIterator[GeofenceEvent]:
+    """Validates the filter now (as speedingEvents does), then returns the live feed the hub serves."""
+    flt = filter or GeofenceEventFilter()
+    kinds = [k.name for k in flt.kinds] if flt.kinds is not None else None
+    return Feed(TOPIC, geofence_event_spec(kinds, flt.geofence_ids, flt.entity_ids))

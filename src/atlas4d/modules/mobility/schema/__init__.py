@@ -44,9 +44,19 @@ class Query:
     )
 
 
+@strawberry.type
+class Subscription:
+    geofence_events = strawberry.subscription(
+        resolver=resolvers.geofence_events,
+        description="Each observation written after the subscription started that enters, leaves or speeds "
+        "in a geofence matching `filter` (by any writer, in commit order).",
+    )
+
+
 def build_mobility_schema() -> strawberry.federation.Schema:
     return strawberry.federation.Schema(
         query=Query,
+        subscription=Subscription,
         types=[Entity, Track, Observation],
         federation_version=FEDERATION_VERSION,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),

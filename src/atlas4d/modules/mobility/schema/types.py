@@ -287,3 +287,76 @@ class DwellEvent:
     async def vehicle(self, info: Info) -> Vehicle | None:
         row = await loaders(info).vehicle().load(self.entity_id)
         return Vehicle.from_row(row) if row else None
+
+
+@strawberry.enum(description="What an observation did relative to a geofence.")
+class GeofenceEventKind(Enum):
+    ENTERED = strawberry.enum_value(
+        "ENTERED",
+        description="In the geofence; the entity's previous observation was not (or there was none).",
+    )
+    LEFT = strawberry.enum_value("LEFT", description="Out of the geofence; the previous observation was in.")
+    SPEEDING = strawberry.enum_value(
+        "SPEEDING", description="In the geofence faster than its limit (a speedingEvents row)."
+    )
+
+
+@strawberry.type(
+    description="A live geofence event: one new observation against one geofence (entering and leaving are "
+    "judged against the same entity's previous observation)."
+)
+class GeofenceEvent:
+    kind: GeofenceEventKind
+    geofence_id: strawberry.ID
+    entity_id: strawberry.ID | None = strawberry.field(description="Null for an observation of no entity.")
+    observation_id: strawberry.ID = strawberry.field(
+        description="The new observation (core `Observation.id`)."
+    )
+    previous_observation_id: strawberry.ID | None = strawberry.field(
+        description="The entity's previous observation it was compared with; null for none."
+    )
+    time: datetime
+    lon: float
+    lat: float
+    speed_kmh: float | None = strawberry.field(description="Null when the observation has no speed.")
+    limit_kmh: float
+
+    @classmethod
+    def from_row(cls, r: asyncpg.Record) -> GeofenceEvent:
+        entity, previous = r["entity_id"], r["previous_observation_id"]
+        return cls(
+            kind=GeofenceEventKind(r["event"]),
+            geofence_id=strawberry.ID(str(r["geofence_id"])),
+            entity_id=strawberry.ID(str(entity)) if entity is not None else None,
+            observation_id=strawberry.ID(str(r["observation_id"])),
+            previous_observation_id=strawberry.ID(str(previous)) if previous is not None else None,
+            time=r["t"],
+            lon=r["lon"],
+            lat=r["lat"],
+            speed_kmh=r["speed_kmh"],
+            limit_kmh=r["speed_limit_kmh"],
+        )
+
+    @strawberry.field(description="`<observation id>:<geofence id>:<kind>`, stable.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(f"{self.observation_id}:{self.geofence_id}:{self.kind.name}")
+
+    @strawberry.field
+    async def geofence(self, info: Info) -> Geofence | None:
+        row = await loaders(info).geofence().load(uuid.UUID(self.geofence_id))
+        return Geofence.from_row(row) if row else None
+
+    @strawberry.field
+    def observation(self) -> Observation:
+        return Observation(id=self.observation_id)
+
+    @strawberry.field
+    def entity(self) -> Entity | None:
+        return Entity(id=self.entity_id) if self.entity_id is not None else None
+
+    @strawberry.field
+    async def vehicle(self, info: Info) -> Vehicle | None:
+        if self.entity_id is None:
+            return None
+        row = await loaders(info).vehicle().load(uuid.UUID(self.entity_id))
+        return Vehicle.from_row(row) if row else None
