@@ -274,6 +274,9 @@ class GatewayEndpoint(GraphQLEndpoint):
         node = plan.node
         if plan.introspection is not None or not isinstance(node, FetchNode) or node.entity:
             return None
+        if plan.operation.kind == "subscription":
+            return None  # not as a single response: the gateway says how subscriptions are served
+
         subgraph = self.gateway.subgraphs.get(node.service)
         if isinstance(subgraph, InProcessSubgraph) and subgraph.passthrough:
             return subgraph

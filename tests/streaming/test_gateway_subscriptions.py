@@ -103,3 +103,18 @@ async def test_the_same_over_sse(server: str, http: httpx.AsyncClient, pool: asy
             }
         }
     }
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "subscription { observationAdded { id } }",  # one subgraph serves it whole
+        "subscription { observationAdded { id entity { vehicle { kind } } } }",  # planned
+    ],
+)
+async def test_a_subscription_sent_as_a_plain_request_is_refused(http: httpx.AsyncClient, query: str) -> None:
+    r = await http.post("/graphql", json={"query": query})
+    assert r.status_code == 400
+    (error,) = r.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert "WebSocket" in error["message"]
