@@ -37,7 +37,14 @@ from atlas4d_client.models import (
     Position,
     Track,
 )
-from atlas4d_client.subscriptions import AsyncSubscription, observation_added, protocol, websocket_url
+from atlas4d_client.subscriptions import (
+    DEFAULT_RECONNECT,
+    AsyncSubscription,
+    OnResubscribe,
+    observation_added,
+    protocol,
+    websocket_url,
+)
 
 T = TypeVar("T")
 Rows = list[dict[str, Any]]
@@ -82,12 +89,19 @@ class AsyncClient:
         return await self.run(calls.graphql(query, variables, operation_name))
 
     def subscribe(
-        self, query: str, variables: Mapping[str, Any] | None = None, operation_name: str | None = None
+        self,
+        query: str,
+        variables: Mapping[str, Any] | None = None,
+        operation_name: str | None = None,
+        *,
+        reconnect: RetryPolicy | None = DEFAULT_RECONNECT,
+        on_resubscribe: OnResubscribe | None = None,
     ) -> AsyncSubscription[dict[str, Any]]:
         """Any subscription over WebSocket; `async with client.subscribe(...) as events: async for data in
-        events: ...`."""
+        events: ...`. Reconnects as `Client.subscribe` does; `on_resubscribe` may be a coroutine function."""
         protocol_ = protocol(query, variables, operation_name, dict)
-        return AsyncSubscription(websocket_url(self.base_url), self._headers, protocol_, self.timeout)
+        url = websocket_url(self.base_url)
+        return AsyncSubscription(url, self._headers, protocol_, self.timeout, reconnect, on_resubscribe)
 
     async def health(self) -> dict[str, Any]:
         return await self.run(calls.health())
@@ -191,10 +205,23 @@ class AsyncObservations:
     async def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
         return await self._c.run(calls.rest_create_observation(body))
 
-    def subscribe(self, filter: FilterArg = None) -> AsyncSubscription[Observation]:
-        """Observations matching `filter` as they are written; `async with ... as live: async for obs in live`."""
+    def subscribe(
+        self,
+        filter: FilterArg = None,
+        *,
+        reconnect: RetryPolicy | None = DEFAULT_RECONNECT,
+        on_resubscribe: OnResubscribe | None = None,
+    ) -> AsyncSubscription[Observation]:
+        """Observations matching `filter` as they are written; `async with ... as live: async for obs in live`.
+        Reconnects as `AsyncClient.subscribe` does."""
+        c = self._c
         return AsyncSubscription(
-            websocket_url(self._c.base_url), self._c._headers, observation_added(filter), self._c.timeout
+            websocket_url(c.base_url),
+            c._headers,
+            observation_added(filter),
+            c.timeout,
+            reconnect,
+            on_resubscribe,
         )
 
     async def page(

@@ -37,7 +37,13 @@ from atlas4d_client.models import (
     Position,
     Track,
 )
-from atlas4d_client.subscriptions import Subscription, observation_added, protocol, websocket_url
+from atlas4d_client.subscriptions import (
+    DEFAULT_RECONNECT,
+    Subscription,
+    observation_added,
+    protocol,
+    websocket_url,
+)
 
 T = TypeVar("T")
 Rows = list[dict[str, Any]]
@@ -88,13 +94,20 @@ class Client:
         return self.run(calls.graphql(query, variables, operation_name))
 
     def subscribe(
-        self, query: str, variables: Mapping[str, Any] | None = None, operation_name: str | None = None
+        self,
+        query: str,
+        variables: Mapping[str, Any] | None = None,
+        operation_name: str | None = None,
+        *,
+        reconnect: RetryPolicy | None = DEFAULT_RECONNECT,
+        on_resubscribe: Callable[[], None] | None = None,
     ) -> Subscription[dict[str, Any]]:
         """Any subscription over WebSocket (`graphql-transport-ws`); each event is its `data`.
-        `with client.subscribe(...) as events:` returns once the server has started it."""
-        return Subscription(
-            self._ws_url, self._headers, protocol(query, variables, operation_name, dict), self.timeout
-        )
+        `with client.subscribe(...) as events:` returns once the server has started it. After a server
+        restart or missed change notices it subscribes again by itself and calls `on_resubscribe` (refetch
+        there); `reconnect=None` raises `SubscriptionClosed` instead."""
+        protocol_ = protocol(query, variables, operation_name, dict)
+        return Subscription(self._ws_url, self._headers, protocol_, self.timeout, reconnect, on_resubscribe)
 
     @property
     def _ws_url(self) -> str:
@@ -207,11 +220,20 @@ class Observations:
         """`POST /api/observations` (the Core Spec's single ingest): `{"lat", "lon", "source_type", ...}`."""
         return self._c.run(calls.rest_create_observation(body))
 
-    def subscribe(self, filter: FilterArg = None) -> Subscription[Observation]:
+    def subscribe(
+        self,
+        filter: FilterArg = None,
+        *,
+        reconnect: RetryPolicy | None = DEFAULT_RECONNECT,
+        on_resubscribe: Callable[[], None] | None = None,
+    ) -> Subscription[Observation]:
         """Observations matching `filter` as they are written (`observationAdded`), from when the `with`
         block is entered: `with client.observations.subscribe(f) as live: for obs in live: ...`;
-        `live.next(timeout=5)` waits at most 5 s (`TimeoutError`)."""
-        return Subscription(self._c._ws_url, self._c._headers, observation_added(filter), self._c.timeout)
+        `live.next(timeout=5)` waits at most 5 s (`TimeoutError`). Reconnects as `Client.subscribe` does."""
+        c = self._c
+        return Subscription(
+            c._ws_url, c._headers, observation_added(filter), c.timeout, reconnect, on_resubscribe
+        )
 
     def page(
         self,
