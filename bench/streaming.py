@@ -24,6 +24,8 @@ import asyncio
 import multiprocessing as mp
 import os
 import random
+import signal
+import subprocess
 import sys
 import time
 from multiprocessing.connection import Connection
@@ -49,6 +51,7 @@ SECONDS = int(os.environ.get("BENCH_STREAM_SECONDS", "60"))
 ROUND_SECONDS = int(os.environ.get("BENCH_STREAM_ROUND_SECONDS", "20"))
 RATES = [int(r) for r in os.environ.get("BENCH_STREAM_RATES", "1000,2000,3000").split(",")]
 POLL_SECONDS = int(os.environ.get("BENCH_STREAM_POLL_SECONDS", "30"))
+PYSPY = os.environ.get("BENCH_STREAM_PYSPY")  # a folder: py-spy profiles of the subscribe phase and round 1
 EVERY = float(os.environ.get("BENCH_STREAM_EVERY", "0.02"))  # seconds between commits (small batches)
 SERVER_CPU, LOAD_CPU = 0, 1
 AREA = (10.0, 40.0, 30.0, 50.0)  # lon 10..30, lat 40..50
@@ -219,6 +222,22 @@ def polling_round(fleet: Fleet, pid: int, seq0: int) -> dict[str, Any]:
     }
 
 
+def profiler(pid: int, name: str) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the server while a phase runs (collapsed stacks in PYSPY/name.txt)."""
+    if not PYSPY:
+        return None
+    Path(PYSPY).mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).with_name("py-spy")
+    args = [str(spy), "record", "-p", str(pid), "-r", "200", "-f", "raw", "-o", f"{PYSPY}/{name}.txt"]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def profiled(spy: subprocess.Popen[bytes] | None) -> None:
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
+
+
 def measure(port: int, pid: int, url: str) -> dict[str, Any]:
     bx = boxes(SUBSCRIBERS, random.Random(1))
     fleet = Fleet(port, url, bx)
@@ -226,7 +245,9 @@ def measure(port: int, pid: int, url: str) -> dict[str, Any]:
         rss_idle = proc_rss_mb(pid)
         cpu0 = proc_cpu_s(pid)
         at = time.monotonic() + 2.0
+        spy = profiler(pid, "subscribe")
         subscribed = fleet.all("subscribe", at)
+        profiled(spy)
         each = np.array([x for s in subscribed for x in s["each_s"]])
         failures = [f for s in subscribed for f in s["failures"]]
         report: dict[str, Any] = {
@@ -251,7 +272,9 @@ def measure(port: int, pid: int, url: str) -> dict[str, Any]:
         rounds = []
         for n, rate in enumerate(RATES):
             seconds = SECONDS if n == 0 else ROUND_SECONDS
+            spy = profiler(pid, f"round-{rate}")
             result = run_round(fleet, pid, rate, seconds, (n + 1) * 10_000_000, bx, slow=n == 0)
+            profiled(spy)
             print(f"round {rate} obs/s:", orjson.dumps(result).decode(), flush=True)
             rounds.append(result)
         report["rounds"] = rounds

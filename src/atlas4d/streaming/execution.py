@@ -50,13 +50,18 @@ class LiveExecutor(FastExecutor):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._live_sub_fields: dict[
-            tuple[GraphQLObjectType, tuple[int, ...]], tuple[FieldDetailsList, CollectedFields]
+            tuple[GraphQLObjectType, int | tuple[int, ...]], tuple[FieldDetailsList, CollectedFields]
         ] = {}
 
     def collect_subfields(
         self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
     ) -> CollectedFields:
-        key = (return_type, tuple(id(d.node) for d in field_details_list))
+        # one field node (the common case) keys by its id alone: this runs for every object of every event
+        key = (
+            (return_type, id(field_details_list[0].node))
+            if len(field_details_list) == 1
+            else (return_type, tuple(id(d.node) for d in field_details_list))
+        )
         cached = self._live_sub_fields.get(key)
         if cached is not None:
             return cached[1]

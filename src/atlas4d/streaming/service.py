@@ -39,6 +39,8 @@ from atlas4d.streaming.execution import (
 from atlas4d.streaming.hub import Feed, Hub
 from atlas4d.web.graphql_http import GraphQLEndpoint, refusal
 
+SELECTION_CACHE_SIZE = 512
+
 
 class TooManySubscriptions(Atlas4DError):
     code = "TOO_MANY_SUBSCRIPTIONS"
@@ -101,6 +103,9 @@ class LiveService:
         self.operations: dict[tuple[Any, ...], LiveOperation] = {}
         self.per_principal: dict[str, int] = {}
         self.state: Any = None  # the application's state (pool, stream hub), bound on the first connection
+        # (id(document), operation) -> (document, its selection's variables): documents come from the
+        # endpoint's parse cache, one object per query text, so 1,000 subscribers walk a document once
+        self._selections: dict[tuple[int, str | None], tuple[DocumentNode, frozenset[str]]] = {}
 
     def bind(self, state: Any) -> None:
         self.state = state
@@ -237,7 +242,7 @@ class LiveService:
             return Single(result_payload(stream, request_id))
         if not isinstance(stream, Feed):
             raise TypeError(f"a subscription resolver returned {type(stream).__name__}, not a live Feed")
-        names = selection_variables(document, operation_name)
+        names = self._selection_variables(document, operation_name)
         relevant = orjson.dumps(
             {k: v for k, v in (variables or {}).items() if k in names}, option=orjson.OPT_SORT_KEYS
         )
@@ -257,6 +262,17 @@ class LiveService:
         hub.attach(stream)
         metrics.subscription_started("all")
         return Live(stream, live_operation, key, principal)
+
+    def _selection_variables(self, document: DocumentNode, operation_name: str | None) -> frozenset[str]:
+        key = (id(document), operation_name)
+        hit = self._selections.get(key)
+        if hit is not None and hit[0] is document:
+            return hit[1]
+        names = selection_variables(document, operation_name)
+        if len(self._selections) >= SELECTION_CACHE_SIZE:
+            self._selections.pop(next(iter(self._selections)))
+        self._selections[key] = (document, names)  # holding the document keeps its id its own
+        return names
 
     def stop(self, live: Live) -> None:
         self.hub().detach(live.feed)
