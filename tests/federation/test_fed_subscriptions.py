@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import jwt
 import orjson
 import pytest
 import websockets
@@ -26,12 +27,14 @@ from atlas4d.federation.app import create_app
 from atlas4d.federation.compose import SubgraphSource, compose
 from atlas4d.federation.gateway import Gateway
 from atlas4d.federation.subscriptions import PlannedLiveService
+from atlas4d.settings import Settings
 from atlas4d.web.subgraph_access import HEADER
 from live_server import MODERN_ACCEPT, free_port, gateway, running
 
 pytestmark = pytest.mark.npm
 
 SECRET = "gateway-subscriptions-secret"
+JWT_SECRET = "gateway-subscriptions-jwt-secret-0123456789"
 INGEST = "mutation($o: [ObservationInput!]!) { ingestObservations(observations: $o) { accepted } }"
 ALERTS = "subscription { alertRaised { id message entity { id kind riskScore vehicle { kind } } } }"
 
@@ -54,6 +57,7 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                 "ATLAS4D_DATABASE_URL": database_url,
                 "ATLAS4D_PORT": str(port),
                 "ATLAS4D_SUBGRAPH_SECRET": SECRET,
+                "ATLAS4D_JWT_SECRET": JWT_SECRET,  # the issuer's key: subgraphs verify forwarded tokens too
             }
             base = stop.enter_context(running(["serve", "--subgraph", name], port, env))
             urls[name] = base + "/graphql"
@@ -66,7 +70,10 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             sources.append(SubgraphSource(name, url, r.json()["data"]["_service"]["sdl"]))
         path: Path = tmp_path_factory.mktemp("supergraph") / "supergraph.graphql"
         path.write_text(compose(sources))
-        app = create_app(Gateway.from_supergraph(path.read_text(), subgraph_headers={HEADER: SECRET}))
+        app = create_app(
+            Gateway.from_supergraph(path.read_text(), subgraph_headers={HEADER: SECRET}),
+            settings=Settings(jwt_secret=JWT_SECRET),
+        )
         server = ThreadedServer(app)
         server.server.config.lifespan = "on"  # builds the endpoint and the subscription service
         stop.callback(server.start().stop)
@@ -103,11 +110,11 @@ class Client:
 
 
 @asynccontextmanager
-async def client(base: str) -> AsyncIterator[Client]:
+async def client(base: str, init: dict[str, Any] | None = None) -> AsyncIterator[Client]:
     url = base.replace("http://", "ws://") + "/graphql"
     async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
         c = Client(ws)
-        await c.send({"type": "connection_init"})
+        await c.send({"type": "connection_init", "payload": init or {}})
         assert (await c.recv())["type"] == "connection_ack"
         yield c
 
@@ -260,3 +267,24 @@ async def test_no_upstream_socket_or_task_outlives_its_client(stack: Stack, pool
         # the client goes away without completing subscription 2
     until(lambda: sockets() == 0 and not stack.live.upstreams, "a disconnected client's upstream lived on")
     assert stack.live.per_principal == {} or all(n == 0 for n in stack.live.per_principal.values())
+
+
+async def test_the_clients_credentials_reach_the_subgraphs(stack: Stack, pool: asyncpg.Pool) -> None:
+    now = int(time.time())
+    claims = {"sub": "ops", "iat": now, "exp": now + 600}
+    bearer = "Bearer " + jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+    bus = await vehicle(pool, "bus")
+    query = "subscription($f: ObservationFilter) { observationAdded(filter: $f) { entity { riskScore } } }"
+    async with client(stack.in_process, {"Authorization": bearer}) as c:
+        await c.subscribe("1", ALERTS)
+        on_subscribe = stack.alerts.command("count")
+        await c.subscribe("2", query, {"f": {"entityIds": [bus]}})
+        await ingest(stack.gateway, bus, [20])
+        (event,) = await c.payloads(1)
+        on_entities = stack.alerts.command("count")
+    assert event["data"]["observationAdded"]["entity"]["riskScore"] is not None
+    # verified by the gateway, then forwarded (ATLAS4D_PROPAGATE_HEADERS: authorization): in the upstream
+    # subscription's connection_init, with the subgraph secret, and on each event's `_entities` request
+    assert on_subscribe["init"]["authorization"] == bearer
+    assert on_subscribe["init"][HEADER] == SECRET
+    assert on_entities["authorization"] == bearer

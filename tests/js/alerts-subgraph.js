@@ -5,7 +5,8 @@
 //   emit ENTITY_ID MESSAGE  -> an alertRaised event to every subscriber: {"delivered": N}
 //   count                   -> {"requests": HTTP GraphQL requests, "sockets": open WebSockets,
 //                               "subscriptions": running ones, "init": last connection_init payload,
-//                               "secret": last upgrade's x-atlas4d-subgraph-secret header}
+//                               "secret": last upgrade's x-atlas4d-subgraph-secret header,
+//                               "authorization": last HTTP request's Authorization header}
 //   reset                   -> zero the request count
 //   fail on|off             -> Entity.riskScore raises (or not): {"failing": bool}
 //   drop                    -> terminate every WebSocket (as a crash would): {"dropped": N}
@@ -46,6 +47,7 @@ let raised = 0;
 let requests = 0;
 let lastInit = null;
 let lastSecret = null;
+let lastAuthorization = null;
 let failing = false; // `fail on`: riskScore raises (an entity fetch answering with errors)
 
 function subscribe() {
@@ -90,6 +92,7 @@ const handler = createHandler({ schema });
 const server = http.createServer((req, res) => {
   if (req.url.startsWith("/graphql")) {
     requests += 1;
+    lastAuthorization = req.headers.authorization || null;
     handler(req, res);
   } else {
     res.writeHead(404).end();
@@ -129,6 +132,7 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
       subscriptions: listeners.size,
       init: lastInit,
       secret: lastSecret,
+      authorization: lastAuthorization,
     };
   } else if (command === "reset") {
     requests = 0;

@@ -259,9 +259,9 @@ class PlannedLiveService(LiveService):
         return Live(feed, operation, key, principal)
 
     # --- remote root subgraph -------------------------------------------------------------------------------
-    def _upstream_headers(self, subgraph: RemoteSubgraph, who: Subscriber) -> dict[str, str]:
-        """What the subgraph sees of the client: its propagated headers (upgrade or SSE request, and the
-        credentials of its connection_init), with the gateway's own (the subgraph secret) over them."""
+    def _client_headers(self, who: Subscriber) -> dict[str, str]:
+        """What subgraphs see of the client (`ATLAS4D_PROPAGATE_HEADERS`): from its upgrade or SSE request, and
+        the credentials of its connection_init."""
         headers = {k: v for k, v in who.connection.headers.items() if k.lower() in self._propagate}
         headers.update(
             {k: v for k, v in (forwarded_headers.get() or {}).items() if k.lower() in self._propagate}
@@ -270,7 +270,6 @@ class PlannedLiveService(LiveService):
         offered = state.get("init_credentials")
         if isinstance(offered, dict):
             headers.update({k: v for k, v in offered.items() if k.lower() in self._propagate})
-        headers.update(subgraph.headers)
         return headers
 
     async def _remote(
@@ -283,7 +282,7 @@ class PlannedLiveService(LiveService):
     ) -> Refused | Single | Live:
         root = planned.root
         url = subgraph.subscription_url or websocket_url(subgraph.url)
-        headers = self._upstream_headers(subgraph, who)
+        headers = {**self._client_headers(who), **subgraph.headers}  # the gateway's own (the secret) win
         name = root.document.definitions[0].name  # type: ignore[attr-defined]
         try:
             upstream = await UpstreamSubscription.open(
@@ -323,7 +322,12 @@ class PlannedLiveService(LiveService):
             self.per_principal[principal] = self.per_principal.get(principal, 0) + 1
         feed = _UpstreamFeed(topic="upstream", spec=None, tenant=who.tenant)
         live = Upstream(feed, None, ("upstream", next(_keys)), principal)
-        task = asyncio.get_running_loop().create_task(self._pump(events, live, planned, context))
+        # the task's entity fetches forward the client's headers, as a query's fetches do (transport.py)
+        token = forwarded_headers.set(self._client_headers(who))
+        try:
+            task = asyncio.get_running_loop().create_task(self._pump(events, live, planned, context))
+        finally:
+            forwarded_headers.reset(token)
         live.task = task
         self.upstreams.add(task)
         task.add_done_callback(self.upstreams.discard)
