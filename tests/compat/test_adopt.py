@@ -238,3 +238,53 @@ async def test_new_points_after_adoption_keep_the_entity(
         await conn.execute("SELECT atlas4d.refresh_tracks($1::uuid[])", [TRAFFIC_TRACK])
         await conn.close()
     assert await adopted_db.state() == adopted_db.before
+
+
+async def test_link_observations_fills_only_empty_entity_ids(
+    settings: Settings, adopted_db: OriginalDatabase, adoption: dict[str, Any]
+) -> None:
+    """`--link-observations` writes each adopted track's entity into its observations' empty `entity_id` (and
+    nothing else), so the entity's own observation fields find them; a second run links nothing. Runs last in
+    this file: it changes the original's rows (undone after)."""
+    tracks, _ = expected(adopted_db)
+    loose = [o for o in adopted_db.data.observations if o.track_id in tracks]  # the seed sets no entity_id
+    assert all(o.id for o in loose)
+    status, report = atlas4d(adopted_db, "adopt", "--link-observations")
+    assert status == 0
+    assert (report["entities_created"], report["tracks_linked"]) == (0, 0)
+    assert report["observations_linked"] == len(loose) > 0
+    conn = await asyncpg.connect(adopted_db.url)
+    try:
+        missing = (
+            "SELECT count(*) FROM atlas4d.observations_core WHERE track_id IS NOT NULL AND entity_id IS NULL"
+        )
+        placed = {str(t) for t in tracks}
+        rows = await conn.fetch(
+            "SELECT DISTINCT track_id FROM atlas4d.observations_core WHERE entity_id IS NULL"
+        )
+        assert not {str(r["track_id"]) for r in rows} & placed  # every placed track's rows now name an entity
+        before_again = await conn.fetchval(missing)
+        status, again = atlas4d(adopted_db, "adopt", "--link-observations")
+        assert (status, again["observations_linked"]) == (0, 0)
+        assert await conn.fetchval(missing) == before_again
+        application = create_app(settings, dsn=adopted_db.url)
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                data = await graphql(
+                    client,
+                    """query($olt: ID!) { entity(id: $olt) {
+                         latestObservation { entity { id } }
+                         observations(first: 100) { id } } }""",
+                    olt=str(CENTRAL),
+                )
+        # the OLT's own observation and the 50 traffic metrics that name it
+        assert len(data["entity"]["observations"]) == 51
+        assert data["entity"]["latestObservation"]["entity"]["id"] == str(CENTRAL)
+    finally:
+        ids = [o.id for o in loose]
+        await conn.execute(
+            "UPDATE atlas4d.observations_core SET entity_id = NULL WHERE id = ANY($1::bigint[])", ids
+        )
+        await conn.close()
+    assert await adopted_db.state() == adopted_db.before  # only entity_id had changed

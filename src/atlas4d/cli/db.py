@@ -267,11 +267,19 @@ def register(app: typer.Typer) -> None:
     @db.command()
     def adopt(
         as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+        link_observations: Annotated[
+            bool,
+            typer.Option(
+                "--link-observations",
+                help="Also write each adopted track's entity into its observations' empty entity_id "
+                "(the one change to the original's rows; in batches of whole tracks).",
+            ),
+        ] = False,
     ) -> None:
         """Derive entities and tracks from an existing Atlas4D database's observations (idempotent).
 
-        Migrates first; writes only atlas4d.entities and atlas4d.tracks, never the original's rows
-        (docs/core-spec-compat.md says what is inferred and how)."""
+        Migrates first; writes only atlas4d.entities and atlas4d.tracks, never the original's rows unless
+        --link-observations (docs/core-spec-compat.md says what is inferred and how)."""
         from atlas4d.db.adopt import AdoptReport, adopt_database
 
         settings = Settings()
@@ -280,7 +288,7 @@ def register(app: typer.Typer) -> None:
             await _migrate(settings, core_migrations())
             conn = await _connection(settings)
             try:
-                return await adopt_database(conn)
+                return await adopt_database(conn, link_observations)
             finally:
                 await conn.close()
 
@@ -293,9 +301,16 @@ def register(app: typer.Typer) -> None:
         table.add_row("entities created", f"{report.entities_created:,}" + (f" ({rules})" if rules else ""))
         table.add_row("tracks refreshed", f"{report.tracks_refreshed:,}")
         table.add_row("tracks linked to an entity", f"{report.tracks_linked:,}")
+        if link_observations:
+            table.add_row("observations linked to an entity", f"{report.observations_linked:,}")
         table.add_row("entities / tracks now", f"{report.entities_total:,} / {report.tracks_total:,}")
         console.print(table)
-        written = report.entities_created + report.tracks_refreshed + report.tracks_linked
+        written = (
+            report.entities_created
+            + report.tracks_refreshed
+            + report.tracks_linked
+            + report.observations_linked
+        )
         console.print("[green]adopted[/]" if written else "already adopted: nothing to write")
 
     register_partitioning(db, console)

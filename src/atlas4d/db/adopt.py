@@ -20,6 +20,13 @@ Inference, in order (docs/core-spec-compat.md, "atlas4d db adopt"):
 
 Everything runs in one transaction: an interrupted adoption leaves nothing half-written. A second run on
 unchanged data writes nothing (every count is 0).
+
+`--link-observations` (opt-in, the one step that writes the original's table): afterwards, observations of
+the tracks adopted in step 2 get their track's entity in `entity_id`, so `Entity.observations`,
+`latestObservation` and `Observation.entity` find them (without it they are reached through `Entity.tracks`).
+Only `entity_id`, only where it is null. Whole tracks per transaction, `LINK_BATCH` tracks at a time, after
+the adoption committed: a big table is never locked in one go, and an interrupted run is finished by the next
+one (a track is either linked or not; linked tracks no longer count as "naming no entity").
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from atlas4d.core.position import has_position_sql
 
 ADOPT_NAMESPACE = uuid.UUID("6f1c2a4e-8d3b-5e7a-9c41-a4d0c0de0014")
 REFRESH_BATCH = 500
+LINK_BATCH = 500
 
 
 def _latest(expr: str, present: str | None = None) -> str:
@@ -88,6 +96,12 @@ WHERE tr.id IS NULL OR tr.point_count <> d.n OR tr.start_time <> d.start_time OR
 ORDER BY d.track_id
 """
 
+_LINK_OBSERVATIONS = """
+UPDATE atlas4d.observations_core o SET entity_id = tr.entity_id
+FROM atlas4d.tracks tr
+WHERE tr.id = ANY($1::uuid[]) AND tr.entity_id IS NOT NULL AND o.track_id = tr.id AND o.entity_id IS NULL
+"""
+
 _LINK_TRACKS = """
 UPDATE atlas4d.tracks tr SET entity_id = m.entity_id
 FROM unnest($1::uuid[], $2::uuid[]) AS m(track_id, entity_id)
@@ -104,6 +118,7 @@ class AdoptReport:
     entities_by_rule: dict[str, int] = field(default_factory=dict)
     tracks_refreshed: int = 0
     tracks_linked: int = 0
+    observations_linked: int = 0
     entities_total: int = 0
     tracks_total: int = 0
 
@@ -167,8 +182,9 @@ def infer_entities(loose: list[Any], tracks: list[Any]) -> tuple[list[_Entity], 
     return list(entities.values()), owner
 
 
-async def adopt_database(conn: asyncpg.Connection) -> AdoptReport:
-    """Infer and write entities and tracks (one transaction); the original's tables are only read."""
+async def adopt_database(conn: asyncpg.Connection, link_observations: bool = False) -> AdoptReport:
+    """Infer and write entities and tracks (one transaction); the original's tables are only read, unless
+    `link_observations` (module docstring)."""
     report = AdoptReport()
     async with conn.transaction():
         await conn.execute("SET LOCAL statement_timeout = 0")  # a whole database is read, once
@@ -201,4 +217,11 @@ async def adopt_database(conn: asyncpg.Connection) -> AdoptReport:
         report.tracks_linked = len(linked)
         report.entities_total = int(await conn.fetchval("SELECT count(*) FROM atlas4d.entities"))
         report.tracks_total = int(await conn.fetchval("SELECT count(*) FROM atlas4d.tracks"))
+    if link_observations:
+        tracks = sorted(owner)
+        for start in range(0, len(tracks), LINK_BATCH):
+            async with conn.transaction():
+                await conn.execute("SET LOCAL statement_timeout = 0")
+                status = await conn.execute(_LINK_OBSERVATIONS, tracks[start : start + LINK_BATCH])
+            report.observations_linked += int(status.split()[-1])
     return report
