@@ -30,10 +30,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
-def running(args: list[str], port: int, env: Mapping[str, str], ready_path: str = "/health") -> Iterator[str]:
-    """Run `atlas4d ARGS` until the block ends; yields its base URL once `ready_path` answers."""
-    process = subprocess.Popen(
+def _launch(args: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [str(ATLAS4D), *args],
         env={**os.environ, "ATLAS4D_GC_FREEZE": "false", **env},
         stdout=subprocess.DEVNULL,
@@ -41,31 +39,46 @@ def running(args: list[str], port: int, env: Mapping[str, str], ready_path: str 
         cwd=ROOT,
         start_new_session=True,
     )
+
+
+def _wait_ready(process: subprocess.Popen[bytes], args: list[str], base: str, ready_path: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            err = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"atlas4d {' '.join(args)} exited: {err[-2000:]}")
+        try:
+            if httpx.get(base + ready_path, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"atlas4d {' '.join(args)} did not answer {ready_path} in 60 s")
+        time.sleep(0.1)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)  # uvicorn and any worker it forked
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    if process.stderr is not None:
+        process.stderr.close()
+
+
+@contextmanager
+def running(args: list[str], port: int, env: Mapping[str, str], ready_path: str = "/health") -> Iterator[str]:
+    """Run `atlas4d ARGS` until the block ends; yields its base URL once `ready_path` answers."""
+    process = _launch(args, env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                err = process.stderr.read().decode() if process.stderr else ""
-                raise RuntimeError(f"atlas4d {' '.join(args)} exited: {err[-2000:]}")
-            try:
-                if httpx.get(base + ready_path, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"atlas4d {' '.join(args)} did not answer {ready_path} in 60 s")
-            time.sleep(0.1)
+        _wait_ready(process, args, base, ready_path)
         yield base
     finally:
-        os.killpg(process.pid, signal.SIGTERM)  # uvicorn and any worker it forked
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+        _stop(process)
 
 
 @contextmanager
@@ -76,6 +89,36 @@ def serve(database_url: str, **settings: str) -> Iterator[str]:
     env.update({f"ATLAS4D_{k.upper()}": v for k, v in settings.items()})
     with running(["serve"], port, env) as base:
         yield base
+
+
+class Replica:
+    """One of `replicas()`' servers: its base URL, and `stop()` to end it before the others (a takeover)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], base: str) -> None:
+        self.process = process
+        self.base = base
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+
+@contextmanager
+def replicas(database_url: str, count: int, **settings: str) -> Iterator[list[Replica]]:
+    """`count` `atlas4d serve` processes on the test database, started together (their start-ups overlap:
+    most of a replica test's time was starting one server after the other)."""
+    started: list[Replica] = []
+    try:
+        for _ in range(count):
+            port = free_port()
+            env = {"ATLAS4D_DATABASE_URL": database_url, "ATLAS4D_PORT": str(port)}
+            env.update({f"ATLAS4D_{k.upper()}": v for k, v in settings.items()})
+            started.append(Replica(_launch(["serve"], env), f"http://127.0.0.1:{port}"))
+        for replica in started:
+            _wait_ready(replica.process, ["serve"], replica.base, "/health")
+        yield started
+    finally:
+        for replica in started:
+            _stop(replica.process)
 
 
 @contextmanager

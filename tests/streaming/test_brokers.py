@@ -6,7 +6,6 @@ its new subscribers receive writes again."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -14,7 +13,7 @@ import asyncpg
 import pytest
 from ws_client import connect
 
-from live_server import serve
+from live_server import replicas
 
 BROKERS = {"redis": "redis://127.0.0.1:6379", "nats": "nats://127.0.0.1:4222"}
 
@@ -47,36 +46,29 @@ async def test_replicas_share_notices_through_the_bus(
     }
     entity = uuid.uuid4()
     live = {"f": {"entityIds": [str(entity)]}}
-    first_server: contextlib.AbstractContextManager[str] | None = serve(database_url, **settings)
-    assert first_server is not None
-    first = first_server.__enter__()
-    try:
-        with serve(database_url, **settings) as second:
-            before = await listeners(pool)
-            async with connect(first) as on_first, connect(second) as on_second:
-                await on_first.init()
-                await on_first.subscribe(variables=live)  # the first replica becomes the relay
-                await on_second.init()
-                await on_second.subscribe(variables=live)
-                await asyncio.sleep(1.5)  # the second has heard the relay's heartbeat: it never LISTENs
-                assert await listeners(pool) == before + 1
-                await write(pool, entity, 3)
-                assert len(await on_first.events(3)) == 3
-                assert len(await on_second.events(3)) == 3
-            if broker != "nats":
-                return  # the takeover is the relay's, whatever the bus: once is enough (make test's time)
-            async with connect(second) as survivor:
-                await survivor.init()
-                await survivor.subscribe(variables=live)
-                first_server.__exit__(None, None, None)  # the relay stops
-                first_server = None
-                assert await survivor.close_code(30) == 1012  # the new relay announced the gap
-            async with connect(second) as again:
-                await again.init()
-                await again.subscribe(variables=live)
-                await write(pool, entity, 2)
-                assert len(await again.events(2)) == 2
-            assert await listeners(pool) == before + 1  # the second relays now
-    finally:
-        if first_server is not None:
-            first_server.__exit__(None, None, None)
+    with replicas(database_url, 2, **settings) as (relay, other):
+        first, second = relay.base, other.base
+        before = await listeners(pool)
+        async with connect(first) as on_first, connect(second) as on_second:
+            await on_first.init()
+            await on_first.subscribe(variables=live)  # the first replica becomes the relay
+            await on_second.init()
+            await on_second.subscribe(variables=live)
+            await asyncio.sleep(1.5)  # the second has heard the relay's heartbeat: it never LISTENs
+            assert await listeners(pool) == before + 1
+            await write(pool, entity, 3)
+            assert len(await on_first.events(3)) == 3
+            assert len(await on_second.events(3)) == 3
+        if broker != "nats":
+            return  # the takeover is the relay's, whatever the bus: once is enough (make test's time)
+        async with connect(second) as survivor:
+            await survivor.init()
+            await survivor.subscribe(variables=live)
+            relay.stop()
+            assert await survivor.close_code(30) == 1012  # the new relay announced the gap
+        async with connect(second) as again:
+            await again.init()
+            await again.subscribe(variables=live)
+            await write(pool, entity, 2)
+            assert len(await again.events(2)) == 2
+        assert await listeners(pool) == before + 1  # the second relays now

@@ -8,14 +8,15 @@ import uuid
 import httpx
 from ws_client import connect
 
-from live_server import MODERN_ACCEPT, serve
+from live_server import MODERN_ACCEPT, replicas
 
 INGEST = "mutation($o: [ObservationInput!]!) { ingestObservations(observations: $o) { accepted } }"
 
 
 async def test_a_write_through_one_replica_reaches_subscribers_of_the_other(database_url: str) -> None:
     entity = str(uuid.uuid4())
-    with serve(database_url) as first, serve(database_url) as second:
+    with replicas(database_url, 2) as servers:
+        first, second = (s.base for s in servers)
         async with connect(first) as on_first, connect(second) as on_second:
             for client in (on_first, on_second):
                 await client.init()

@@ -25,7 +25,8 @@ T0 = datetime(2026, 6, 1, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def server(database_url: str) -> Iterator[str]:
-    with serve(database_url, stream_init_timeout_s="1") as base:
+    # at most 2 subscriptions per connection: no other test here holds more (one server start for the module)
+    with serve(database_url, stream_init_timeout_s="1", max_subscriptions_per_connection="2") as base:
         yield base
 
 
@@ -179,16 +180,15 @@ async def test_duplicate_id_init_timeout_and_subprotocol(server: str) -> None:
         assert await client.close_code() == 4406
 
 
-async def test_subscriptions_per_connection_are_limited(database_url: str) -> None:
-    with serve(database_url, max_subscriptions_per_connection="2") as base:
-        async with connect(base) as client:
-            await client.init()
-            await client.subscribe(variables={"f": {"bbox": BOX}})
-            await client.subscribe(variables={"f": {"bbox": BOX}})
-            third = await client.subscribe(variables={"f": {"bbox": BOX}}, wait=False)
-            message = await client.recv()
-            assert message["id"] == third and message["type"] == "error"
-            assert message["payload"][0]["extensions"] == {"code": "TOO_MANY_SUBSCRIPTIONS", "maximum": 2}
+async def test_subscriptions_per_connection_are_limited(server: str) -> None:
+    async with connect(server) as client:
+        await client.init()
+        await client.subscribe(variables={"f": {"bbox": BOX}})
+        await client.subscribe(variables={"f": {"bbox": BOX}})
+        third = await client.subscribe(variables={"f": {"bbox": BOX}}, wait=False)
+        message = await client.recv()
+        assert message["id"] == third and message["type"] == "error"
+        assert message["payload"][0]["extensions"] == {"code": "TOO_MANY_SUBSCRIPTIONS", "maximum": 2}
 
 
 async def test_a_slow_consumer_is_closed_with_4413(database_url: str, pool: asyncpg.Pool) -> None:
