@@ -357,3 +357,5 @@ def test_metrics_add_up_across_uvicorn_workers(database_url: str, tmp_path: Path
     startup = [line for line in started if "Application startup complete" in line["event"]]
     assert startup, logs[-2000:]
     assert startup[0]["logger"] == "uvicorn" and startup[0]["level"] == "info"  # not `uvicorn.error`
+    # no access log line per request (each worker configures logging again after uvicorn turned it off)
+    assert not [line for line in started if line["logger"] == "uvicorn.access"], logs[-2000:]

@@ -34,14 +34,14 @@ def add_request_context(
     return event
 
 
-def name_uvicorn_logger(
-    _logger: Any, _method: str, event: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
+def uvicorn_records(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """uvicorn logs everything about its server (start-up, shutdown, and errors) through a logger named
     `uvicorn.error`, after gunicorn's "error log"; shown as such, its info lines look like errors. The level
-    says what a line is; the logger is shown as `uvicorn`."""
+    says what a line is; the logger is shown as `uvicorn`. Its `color_message` extra (the message again, with
+    terminal colour codes) is dropped."""
     if event.get("logger") == "uvicorn.error":
         event["logger"] = "uvicorn"
+    event.pop("color_message", None)
     return event
 
 
@@ -53,10 +53,10 @@ def formatter(fmt: str) -> structlog.stdlib.ProcessorFormatter:
         foreign_pre_chain=[
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
-            name_uvicorn_logger,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             add_request_context,
             structlog.stdlib.ExtraAdder(),
+            uvicorn_records,
         ],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
@@ -84,5 +84,8 @@ def configure_logging(fmt: str = "json", level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers.clear()  # uvicorn's own text handlers: the root's renders its records too
-        logger.propagate = True
+        # no access log (a line per request costs the hot path; the metrics count requests). uvicorn's
+        # access_log=False only holds until this runs: each `--workers` process configures logging again
+        # after uvicorn has, and turning propagation on here turned an access line per request back on.
+        logger.propagate = name != "uvicorn.access"
     _configured = fmt
