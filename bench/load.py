@@ -40,7 +40,7 @@ def lua_script(body: dict[str, object], folder: Path, name: str) -> Path:
     return path
 
 
-def _latency(out: str, percentile: str) -> float:
+def latency_ms(out: str, percentile: str) -> float:
     match = re.search(rf"^\s*{percentile}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
     if match is None:
         raise RuntimeError(f"no {percentile}% latency in wrk output:\n{out}")
@@ -101,7 +101,9 @@ def wrk(
         # a connection the server dropped makes wrk spin on its socket; once more, then report it
         print(f"  wrk socket errors ({socket_errors}), attempt {attempt}", flush=True)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    return Measurement(rps, _latency(out, "50"), _latency(out, "99"), server_cores, pg_cores, socket_errors)
+    return Measurement(
+        rps, latency_ms(out, "50"), latency_ms(out, "99"), server_cores, pg_cores, socket_errors
+    )
 
 
 def pgbench(
