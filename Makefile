@@ -2,7 +2,7 @@
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup demo test check lint typecheck format snapshot bench demo-video bench-federation nightly
+.PHONY: setup demo test test-partitioned check lint typecheck format snapshot bench demo-video bench-federation nightly
 
 setup:
 	@bash scripts/setup.sh
@@ -14,6 +14,15 @@ demo: setup
 
 test: setup
 	$(VENV)/python -m pytest -q -p no:cacheprovider
+
+# The API, ingest, tracks, tenancy, subscriptions and auth tests again, against a database whose
+# observations_core was converted by `atlas4d db partition` first (docs/scaling.md §3: queries unchanged).
+PARTITIONED_TESTS := tests/api/test_filters_oracle.py tests/api/test_rest_oracle.py tests/api/test_ingest.py \
+	tests/api/test_bulk_ingest.py tests/api/test_aggregates_and_tracks.py tests/api/test_track_antimeridian.py \
+	tests/api/test_time_slices.py tests/api/test_page_info.py tests/auth/test_tenancy.py \
+	tests/streaming/test_subscriptions.py tests/streaming/test_tenancy_live.py tests/db/test_track_refresh.py
+test-partitioned: setup
+	ATLAS4D_TEST_PARTITIONED=month $(VENV)/python -m pytest -q -p no:cacheprovider $(PARTITIONED_TESTS)
 
 lint: setup
 	$(VENV)/ruff check src tests bench scripts clients/python/src

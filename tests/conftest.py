@@ -50,9 +50,15 @@ async def database_url(settings: Settings) -> AsyncIterator[str]:
     try:
         await migrate(conn, core_migrations())
         if interval := os.environ.get("ATLAS4D_TEST_PARTITIONED"):
+            from datetime import UTC, datetime
+
             from atlas4d.db.partition import convert
 
-            await convert(conn, interval=interval, ahead=2)  # type: ignore[arg-type]
+            # ranges from Jan 2026 (the tests' data) to past today; anything else lands in DEFAULT
+            ahead = {"day": 460, "week": 66, "month": 15, "year": 1}[interval]
+            since = datetime(2026, 1, 1, tzinfo=UTC)
+            report = await convert(conn, interval=interval, ahead=ahead, now=since)  # type: ignore[arg-type]
+            assert report.outcome in ("converted", "already partitioned"), report
     finally:
         await conn.close()
     yield url

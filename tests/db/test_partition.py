@@ -488,3 +488,47 @@ async def test_serve_runs_maintenance_in_the_background(db: str) -> None:
         assert len(added) == 4
     finally:
         await conn.close()
+
+
+async def test_a_concurrent_index_migration_works_on_the_partitioned_table(db: str) -> None:
+    """PostgreSQL refuses CREATE INDEX CONCURRENTLY on a partitioned table: the migrator builds it per
+    partition and attaches it, so a module's online-index migration works on both kinds of table."""
+    from atlas4d.db.migrate import Migration
+
+    sql = (
+        "-- atlas4d:no-transaction\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS obs_heading_t ON atlas4d.observations_core (heading_deg, t);\n"
+    )
+    conn = await asyncpg.connect(db)
+    try:
+        await convert(conn, ahead=1, now=NOW)
+        parts = await conn.fetchval(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'atlas4d.observations_core'::regclass"
+        )
+        # a failed earlier build left one partition's index invalid: it is rebuilt
+        await conn.execute(
+            "CREATE INDEX observations_core_p20261001_obs_heading_t ON atlas4d.observations_core_p20261001 (id)"
+        )
+        await conn.execute(
+            "UPDATE pg_index SET indisvalid = false WHERE indexrelid = "
+            "'atlas4d.observations_core_p20261001_obs_heading_t'::regclass"
+        )
+        applied = await migrate(conn, [Migration("test", "0001_heading", sql)])
+        assert [m.version for m in applied] == ["0001_heading"]
+        assert await conn.fetchval(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'atlas4d.obs_heading_t'::regclass"
+        )
+        attached = await conn.fetch(
+            "SELECT c.relname, i.indisvalid, pg_get_indexdef(i.indexrelid) AS def FROM pg_inherits h "
+            "JOIN pg_index i ON i.indexrelid = h.inhrelid JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE h.inhparent = 'atlas4d.obs_heading_t'::regclass"
+        )
+        assert len(attached) == parts and all(r["indisvalid"] for r in attached)
+        assert all("(heading_deg, t)" in r["def"] for r in attached)
+        plan = await conn.fetchval(
+            "EXPLAIN (FORMAT JSON) SELECT id FROM atlas4d.observations_core "
+            "WHERE heading_deg = 5 AND t >= '2026-11-02' AND t < '2026-11-03'"
+        )
+        assert "obs_heading_t" in plan
+    finally:
+        await conn.close()

@@ -97,6 +97,7 @@ def test_rendered_manifests_validate(version: str) -> None:
     kinds = sorted(d["kind"] for d in docs)
     assert kinds == sorted(
         [
+            "CronJob",
             "Deployment",
             "HorizontalPodAutoscaler",
             "Job",
@@ -129,6 +130,19 @@ def test_manifests_say_what_the_docs_promise() -> None:
     job = docs[("Job", "atlas4d-migrate")]
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["db", "migrate"]
+    cron = docs[("CronJob", "atlas4d-maintain")]
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    maintain = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert maintain["containers"][0]["args"] == ["db", "maintain"]
+    assert maintain["securityContext"]["runAsNonRoot"] is True
+    assert "ATLAS4D_RETENTION" not in {e["name"] for e in maintain["containers"][0]["env"]}  # off by default
+    kept = render({**VALUES, "maintenance": {"retention": "P90D"}})
+    (kept_cron,) = [d for d in kept if d["kind"] == "CronJob"]
+    env = {
+        e["name"]: e.get("value")
+        for e in kept_cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["ATLAS4D_RETENTION"] == "P90D"
     secret = docs[("Secret", "atlas4d-database")]
     assert secret["metadata"]["annotations"]["helm.sh/hook-weight"] == "-10"  # before the Job
     assert docs[("PodDisruptionBudget", "atlas4d")]["spec"]["minAvailable"] == 1
@@ -151,5 +165,7 @@ def test_values_schema_refuses_unsafe_values() -> None:
         render(writable)
     with pytest.raises(HelmError, match=r"database\.url"):
         render({})
+    with pytest.raises(HelmError, match="retention"):
+        render({**VALUES, "maintenance": {"retention": "90 days"}})
     byo = render({"database": {"existingSecret": "db"}, "auth": {"existingSecret": "jwt"}})
     assert not [d for d in byo if d["kind"] == "Secret"]

@@ -18,6 +18,10 @@ Two kinds of file (docs/migrations.md):
   `IF NOT EXISTS` would then accept as done; before running the file again the migrator drops every invalid
   index the file creates (`DROP INDEX CONCURRENTLY`).
 
+On a partitioned table (atlas4d.observations_core after `atlas4d db partition`) PostgreSQL refuses
+`CREATE INDEX CONCURRENTLY`; the migrator runs such a statement as what it means there: the parent's index
+`ON ONLY` the parent, each partition's concurrently, attached one by one (`_partitioned_concurrent_index`).
+
 Waiting for the lock polls `pg_try_advisory_lock` instead of blocking in `pg_advisory_lock`: a replica blocked
 in that call holds a snapshot, and `CREATE INDEX CONCURRENTLY` on the replica holding the lock waits for every
 snapshot older than its own — each waits for the other, and PostgreSQL cancels the build as a deadlock
@@ -48,6 +52,13 @@ CONCURRENT_INDEX = re.compile(
     r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?"
     r"(?P<name>[A-Za-z_][\w$]*)\s+ON\s+(?:ONLY\s+)?(?:(?P<schema>[A-Za-z_][\w$]*)\.)?[A-Za-z_]",
     re.IGNORECASE,
+)
+
+FULL_CONCURRENT_INDEX = re.compile(
+    r"^\s*CREATE\s+(?P<unique>UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    r"(?P<name>[A-Za-z_][\w$]*)\s+ON\s+(?:ONLY\s+)?(?P<table>(?:[A-Za-z_][\w$]*\.)?[A-Za-z_][\w$]*)\s+"
+    r"(?P<rest>.*?)\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL,
 )
 
 BOOTSTRAP_SQL = """
@@ -172,7 +183,7 @@ async def _drop_invalid_indexes(conn: Conn, m: Migration) -> None:
         invalid = await conn.fetchval(
             """SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
                JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_index i ON i.indexrelid = c.oid
-               WHERE c.relname = $1 AND NOT i.indisvalid
+               WHERE c.relname = $1 AND NOT i.indisvalid AND c.relkind = 'i'
                  AND (n.nspname = $2 OR ($2 = '' AND n.nspname = ANY(current_schemas(false))))""",
             name,
             schema,
@@ -181,13 +192,55 @@ async def _drop_invalid_indexes(conn: Conn, m: Migration) -> None:
             await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {invalid}")
 
 
+async def _partitioned_concurrent_index(conn: Conn, statement: str) -> list[str] | None:
+    """`CREATE INDEX CONCURRENTLY` on a partitioned table (PostgreSQL refuses it) as what it means there.
+
+    Such a table is, for one, atlas4d.observations_core after `atlas4d db partition`. The parent index is
+    made `ON ONLY` the parent (instant; invalid until complete), each partition's concurrently, then attached;
+    PostgreSQL marks the parent valid when the last partition's is attached. Every step is idempotent, so a
+    file that failed half-way runs again; a partition index left invalid by a failed build is dropped first.
+    None when the statement is anything else."""
+    m = FULL_CONCURRENT_INDEX.match(statement)
+    if m is None:
+        return None
+    table = await conn.fetchrow(
+        "SELECT c.oid, n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.oid = to_regclass($1) AND c.relkind = 'p'",
+        m["table"],
+    )
+    if table is None:
+        return None
+    unique, name, rest = m["unique"] or "", m["name"], m["rest"]
+    schema = '"' + table["nspname"].replace('"', '""') + '"'
+    steps = [f"CREATE {unique}INDEX IF NOT EXISTS {name} ON ONLY {m['table']} {rest}"]
+    for part in await conn.fetch(
+        "SELECT c.oid::regclass::text AS part, c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = $1 AND c.relkind = 'r' ORDER BY c.relname",
+        table["oid"],
+    ):
+        child = f"{part['relname']}_{name}"
+        if len(child.encode()) > 63:
+            child = f"{child[:54]}_{hashlib.sha256(child.encode()).hexdigest()[:8]}"
+        invalid = await conn.fetchval(
+            "SELECT NOT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname = $1 AND c.relnamespace = $2::regnamespace",
+            child, table["nspname"],
+        )  # fmt: skip
+        if invalid:
+            steps.append(f'DROP INDEX CONCURRENTLY IF EXISTS {schema}."{child}"')
+        steps.append(f'CREATE {unique}INDEX CONCURRENTLY IF NOT EXISTS "{child}" ON {part["part"]} {rest}')
+        steps.append(f'ALTER INDEX {schema}.{name} ATTACH PARTITION {schema}."{child}"')
+    return steps
+
+
 async def _apply_without_transaction(conn: Conn, m: Migration) -> None:
     previous = await conn.fetchval("SHOW statement_timeout")
     await conn.execute("SET statement_timeout = 0")
     try:
         await _drop_invalid_indexes(conn, m)
         for statement in m.statements():
-            await conn.execute(statement)
+            for step in await _partitioned_concurrent_index(conn, statement) or [statement]:
+                await conn.execute(step)
         await _record(conn, m)
     finally:
         await conn.execute("SELECT set_config('statement_timeout', $1, false)", previous)

@@ -40,8 +40,10 @@ next few ranges, drop those past retention — is a few catalog queries run by `
 (a Kubernetes CronJob or `atlas4d serve`), serialised with an advisory lock.
 
 **TimescaleDB**: when the extension exists migration 0001 already made the table a hypertable (chunks
-by time); `partition` then only reports that and `maintain` adds TimescaleDB's own retention policy
-(`add_retention_policy`) — untested here, TimescaleDB is not installable on the development machines.
+by time); `partition` then only reports that. With the extension installed later, `partition` calls
+`create_hypertable(…, migrate_data => true)` instead of the conversion above (not online: it locks the table
+while moving rows). `maintain` adds TimescaleDB's own retention policy (`add_retention_policy`). Untested
+here: TimescaleDB is not installable on the development machines.
 """
 
 from __future__ import annotations
@@ -444,7 +446,9 @@ def _range_sql(start: datetime, end: datetime) -> str:
 @dataclass
 class ConversionReport:
     interval: str
-    outcome: Literal["converted", "dry-run", "already partitioned", "hypertable", "refused"]
+    outcome: Literal[
+        "converted", "dry-run", "already partitioned", "hypertable", "refused"
+    ]  # hypertable: TimescaleDB
     steps: list[str] = field(default_factory=list)
     rows_copied: int = 0
     rows_verified: int = 0
@@ -483,6 +487,8 @@ async def convert(
     if current in ("partitioned", "hypertable"):
         report.outcome = "already partitioned" if current == "partitioned" else "hypertable"
         return report
+    if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"):
+        return await _hypertable(conn, interval, dry_run, report)
     await conn.execute(STATE_SQL)
     state = await conn.fetchrow("SELECT * FROM atlas4d.partitioning WHERE table_name = $1", TABLE)
     if state is not None and state["interval"] != interval:
@@ -568,6 +574,38 @@ async def convert(
     if drop_old:
         await conn.execute(f"DROP TABLE {SCHEMA}.{OLD}")
     report.seconds = time.perf_counter() - began
+    return report
+
+
+async def _hypertable(
+    conn: asyncpg.Connection, interval: Interval, dry_run: bool, report: ConversionReport
+) -> ConversionReport:
+    """TimescaleDB installed after migration 0001: make the table a hypertable with its own chunking.
+
+    Untested (TimescaleDB is not installable on the development machines). Not online: create_hypertable
+    with migrate_data moves the rows into chunks inside one transaction that locks the table. TimescaleDB
+    refuses transition tables on hypertables, so the subscriptions' NOTIFY trigger becomes the per-row one
+    migration 0009 uses for hypertables."""
+    chunk = {"day": "1 day", "week": "7 days", "month": "1 month", "year": "1 year"}[interval]
+    report.steps.append(
+        f"TimescaleDB: create_hypertable(atlas4d.observations_core, t, chunk_time_interval => {chunk}, "
+        "migrate_data => true) — locks the table while it moves the rows; observations_notify becomes per row"
+    )
+    if dry_run:
+        report.outcome = "dry-run"
+        return report
+    async with conn.transaction():
+        await conn.execute(f"DROP TRIGGER IF EXISTS observations_notify ON {SCHEMA}.{TABLE}")
+        await conn.execute(
+            "SELECT create_hypertable($1::regclass, 't', chunk_time_interval => $2::interval, "
+            "migrate_data => true, if_not_exists => true)",
+            f"{SCHEMA}.{TABLE}", chunk,
+        )  # fmt: skip
+        await conn.execute(
+            f"CREATE TRIGGER observations_notify AFTER INSERT ON {SCHEMA}.{TABLE} "
+            "FOR EACH ROW EXECUTE FUNCTION atlas4d.notify_observation_row()"
+        )
+    report.outcome = "hypertable"
     return report
 
 
