@@ -6,6 +6,7 @@ credentials or with bad ones, and a mutation over the socket passes the same fie
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +20,9 @@ import pytest
 import websockets
 from ws_client import Client, connect
 
-from live_server import serve
+from atlas4d.app import create_app
+from atlas4d.settings import Settings
+from live_server import InProcess
 
 SECRET = "streaming-tenancy-secret-long-enough-for-hs256"
 BOX = {"minLon": 10.0, "minLat": 50.0, "maxLon": 11.0, "maxLat": 51.0}
@@ -31,19 +34,32 @@ RUN = uuid.uuid4().hex[:8]
 ACME, GLOBEX, INITECH = f"acme-{RUN}", f"globex-{RUN}", f"initech-{RUN}"
 
 
-def bearer(tenant: str | None, *roles: str) -> str:
+def bearer(tenant: str | None, *roles: str, user: str = "user") -> str:
     now = int(time.time())
-    claims: dict[str, Any] = {"sub": f"{tenant}-user", "iat": now, "exp": now + 600, "roles": list(roles)}
+    claims: dict[str, Any] = {"sub": f"{tenant}-{user}", "iat": now, "exp": now + 600, "roles": list(roles)}
     if tenant is not None:
         claims["tenant"] = tenant
     return "Bearer " + jwt.encode(claims, SECRET, algorithm="HS256")
 
 
 @pytest.fixture(scope="module")
-def server(database_url: str) -> Iterator[str]:
-    settings = {"tenancy": "true", "env": "production", "anonymous_role": "", "jwt_secret": SECRET}
-    with serve(database_url, **settings) as base:
-        yield base
+def served(database_url: str) -> Iterator[InProcess]:
+    """In this process (its hub can be looked at), over real sockets."""
+    settings = Settings(
+        database_url=database_url,
+        tenancy=True,
+        env="production",
+        anonymous_role="",
+        jwt_secret=SECRET,
+        gc_freeze=False,
+    )
+    with InProcess(create_app(settings)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def server(served: InProcess) -> str:
+    return served.base
 
 
 async def write(http: httpx.AsyncClient, tenant: str, entity: str, seconds: range) -> None:
@@ -119,6 +135,50 @@ async def test_each_subscriber_receives_only_its_tenants_rows(server: str, pool:
         assert [int(e["id"]) for e in events] == [r["id"] for r in own]
         assert {e["entityId"] for e in events} == {entities[tenant]}
         assert {e["entity"]["name"] for e in events} == {f"{tenant}-secret"}
+
+
+async def test_a_tenants_principals_share_one_rendering_and_tenants_never_do(
+    served: InProcess, pool: asyncpg.Pool
+) -> None:
+    """Three users of acme and one of globex subscribe with one query: the hub renders each event once per
+    tenant (acme's three feeds share a renderer, globex's is another), and every user still receives exactly
+    its own tenant's rows, nested fields included."""
+    entities = {t: str(uuid.uuid4()) for t in (ACME, GLOBEX)}
+    async with httpx.AsyncClient(base_url=served.base, timeout=30) as http:
+        for tenant in (ACME, GLOBEX):
+            r = await http.post(
+                "/graphql",
+                json={
+                    "query": "mutation($e: [EntityInput!]!) { createEntities(entities: $e) { id } }",
+                    "variables": {"e": [{"id": entities[tenant], "kind": "truck", "name": f"{tenant}-twin"}]},
+                },
+                headers={"authorization": bearer(tenant, "admin")},
+            )
+            assert "errors" not in r.json(), r.text
+        users = [(ACME, "ann"), (ACME, "bob"), (ACME, "cid"), (GLOBEX, "dee")]
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(connect(served.base)) for _ in users]
+            for client, (tenant, user) in zip(clients, users, strict=True):
+                await client.init({"Authorization": bearer(tenant, "reader", user=user)})
+                await client.subscribe(LIVE, {"f": {"bbox": BOX}})
+            feeds = served.app.state.stream_hub._feeds["observations"]
+            renderers = {tenant: {id(f.renderer) for f in feeds.get(tenant, ())} for tenant in (ACME, GLOBEX)}
+            assert len(feeds[ACME]) == 3 and len(renderers[ACME]) == 1  # three principals, one rendering
+            assert len(feeds[GLOBEX]) == 1 and renderers[GLOBEX].isdisjoint(renderers[ACME])
+            for round_ in range(2):
+                await write(http, ACME, entities[ACME], range(10 * round_, 10 * round_ + 3))
+                await write(http, GLOBEX, entities[GLOBEX], range(10 * round_, 10 * round_ + 3))
+            await write(http, ACME, entities[ACME], range(99, 100))
+            await write(http, GLOBEX, entities[GLOBEX], range(99, 100))
+            got = [await received_until(c, entities[t], 7) for c, (t, _) in zip(clients, users, strict=True)]
+    for events, (tenant, _) in zip(got, users, strict=True):
+        own = await pool.fetch(
+            "SELECT id FROM atlas4d.observations_core WHERE tenant_id = $1 AND entity_id = $2 ORDER BY id",
+            tenant,
+            uuid.UUID(entities[tenant]),
+        )
+        assert [int(e["id"]) for e in events] == [r["id"] for r in own]
+        assert {e["entity"]["name"] for e in events} == {f"{tenant}-twin"}
 
 
 async def test_connection_init_without_good_credentials_is_refused(server: str) -> None:

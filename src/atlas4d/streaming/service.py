@@ -246,8 +246,10 @@ class LiveService:
         relevant = orjson.dumps(
             {k: v for k, v in (variables or {}).items() if k in names}, option=orjson.OPT_SORT_KEYS
         )
-        # one renderer per tenant (its nested fields load under that tenant) and principal
-        key = (id(schema), query, operation_name, relevant, principal, who.tenant)
+        # one renderer per selection and tenant (its nested fields load under that tenant), shared by every
+        # principal of the tenant: an event's rendering reads no principal (field authorization is decided
+        # whole at subscribe time, above), so 1,000 users of one tenant cost one execution per event
+        key = (id(schema), query, operation_name, relevant, who.tenant)
         live_operation = self.operations.get(key)
         if live_operation is None:
             live_operation = LiveOperation(built, lambda: self.context_factory(request_id), request_id)
