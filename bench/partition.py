@@ -84,7 +84,10 @@ async def conversion(parted: str, batch_rows: int) -> None:
             await asyncio.sleep(0.01)
 
     task = asyncio.create_task(writer())
+    await asyncio.sleep(10)  # the writer's pace without a conversion
+    before, began = len(acknowledged), time.perf_counter()
     report = await convert(conn, batch_rows=batch_rows)
+    during = (len(acknowledged) - before) / (time.perf_counter() - began)
     await asyncio.sleep(0.5)
     stop.set()
     await task
@@ -98,7 +101,8 @@ async def conversion(parted: str, batch_rows: int) -> None:
         f"{rows:,} rows ({lo:%Y-%m-%d} .. {hi:%Y-%m-%d}): converted in {report.seconds:.1f} s "
         f"(copy {report.copy_seconds:.1f} s, {report.rows_copied:,} rows); swap held the lock "
         f"{report.lock_ms:.1f} ms (attempt {report.swap_attempts}); writer: {len(acknowledged):,} rows "
-        f"acknowledged, {stored:,} stored, slowest 100-row insert {slowest * 1000:.0f} ms; "
+        f"acknowledged, {stored:,} stored, slowest 100-row insert {slowest * 1000:.0f} ms, "
+        f"{before / 10:,.0f} rows/s before the conversion, {during:,.0f} during it (mirror trigger); "
         f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
 

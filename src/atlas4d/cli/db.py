@@ -362,7 +362,7 @@ def register_partitioning(db: typer.Typer, console: Console) -> None:
             try:
                 if restart and not dry_run:
                     await abandon(conn)
-                with Progress(*columns, console=console, disable=as_json or dry_run) as bar:
+                with Progress(*columns, console=console, disable=as_json or dry_run, transient=True) as bar:
                     task = bar.add_task("copy", total=None)
                     return await convert(
                         conn, interval=chosen,
