@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from atlas4d.bulk.loader import ChunkWriter, Connection
 from atlas4d.bulk.stream import MAX_LINE_BYTES, BulkBody
+from atlas4d.core.ingest import stored
 from atlas4d.errors import BadInput, RequestTooLarge, UnsupportedMediaType
 from atlas4d.rest.errors import json_response
 
@@ -78,6 +79,7 @@ async def load_stream(
             # the connection must be idle before the transaction rolls back
             await writer.abort()
             raise
+    stored(s.accepted)  # committed
     return {"accepted": s.accepted, "entitiesCreated": s.entities_created, "tracksUpdated": s.tracks_updated}
 
 

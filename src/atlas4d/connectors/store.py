@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from atlas4d.connectors.messages import ValidBatch
-from atlas4d.core.ingest import Connection, PendingWrite, finish, write_observations
+from atlas4d.core.ingest import Connection, PendingWrite, finish, stored, write_observations
 
 
 @dataclass(frozen=True)
@@ -53,4 +53,5 @@ async def store_batch(
         pending = PendingWrite()
         pending.add(fresh, batch.entities)
         summary = await finish(conn, pending, auto_create_entities=True)
+    stored(len(fresh))  # committed
     return Stored(len(fresh), len(batch.rows) - len(fresh), summary.entities_created, summary.tracks_updated)

@@ -265,9 +265,7 @@ async def finish(conn: Connection, pending: PendingWrite, *, auto_create_entitie
             [pending.entities[k][1] for k in ids],
         )
         created = int(result.split()[-1])
-    summary = IngestSummary(pending.accepted, created, await refresh_tracks(conn, pending.tracks))
-    metrics.ingest_rows("all", pending.accepted)  # every face's write ends here (mutation, bulk, REST, CLI)
-    return summary
+    return IngestSummary(pending.accepted, created, await refresh_tracks(conn, pending.tracks))
 
 
 async def refresh_tracks(conn: Connection, since: Mapping[uuid.UUID, datetime]) -> int:
@@ -293,19 +291,28 @@ async def ingest_observations(
     rows, entities = validate_observations(items, max_batch)
     if not rows:
         return IngestSummary(0, 0, 0)
-    async with pool.acquire() as conn, conn.transaction():
-        if entities and not auto_create_entities:
-            missing = await missing_entities(conn, list(entities))
-            if missing:
-                index = next(
-                    i for i, it in enumerate(items) if it.entity_id and uuid.UUID(it.entity_id) in missing
-                )
-                message = f"entity {missing[0]} does not exist (autoCreateEntities is false)"
-                raise batch_error("observations", [ItemError(index, "entityId", message)], len(items))
-        await write_observations(conn, rows, copy_threshold)
-        pending = PendingWrite()
-        pending.add(rows, entities)
-        return await finish(conn, pending, auto_create_entities=auto_create_entities)
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            if entities and not auto_create_entities:
+                missing = await missing_entities(conn, list(entities))
+                if missing:
+                    index = next(
+                        i for i, it in enumerate(items) if it.entity_id and uuid.UUID(it.entity_id) in missing
+                    )
+                    message = f"entity {missing[0]} does not exist (autoCreateEntities is false)"
+                    raise batch_error("observations", [ItemError(index, "entityId", message)], len(items))
+            await write_observations(conn, rows, copy_threshold)
+            pending = PendingWrite()
+            pending.add(rows, entities)
+            summary = await finish(conn, pending, auto_create_entities=auto_create_entities)
+        stored(summary.accepted)
+        return summary
+
+
+def stored(rows: int) -> None:
+    """Count rows in `atlas4d_ingest_rows_total` once their transaction has committed (a write that fails at
+    commit, e.g. on a deferred constraint, stored nothing): every face calls it after its commit."""
+    metrics.ingest_rows("all", rows)
 
 
 @dataclass(frozen=True)
