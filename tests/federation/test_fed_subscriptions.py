@@ -258,7 +258,7 @@ async def test_no_upstream_socket_or_task_outlives_its_client(stack: Stack, pool
     # completed by the client
     async with client(stack.in_process) as c:
         await c.subscribe("1", ALERTS)
-        await c.subscribe("2", ALERTS)
+        await c.subscribe("2", "subscription { alertRaised { message } }")  # another operation: its own
         assert len(stack.live.upstreams) == 2 and sockets() == 2
         stack.alerts.command(f"emit {bus} one")
         assert len(await c.payloads(2)) == 2
@@ -288,3 +288,34 @@ async def test_the_clients_credentials_reach_the_subgraphs(stack: Stack, pool: a
     assert on_subscribe["init"]["authorization"] == bearer
     assert on_subscribe["init"][HEADER] == SECRET
     assert on_entities["authorization"] == bearer
+
+
+async def test_identical_subscriptions_share_one_upstream_and_one_plan_run_per_event(
+    stack: Stack, pool: asyncpg.Pool
+) -> None:
+    bus = await vehicle(pool, "bus")
+    sockets = lambda: stack.alerts.command("count")["sockets"]  # noqa: E731
+    query = "subscription { alertRaised { message entity { kind } } }"  # kind: core's, by _entities
+    core = stack.live.gateway.subgraphs["core"]
+    async with client(stack.in_process) as a, client(stack.in_process) as b:
+        await a.subscribe("1", query)
+        await b.subscribe("1", query)
+        await b.subscribe("2", query)
+        assert sockets() == 1 and len(stack.live.upstreams) == 1
+        core.requests = 0
+        stack.alerts.command(f"emit {bus} shared")
+        got = [*(await a.payloads(1)), *(await b.payloads(2))]
+        assert core.requests == 1  # one `_entities` for the three clients
+        assert len({orjson.dumps(p) for p in got}) == 1
+        assert got[0] == {"data": {"alertRaised": {"message": "shared", "entity": {"kind": "vehicle"}}}}
+        await b.send({"id": "1", "type": "complete"})
+        await a.send({"id": "1", "type": "complete"})
+        await a.send({"type": "ping"})
+        assert (await a.recv())["type"] == "pong"
+        assert sockets() == 1  # b's second subscription still uses it
+        stack.alerts.command(f"emit {bus} still")
+        (last,) = await b.payloads(1)
+        assert last["data"]["alertRaised"]["message"] == "still"
+        await b.send({"id": "2", "type": "complete"})
+        until(lambda: sockets() == 0 and not stack.live.upstreams, "the shared upstream outlived its clients")
+        assert stack.live.shared == {}

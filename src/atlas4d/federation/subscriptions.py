@@ -16,6 +16,10 @@ goes on. The upstream subgraph closing its socket, or refusing the subscription,
 with a last `next` carrying the typed error naming the subgraph (`SUBGRAPH_UNAVAILABLE`…), then `complete`. The
 client completing (or going away) stops the upstream subscription and closes its socket (`upstreams` holds the
 running ones; tests assert it empties).
+
+Identical subscriptions to a remote subgraph (operation, variables, tenant, and the headers forwarded — so what
+the subgraphs answer cannot differ) share one upstream subscription, and each event's plan runs once for all of
+them (`shared`; Apollo Router deduplicates the same way). The upstream stops when its last client does.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import inspect
 import itertools
 import logging
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -116,11 +120,21 @@ class _UpstreamFeed(Feed):
         return event
 
 
+@dataclass(eq=False)
+class _Shared:
+    """One upstream subscription and the client subscriptions it feeds."""
+
+    key: Hashable | None  # what identical subscriptions share it by (None: not shared)
+    lives: list[Upstream] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 @dataclass
 class Upstream(Live):
     """A client subscription fed by an upstream subscription (remote, or an in-process async iterator)."""
 
-    task: asyncio.Task[None] | None = None
+    shared: _Shared = field(default_factory=lambda: _Shared(None))
     stopped: bool = False
 
 
@@ -145,7 +159,8 @@ class PlannedLiveService(LiveService):
         """`route`: where a subscription one in-process subgraph serves whole goes directly (str: none)."""
         super().__init__(endpoint, settings, make_context, route or (lambda _d: "planned"))
         self.gateway = gateway
-        self.upstreams: set[asyncio.Task[None]] = set()
+        self.upstreams: set[asyncio.Task[None]] = set()  # running upstream subscriptions
+        self.shared: dict[Hashable, _Shared] = {}
         self._no_hub = _NoHub()
         self._propagate = tuple(h.strip().lower() for h in settings.propagate_headers.split(",") if h.strip())
 
@@ -176,7 +191,7 @@ class PlannedLiveService(LiveService):
         if isinstance(subgraph, LocalSubgraph):
             return await self._local(subgraph, planned, query, operation_name, request_id, who, context)
         if isinstance(subgraph, RemoteSubgraph):
-            return await self._remote(subgraph, planned, request_id, who, context)
+            return await self._remote(subgraph, planned, query, operation_name, request_id, who, context)
         return Single(
             orjson.dumps(
                 {"errors": [_failure_message(planned.root.service, "SUBGRAPH_UNAVAILABLE")]}
@@ -220,7 +235,7 @@ class PlannedLiveService(LiveService):
                 stream, built, subgraph, planned, query, operation_name, request_id, who
             )
         events = _local_events(built, stream, subgraph, context)
-        return self._start_upstream(events, planned, request_id, who, context)
+        return self._start_upstream(events, planned, who, context)
 
     async def _on_hub(
         self,
@@ -276,19 +291,35 @@ class PlannedLiveService(LiveService):
         self,
         subgraph: RemoteSubgraph,
         planned: PlannedSubscription,
+        query: str,
+        operation_name: str | None,
         request_id: str,
         who: Subscriber,
         context: Any,
     ) -> Refused | Single | Live:
         root = planned.root
+        client = self._client_headers(who)
+        # identical subscriptions (operation, variables, what the subgraphs see of the client) share one
+        # upstream subscription, and each event's plan runs once for all of them (Apollo Router's dedup)
+        key = (
+            root.service,
+            query,
+            operation_name,
+            orjson.dumps(planned.variables, option=orjson.OPT_SORT_KEYS),
+            orjson.dumps(client, option=orjson.OPT_SORT_KEYS),
+            who.tenant,
+        )
+        shared = self.shared.get(key)
+        if shared is not None:
+            return self._join(shared, who)
         url = subgraph.subscription_url or websocket_url(subgraph.url)
-        headers = {**self._client_headers(who), **subgraph.headers}  # the gateway's own (the secret) win
+        headers = {**client, **subgraph.headers}  # the gateway's own (the subgraph secret) win
         name = root.document.definitions[0].name  # type: ignore[attr-defined]
         try:
             upstream = await UpstreamSubscription.open(
                 url,
                 headers,
-                {k: v for k, v in headers.items()},
+                dict(headers),
                 root.operation,
                 planned.root_variables,
                 name.value if name else None,
@@ -306,48 +337,60 @@ class PlannedLiveService(LiveService):
                 orjson.dumps({"errors": [_failure_message(root.service, exc.code)], "data": None}).decode()
             )
         subgraph.requests += 1
-        return self._start_upstream(_closing(upstream), planned, request_id, who, context)
+        shared = self.shared.get(key)
+        if shared is not None:  # another client opened the same one meanwhile
+            await upstream.aclose()
+            return self._join(shared, who)
+        return self._start_upstream(_closing(upstream), planned, who, context, key)
 
     # --- upstream streams (remote, or an in-process async iterator) ----------------------------------------
     def _start_upstream(
         self,
         events: AsyncIterator[SubgraphResponse],
         planned: PlannedSubscription,
-        request_id: str,
         who: Subscriber,
         context: Any,
+        key: Hashable | None = None,
     ) -> Upstream:
+        shared = _Shared(key)
+        live = self._join(shared, who)
+        # the task's entity fetches forward the client's headers, as a query's fetches do (transport.py)
+        token = forwarded_headers.set(self._client_headers(who))
+        try:
+            task = asyncio.get_running_loop().create_task(self._pump(events, shared, planned, context))
+        finally:
+            forwarded_headers.reset(token)
+        shared.task = task
+        self.upstreams.add(task)
+        task.add_done_callback(self.upstreams.discard)
+        if key is not None:
+            self.shared[key] = shared
+        return live
+
+    def _join(self, shared: _Shared, who: Subscriber) -> Upstream:
         principal = who.key
         if principal is not None:
             self.per_principal[principal] = self.per_principal.get(principal, 0) + 1
         feed = _UpstreamFeed(topic="upstream", spec=None, tenant=who.tenant)
-        live = Upstream(feed, None, ("upstream", next(_keys)), principal)
-        # the task's entity fetches forward the client's headers, as a query's fetches do (transport.py)
-        token = forwarded_headers.set(self._client_headers(who))
-        try:
-            task = asyncio.get_running_loop().create_task(self._pump(events, live, planned, context))
-        finally:
-            forwarded_headers.reset(token)
-        live.task = task
-        self.upstreams.add(task)
-        task.add_done_callback(self.upstreams.discard)
+        feed.__dict__["_ready"] = shared.ready  # any of its clients attached: events may flow
+        live = Upstream(feed, None, ("upstream", next(_keys)), principal, shared)
+        shared.lives.append(live)
         metrics.subscription_started("all")
         return live
 
     async def _pump(
         self,
         events: AsyncIterator[SubgraphResponse],
-        live: Upstream,
+        shared: _Shared,
         planned: PlannedSubscription,
         context: Any,
     ) -> None:
-        """Each upstream event through the rest of the plan, to the client; the end (or failure) told."""
-        feed = live.feed
-        assert isinstance(feed, _UpstreamFeed)
+        """Each upstream event through the rest of the plan (once), to every client of it; the end (or the
+        failure) told to each."""
         service = planned.root.service
         errors: list[JSON] = []
         try:
-            await feed.ready.wait()
+            await shared.ready.wait()
             async for event in events:
                 out = await self.gateway.executor.execute_event(
                     planned.plan,
@@ -358,12 +401,13 @@ class PlannedLiveService(LiveService):
                     planned.coerced,
                     context,
                 )
-                sink = feed.sink
-                if sink is None:
-                    return  # stopped meanwhile
-                key: Hashable = ("upstream", next(_keys))  # never coalesced: no entity is known here
-                sink([(key, orjson.dumps(out).decode())])
-                feed.delivered += 1
+                text = orjson.dumps(out).decode()
+                for live in list(shared.lives):
+                    sink = live.feed.sink
+                    if sink is not None:
+                        key: Hashable = ("upstream", next(_keys))  # never coalesced: no entity is known
+                        sink([(key, text)])
+                        live.feed.delivered += 1
         except SubgraphFailure as exc:
             log.warning("subscription from subgraph %s ended: %s (%s)", service, exc.code, exc.detail)
             errors = [_failure_message(service, exc.code)]
@@ -374,14 +418,17 @@ class PlannedLiveService(LiveService):
             log.exception("request %s: a subscription from subgraph %s failed", request_id, service)
             errors = [internal_error(request_id, service)]
         finally:
+            if shared.key is not None and self.shared.get(shared.key) is shared:
+                del self.shared[shared.key]  # a client subscribing from now on gets a new upstream
             aclose = getattr(events, "aclose", None)
             if aclose is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(aclose())
-        end = feed.end
-        if end is not None and feed.sink is not None:
-            self.stop(live)  # the upstream ended by itself: released here, then the face is told
-            end(errors)
+        for live in list(shared.lives):  # the upstream ended by itself: each released, then told
+            end = live.feed.end if live.feed.sink is not None else None
+            self.stop(live)
+            if end is not None:
+                end(errors)
 
     def stop(self, live: Live) -> None:
         if not isinstance(live, Upstream):
@@ -390,8 +437,13 @@ class PlannedLiveService(LiveService):
         if live.stopped:
             return
         live.stopped = True
-        if live.task is not None and live.task is not asyncio.current_task():
-            live.task.cancel()
+        shared = live.shared
+        shared.lives.remove(live)
+        if not shared.lives:
+            if shared.key is not None and self.shared.get(shared.key) is shared:
+                del self.shared[shared.key]
+            if shared.task is not None and shared.task is not asyncio.current_task():
+                shared.task.cancel()
         live.feed.sink = None
         live.feed.end = None
         metrics.subscription_ended("all")
