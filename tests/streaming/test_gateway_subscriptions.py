@@ -1,6 +1,6 @@
 """Subscriptions through the gateway of `atlas4d serve` (in-process subgraphs): a subscription selecting fields of
 two subgraphs is planned like a query — the root field from core's hub, each event's entity fields from
-mobility via `_entities` — over real WebSockets and SSE against a real server process."""
+mobility via `_entities` — over real WebSockets and SSE against the app served by uvicorn."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ import orjson
 import pytest
 from ws_client import connect
 
-from live_server import MODERN_ACCEPT, serve
+from atlas4d.app import create_app
+from atlas4d.federation.subscriptions import PlannedOperation
+from atlas4d.settings import Settings
+from live_server import MODERN_ACCEPT, InProcess
 
 INGEST = "mutation($o: [ObservationInput!]!) { ingestObservations(observations: $o) { accepted } }"
 CROSS = """subscription Cross($f: ObservationFilter) {
@@ -22,9 +25,15 @@ CROSS = """subscription Cross($f: ObservationFilter) {
 
 
 @pytest.fixture(scope="module")
-def server(database_url: str) -> Iterator[str]:
-    with serve(database_url) as base:
-        yield base
+def served(database_url: str) -> Iterator[InProcess]:
+    """`atlas4d serve`'s app in this process (its hub can be looked at), over real sockets."""
+    with InProcess(create_app(Settings(database_url=database_url, gc_freeze=False))) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def server(served: InProcess) -> str:
+    return served.base
 
 
 @pytest.fixture
@@ -118,3 +127,23 @@ async def test_a_subscription_sent_as_a_plain_request_is_refused(http: httpx.Asy
     (error,) = r.json()["errors"]
     assert error["extensions"]["code"] == "BAD_REQUEST"
     assert "WebSocket" in error["message"]
+
+
+async def test_subscribers_with_different_filters_share_one_planned_rendering(
+    served: InProcess, http: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    car, bus = await vehicle(pool, "car"), await vehicle(pool, "bus")
+    async with connect(served.base) as one, connect(served.base) as two:
+        for client, entity in ((one, car), (two, bus)):
+            await client.init()
+            await client.subscribe(CROSS, {"f": {"entityIds": [entity]}})
+        feeds = [f for group in served.app.state.stream_hub._feeds["observations"].values() for f in group]
+        renderers = {id(f.renderer) for f in feeds}
+        assert len(feeds) == 2 and len(renderers) == 1  # the root field's filter only picks the events
+        assert isinstance(feeds[0].renderer, PlannedOperation)
+        await ingest(http, car, [30])
+        await ingest(http, bus, [31])
+        (for_one,) = await one.events(1)
+        (for_two,) = await two.events(1)
+    assert for_one["payload"]["data"]["observationAdded"]["entity"]["vehicle"]["kind"] == "CAR"
+    assert for_two["payload"]["data"]["observationAdded"]["entity"]["vehicle"]["kind"] == "BUS"

@@ -189,7 +189,9 @@ class PlannedLiveService(LiveService):
             return Refused(planned)
         subgraph = self.gateway.subgraphs.get(planned.root.service)
         if isinstance(subgraph, LocalSubgraph):
-            return await self._local(subgraph, planned, query, operation_name, request_id, who, context)
+            return await self._local(
+                subgraph, planned, document, query, operation_name, request_id, who, context
+            )
         if isinstance(subgraph, RemoteSubgraph):
             return await self._remote(subgraph, planned, query, operation_name, request_id, who, context)
         return Single(
@@ -203,6 +205,7 @@ class PlannedLiveService(LiveService):
         self,
         subgraph: LocalSubgraph,
         planned: PlannedSubscription,
+        document: DocumentNode,
         query: str,
         operation_name: str | None,
         request_id: str,
@@ -232,7 +235,7 @@ class PlannedLiveService(LiveService):
             return Single(orjson.dumps(out).decode())
         if isinstance(stream, Feed):
             return await self._on_hub(
-                stream, built, subgraph, planned, query, operation_name, request_id, who
+                stream, built, subgraph, planned, document, query, operation_name, request_id, who
             )
         events = _local_events(built, stream, subgraph, context)
         return self._start_upstream(events, planned, who, context)
@@ -243,14 +246,20 @@ class PlannedLiveService(LiveService):
         template: Executor[Any],
         subgraph: LocalSubgraph,
         planned: PlannedSubscription,
+        document: DocumentNode,
         query: str,
         operation_name: str | None,
         request_id: str,
         who: Subscriber,
     ) -> Live:
         principal = who.key
-        variables = orjson.dumps(planned.variables, option=orjson.OPT_SORT_KEYS)
-        key = ("planned", query, operation_name, variables, principal, who.tenant)
+        # shared as LiveService shares its renderers: per selection (the root field's arguments only pick the
+        # events) and tenant; rendering reads no principal (authorization was decided at subscribe)
+        names = self._selection_variables(document, operation_name)
+        variables = orjson.dumps(
+            {k: v for k, v in planned.variables.items() if k in names}, option=orjson.OPT_SORT_KEYS
+        )
+        key = ("planned", query, operation_name, variables, who.tenant)
         operation = self.operations.get(key)
         if operation is None:
             operation = PlannedOperation(
