@@ -319,3 +319,38 @@ async def test_identical_subscriptions_share_one_upstream_and_one_plan_run_per_e
         await b.send({"id": "2", "type": "complete"})
         until(lambda: sockets() == 0 and not stack.live.upstreams, "the shared upstream outlived its clients")
         assert stack.live.shared == {}
+
+
+async def test_over_sse_events_flow_and_an_upstream_failure_ends_the_stream(
+    stack: Stack, pool: asyncpg.Pool
+) -> None:
+    bus = await vehicle(pool, "bus")
+    body = {"query": "subscription { alertRaised { message entity { kind } } }"}
+    async with (
+        httpx.AsyncClient(base_url=stack.in_process, timeout=30) as http,
+        http.stream("POST", "/graphql", json=body, headers={"accept": "text/event-stream"}) as response,
+    ):
+        assert response.status_code == 200
+        lines = response.aiter_lines()
+        assert await anext(lines) == ":"  # attached
+        stack.alerts.command(f"emit {bus} over sse")
+        events: list[tuple[str, str]] = []
+        kind = ""
+        async for line in lines:
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data:"):
+                events.append((kind, line[5:].strip()))
+                if kind == "complete":
+                    break
+                if len(events) == 1:
+                    assert stack.alerts.command("drop")["dropped"] == 1
+    assert [k for k, _ in events] == ["next", "next", "complete"]
+    assert orjson.loads(events[0][1]) == {
+        "data": {"alertRaised": {"message": "over sse", "entity": {"kind": "vehicle"}}}
+    }
+    assert orjson.loads(events[1][1])["errors"][0]["extensions"] == {
+        "code": "SUBGRAPH_UNAVAILABLE",
+        "serviceName": "alerts",
+    }
+    until(lambda: not stack.live.upstreams, "the SSE subscription's upstream lived on")

@@ -138,6 +138,7 @@ class GraphQLSSE:
                 ended = True
                 if errors:
                     outbox.put_control(_next(orjson.dumps({"errors": errors}).decode()))
+                outbox.put_control(COMPLETE)  # the operation is done, as the protocol says
                 outbox.put_control(_END)
 
         live.feed.sink = sink
