@@ -10,7 +10,7 @@ from typing import Any
 
 from ws_client import connect
 
-from live_server import serve
+from live_server import in_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,7 @@ def documented_subscriptions() -> list[Any]:
 async def test_every_documented_subscription_starts(database_url: str) -> None:
     queries = documented_subscriptions()
     assert {q.source.split(":")[0] for q in queries} >= {"docs/api.md", "docs/streaming.md"}
-    with serve(database_url) as base:
+    with in_process(database_url) as base:
         async with connect(base) as client:
             await client.init()
             for q in queries:

@@ -21,7 +21,7 @@ from ws_client import connect
 
 from api.test_filters_oracle import KINDS, SOURCE_TYPES, bboxes, burgas_lat, burgas_lon, polygons
 from atlas4d.core.ingest import ObservationItem, ingest_observations
-from live_server import MODERN_ACCEPT, serve
+from live_server import MODERN_ACCEPT, in_process
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 SUBSCRIPTIONS = 40
@@ -49,7 +49,7 @@ def filters(draw: st.DrawFn) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def server(database_url: str) -> Iterator[str]:
     # the test reads its events only after asking the query path: let them wait
-    with serve(database_url, stream_queue_size="100000") as base:
+    with in_process(database_url, stream_queue_size="100000") as base:
         yield base
 
 

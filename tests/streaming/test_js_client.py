@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from live_server import serve
+from live_server import in_process
 
 JS = Path(__file__).resolve().parents[1] / "js"
 BOX = {"minLon": 27.0, "minLat": 42.0, "maxLon": 28.0, "maxLat": 43.0}
@@ -20,7 +20,7 @@ BOX = {"minLon": 27.0, "minLat": 42.0, "maxLon": 28.0, "maxLat": 43.0}
 
 @pytest.fixture(scope="module")
 def server(database_url: str) -> Iterator[str]:
-    with serve(database_url) as base:
+    with in_process(database_url) as base:
         yield base
 
 

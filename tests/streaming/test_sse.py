@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from live_server import serve
+from live_server import in_process
 
 JS = Path(__file__).resolve().parents[1] / "js"
 BOX = {"minLon": 27.0, "minLat": 42.0, "maxLon": 28.0, "maxLat": 43.0}
@@ -26,7 +26,7 @@ SSE = {"accept": "text/event-stream"}
 
 @pytest.fixture(scope="module")
 def server(database_url: str) -> Iterator[str]:
-    with serve(database_url, request_timeout_ms="1000") as base:  # streams outlive the request deadline
+    with in_process(database_url, request_timeout_ms="1000") as base:  # streams outlive the request deadline
         yield base
 
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from ws_client import Client, connect
 
-from live_server import MODERN_ACCEPT, serve
+from live_server import MODERN_ACCEPT, in_process
 
 T0 = datetime(2026, 8, 1, tzinfo=UTC)
 INGEST = "mutation($o: [ObservationInput!]!) { ingestObservations(observations: $o) { accepted } }"
@@ -38,7 +38,7 @@ TRACK_FILTERS: list[dict[str, Any] | None] = [
 
 @pytest.fixture(scope="module")
 def server(database_url: str) -> Iterator[str]:
-    with serve(database_url) as base:
+    with in_process(database_url) as base:
         yield base
 
 
