@@ -49,6 +49,7 @@ from atlas4d.modules.serving import graphql_schema_of, loader_factories
 from atlas4d.observe import tracing
 from atlas4d.settings import Settings
 from atlas4d.streaming.service import Router
+from atlas4d.streaming.sse import METHODS as SSE_METHODS
 from atlas4d.streaming.sse import GraphQLSSE
 from atlas4d.streaming.ws import GraphQLWebSocket
 from atlas4d.web.cost_model import cost_model_from_sdl
@@ -334,6 +335,6 @@ def gateway_routes(settings: Settings, modules: Sequence[Module]) -> tuple[list[
         local_subscription_router(gateway),
     )
     return [
-        Route("/graphql", GraphQLSSE(live, settings).wrap(endpoint.handle), methods=["GET", "POST"]),
+        Route("/graphql", GraphQLSSE(live, settings).wrap(endpoint.handle), methods=SSE_METHODS),
         WebSocketRoute("/graphql", GraphQLWebSocket(live, settings).handle),
     ], gateway

@@ -140,3 +140,26 @@ async def test_cli_gateway_serves_an_apollo_supergraph(stack: Stack, tmp_path: P
     finally:
         process.terminate()
         await asyncio.to_thread(process.wait, 10)
+
+
+async def test_sse_single_connection_mode_requests_are_served(stack: Stack) -> None:
+    """`atlas4d gateway`'s /graphql takes the graphql-sse single connection mode's requests (the stream itself is
+    tested against `atlas4d serve`, tests/streaming/test_sse.py, through the same streaming face)."""
+    token_header = "x-graphql-event-stream-token"
+    async with serve(create_app(loader=lambda: Gateway.from_supergraph(stack.supergraph_sdl))) as client:
+        reserved = await client.put("/graphql")
+        assert reserved.status_code == 201
+        headers = {token_header: reserved.text}
+        body = {"query": "{ __typename }", "extensions": {"operationId": "q"}}
+        assert (await client.post("/graphql", json=body, headers=headers)).status_code == 202
+        assert (
+            await client.post("/graphql", json={"query": "{ __typename }"}, headers=headers)
+        ).status_code == 400
+        assert (
+            await client.delete("/graphql", params={"operationId": "q"}, headers=headers)
+        ).status_code == 200
+        unknown = await client.post("/graphql", json=body, headers={token_header: "nope"})
+        assert unknown.status_code == 404
+        assert unknown.json()["errors"][0]["extensions"]["code"] == "STREAM_NOT_FOUND"
+        # without a token, POST is the plain GraphQL over HTTP face as before
+        assert (await client.post("/graphql", json={"query": "{ __typename }"})).status_code == 200

@@ -35,7 +35,7 @@ async def test_every_response_has_a_request_id(client: httpx.AsyncClient) -> Non
         ("POST", "/graphql", {"content": b"{not json", "headers": {"content-type": "application/json"}}),
         ("POST", "/graphql", {"content": big, "headers": {"content-type": "application/json"}}),
         ("POST", "/graphql", {"content": b"query=x", "headers": {"content-type": "text/plain"}}),
-        ("PUT", "/graphql", {}),
+        ("PATCH", "/graphql", {}),
         ("GET", "/no/such/route", {}),
         ("GET", "/api/observations?limit=abc", {}),
         ("GET", "/health", {}),

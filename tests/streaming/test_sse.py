@@ -126,3 +126,133 @@ async def test_graphql_sse_client_receives_matching_observations(server: str, po
     assert process.returncode == 0, err.decode()
     got = [json.loads(line)["data"]["observationAdded"] for line in out.decode().splitlines() if line.strip()]
     assert [(e["lon"], e["entity"]) for e in got] == [(27.4, {"kind": "tram"}), (27.5, {"kind": "tram"})]
+
+
+# --- single connection mode (sse_single.py) ---------------------------------------------------------------
+
+TOKEN = "x-graphql-event-stream-token"
+
+
+async def post_operation(
+    http: httpx.AsyncClient, token: str, operation_id: str, query: str, variables: Any = None
+) -> httpx.Response:
+    body = {"query": query, "variables": variables, "extensions": {"operationId": operation_id}}
+    return await http.post("/graphql", json=body, headers={TOKEN: token})
+
+
+async def test_single_connection_mode_carries_several_operations_on_one_stream(
+    server: str, pool: asyncpg.Pool
+) -> None:
+    car, bus = uuid.uuid4(), uuid.uuid4()
+    async with httpx.AsyncClient(base_url=server, timeout=30) as http:
+        reserved = await http.put("/graphql")
+        assert reserved.status_code == 201 and reserved.headers["content-type"].startswith("text/plain")
+        token = reserved.text
+        # an operation posted before the stream opens waits in the reservation's queue
+        r = await post_operation(http, token, "car", LIVE, {"f": {"entityIds": [str(car)]}})
+        assert r.status_code == 202, r.text
+        await insert(pool, car, [27.1])
+        async with http.stream("GET", "/graphql", headers={**SSE, TOKEN: token}) as stream:
+            assert stream.status_code == 200
+            again = await http.get("/graphql", headers={**SSE, TOKEN: token})
+            assert again.status_code == 409 and again.json()["errors"][0]["extensions"]["code"] == (
+                "STREAM_CONFLICT"
+            )
+            got = events(stream.aiter_lines())
+            event, data = await anext(got)
+            assert event == "next" and orjson.loads(data)["id"] == "car"
+            assert orjson.loads(data)["payload"]["data"]["observationAdded"]["lon"] == 27.1
+            assert (
+                await post_operation(http, token, "bus", LIVE, {"f": {"entityIds": [str(bus)]}})
+            ).status_code == 202
+            dup = await post_operation(http, token, "bus", LIVE)
+            assert (
+                dup.status_code == 409 and dup.json()["errors"][0]["extensions"]["code"] == "STREAM_CONFLICT"
+            )
+            bad = await post_operation(http, token, "bad", "subscription { observationAdded { nope } }")
+            assert bad.status_code == 400
+            assert bad.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+            await insert(pool, bus, [27.2])
+            await insert(pool, car, [27.3])
+            seen = [
+                (orjson.loads(d)["id"], orjson.loads(d)["payload"])
+                for _, d in [await anext(got), await anext(got)]
+            ]
+            assert [(op, p["data"]["observationAdded"]["lon"]) for op, p in seen] == [
+                ("bus", 27.2),
+                ("car", 27.3),
+            ]
+            # stop one operation: the other goes on; a query runs once on the stream
+            assert (
+                await http.delete("/graphql", params={"operationId": "car"}, headers={TOKEN: token})
+            ).status_code == 200
+            assert (await post_operation(http, token, "q", "{ __typename }")).status_code == 202
+            assert [await anext(got), await anext(got)] == [
+                ("next", '{"id":"q","payload":{"data":{"__typename":"Query"}}}'),
+                ("complete", '{"id":"q"}'),
+            ]
+            await insert(pool, car, [27.4])
+            await insert(pool, bus, [27.5])
+            event, data = await anext(got)
+            assert orjson.loads(data)["id"] == "bus"  # nothing more for the stopped operation
+            assert orjson.loads(data)["payload"]["data"]["observationAdded"]["lon"] == 27.5
+        # the stream is closed: once the server has seen it go, the token is void
+        for _ in range(200):
+            gone = await post_operation(http, token, "late", "{ __typename }")
+            if gone.status_code == 404:
+                break
+            await asyncio.sleep(0.05)
+        assert (
+            gone.status_code == 404 and gone.json()["errors"][0]["extensions"]["code"] == "STREAM_NOT_FOUND"
+        )
+        for refused in (
+            await http.post("/graphql", json={"query": "{ __typename }"}, headers={TOKEN: "made-up"}),
+            await http.delete("/graphql", params={"operationId": "x"}),
+        ):
+            assert refused.status_code == 404, refused.text
+
+
+@pytest.mark.npm
+async def test_graphql_sse_client_single_connection_mode(server: str, pool: asyncpg.Pool) -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    args = [
+        str(JS / "graphql-sse-single.mjs"),
+        server + "/graphql",
+        json.dumps({"f": {"bbox": BOX, "entityIds": [str(a)]}}),
+        json.dumps({"f": {"bbox": BOX, "entityIds": [str(b)]}}),
+    ]
+    process = await asyncio.create_subprocess_exec(
+        "node", *args, cwd=JS, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    lines: list[dict[str, Any]] = []
+
+    async def until(key: str) -> None:
+        assert process.stdout is not None
+        while not any(key in line for line in lines):
+            raw = await asyncio.wait_for(process.stdout.readline(), 60)
+            assert raw, "the client ended early"
+            lines.append(json.loads(raw))
+
+    try:
+        await until("ready")
+        await insert(pool, a, [27.1, 27.2])  # A's two events: the client then stops A (DELETE)
+        await insert(pool, b, [27.3])
+        await until("stopped")
+        await insert(pool, a, [27.4])  # A is stopped: never delivered
+        await insert(pool, b, [27.5])
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+    assert process.returncode == 0, err.decode()
+    lines += [json.loads(line) for line in out.decode().splitlines() if line.strip()]
+    assert [line for line in lines if "stream" in line] == [{"stream": "opened", "status": 200}]  # one stream
+    assert {"stopped": "A", "status": 200} in lines
+    by_op: dict[str, list[Any]] = {}
+    for line in lines:
+        if "op" in line:
+            assert line.get("errors") is None, line
+            by_op.setdefault(line["op"], []).append(line["data"])
+    assert [e["observationAdded"]["lon"] for e in by_op["A"]] == [27.1, 27.2]
+    assert [e["observationAdded"]["lon"] for e in by_op["B"]] == [27.3, 27.5]
+    assert by_op["Q"] == [{"__typename": "Query"}]

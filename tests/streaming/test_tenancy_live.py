@@ -264,3 +264,30 @@ async def test_module_subscriptions_see_only_their_tenants_rows(server: str, poo
         assert [e["kind"] for e in events] == ["ENTERED", "LEFT", "ENTERED"][: len(events)]
         assert {(e["geofenceId"], e["entityId"]) for e in events} == {(str(fences[tenant]), cars[tenant])}
         assert {e["geofence"]["name"] for e in events} == {f"{tenant}-fence"}
+
+
+async def test_an_sse_reservation_answers_only_to_its_principal(server: str) -> None:
+    """graphql-sse single connection mode: a stream token is no credential — another tenant's (or anonymous)
+    request carrying it is refused as for an unknown token, and the owner's operations run as the owner."""
+    token_header = "x-graphql-event-stream-token"
+    acme = {"authorization": bearer(ACME, "reader")}
+    async with httpx.AsyncClient(base_url=server, timeout=30) as http:
+        assert (await http.put("/graphql")).status_code == 401  # production: no anonymous reservation
+        reserved = await http.put("/graphql", headers=acme)
+        assert reserved.status_code == 201
+        token = reserved.text
+        body = {"query": "{ __typename }", "extensions": {"operationId": "q"}}
+        now = int(time.time())
+        colleague = {"sub": "someone-else", "tenant": ACME, "iat": now, "exp": now + 600, "roles": ["admin"]}
+        for other in (
+            {"authorization": bearer(GLOBEX, "admin")},  # another tenant
+            {"authorization": "Bearer " + jwt.encode(colleague, SECRET, algorithm="HS256")},  # same tenant
+        ):
+            r = await http.post("/graphql", json=body, headers={**other, token_header: token})
+            assert r.status_code == 404 and r.json()["errors"][0]["extensions"]["code"] == "STREAM_NOT_FOUND"
+            r = await http.get(
+                "/graphql", headers={**other, token_header: token, "accept": "text/event-stream"}
+            )
+            assert r.status_code == 404
+        r = await http.post("/graphql", json=body, headers={**acme, token_header: token})
+        assert r.status_code == 202, r.text

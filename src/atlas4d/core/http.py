@@ -14,7 +14,7 @@ from atlas4d.modules.contract import Module
 from atlas4d.modules.serving import graphql_schema_of, loader_factories, subgraph_endpoint
 from atlas4d.settings import Settings
 from atlas4d.streaming.service import LiveService
-from atlas4d.streaming.sse import GraphQLSSE
+from atlas4d.streaming.sse import METHODS, GraphQLSSE
 from atlas4d.streaming.ws import GraphQLWebSocket
 
 PATH = "/subgraphs/core/graphql"
@@ -31,8 +31,8 @@ def graphql_routes(settings: Settings, modules: Sequence[Module] = ()) -> list[B
         endpoint.handle
     )  # event streams (Accept: text/event-stream) or HTTP
     return [
-        Route("/graphql", http, methods=["GET", "POST"]),
+        Route("/graphql", http, methods=METHODS),
         WebSocketRoute("/graphql", websocket.handle),
-        Route(PATH, http, methods=["GET", "POST"]),
+        Route(PATH, http, methods=METHODS),
         WebSocketRoute(PATH, websocket.handle),
     ]

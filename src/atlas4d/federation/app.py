@@ -22,7 +22,8 @@ from starlette.websockets import WebSocket
 from atlas4d.federation.gateway import Gateway
 from atlas4d.federation.subscriptions import PlannedLiveService
 from atlas4d.settings import Settings
-from atlas4d.streaming.sse import GraphQLSSE, wants_event_stream
+from atlas4d.streaming.sse import METHODS as SSE_METHODS
+from atlas4d.streaming.sse import GraphQLSSE
 from atlas4d.streaming.ws import GraphQLWebSocket
 from atlas4d.web.cors import cors_middleware
 from atlas4d.web.cost_model import cost_model_from_sdl
@@ -140,8 +141,8 @@ def create_app(
                 },
                 status_code=503,
             )
-        if holder.sse is not None and wants_event_stream(request):
-            return await holder.sse.handle(request)
+        if holder.sse is not None and holder.sse.claims(request):  # SSE, both modes
+            return await holder.sse.dispatch(request)
         return await holder.endpoint.handle(request)
 
     async def graphql_websocket(websocket: WebSocket) -> None:
@@ -152,7 +153,7 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+            Route("/graphql", graphql_endpoint, methods=SSE_METHODS),
             WebSocketRoute("/graphql", graphql_websocket),
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),

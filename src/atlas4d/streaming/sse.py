@@ -1,6 +1,7 @@
 """GraphQL over Server-Sent Events: the graphql-sse protocol's "distinct connections mode" (one HTTP request per
-operation), on the same route as the endpoint's GraphQL over HTTP face. A request whose `Accept` names
-`text/event-stream` (what graphql-sse's client and EventSource send) is answered with an event stream:
+operation), on the same route as the endpoint's GraphQL over HTTP face (the "single connection mode" is
+sse_single.py). A request whose `Accept` names `text/event-stream` (what graphql-sse's client and EventSource
+send) is answered with an event stream:
 
     event: next        data: <ExecutionResult>     (each event of a subscription; once for a query/mutation)
     event: complete    data:                       (a query, mutation or refused operation is done)
@@ -34,6 +35,7 @@ from atlas4d.streaming.outbox import Outbox, SlowConsumer
 from atlas4d.streaming.service import Live, LiveService, Refused, Single, Subscriber
 
 KEEPALIVE_S = 15.0
+METHODS = ["GET", "POST", "PUT", "DELETE"]  # of a route serving GraphQL over HTTP and SSE (both modes)
 EVENT_STREAM = "text/event-stream"
 HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 _END = ""  # the outbox item that ends the stream
@@ -58,15 +60,29 @@ COMPLETE = "event: complete\ndata:\n\n"
 
 class GraphQLSSE:
     def __init__(self, service: LiveService, settings: Settings) -> None:
+        from atlas4d.streaming.sse_single import SingleConnections
+
         self.service = service
         self.settings = settings
+        self.single = SingleConnections(service, settings)  # single connection mode (sse_single.py)
+
+    def claims(self, request: Request) -> bool:
+        """Whether this face answers the request (an event stream, or a single-connection-mode request)."""
+        return self.single.claims(request) or wants_event_stream(request)
+
+    async def dispatch(self, request: Request) -> Response:
+        """Answer a request `claims` accepted."""
+        if self.single.claims(request):
+            return await self.single.handle(request)
+        return await self.handle(request)
 
     def wrap(self, http: Handler) -> Handler:
-        """The route's handler: event streams here, everything else to the endpoint's HTTP face."""
+        """The route's handler: SSE (both modes) here, everything else to the endpoint's HTTP face. The route
+        must take PUT and DELETE too (`METHODS`)."""
 
         async def route(request: Request) -> Response:
-            if wants_event_stream(request):
-                return await self.handle(request)
+            if self.claims(request):
+                return await self.dispatch(request)
             return await http(request)
 
         return route

@@ -28,8 +28,10 @@ ALLOWED_HEADERS = (
     "apollo-require-preflight",
     "x-apollo-operation-name",
     "x-request-id",
+    "x-graphql-event-stream-token",  # graphql-sse single connection mode (streaming/sse_single.py)
 )
-ALLOWED_METHODS = ("GET", "HEAD", "POST")
+# PUT and DELETE: graphql-sse's single connection mode reserves a stream and stops operations with them
+ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
 EXPOSED_HEADERS = ("x-request-id",)
 CREDENTIALS = "access-control-allow-credentials"
 
