@@ -71,6 +71,11 @@ async def conversion(parted: str, batch_rows: int) -> None:
     slowest = 0.0
     stop = asyncio.Event()
 
+    slow: list[
+        tuple[float, float]
+    ] = []  # (seconds since the conversion began, insert ms) of inserts > 200 ms
+    started = {"at": 0.0}
+
     async def writer() -> None:
         nonlocal slowest
         while not stop.is_set():
@@ -79,13 +84,17 @@ async def conversion(parted: str, batch_rows: int) -> None:
                 "INSERT INTO atlas4d.observations_core (t, geom, lat, lon) SELECT now() - g * interval '1 s', "
                 "ST_SetSRID(ST_MakePoint(27.5, 42.5), 4326), 42.5, 27.5 FROM generate_series(1, 100) g RETURNING id"
             )
-            slowest = max(slowest, time.perf_counter() - began)
+            took = time.perf_counter() - began
+            slowest = max(slowest, took)
+            if took > 0.2 and started["at"]:
+                slow.append((began - started["at"], took * 1000))
             acknowledged.extend(r["id"] for r in ids)
             await asyncio.sleep(0.01)
 
     task = asyncio.create_task(writer())
     await asyncio.sleep(10)  # the writer's pace without a conversion
     before, began = len(acknowledged), time.perf_counter()
+    started["at"] = began
     report = await convert(conn, batch_rows=batch_rows)
     during = (len(acknowledged) - before) / (time.perf_counter() - began)
     await asyncio.sleep(0.5)
@@ -104,6 +113,11 @@ async def conversion(parted: str, batch_rows: int) -> None:
         f"acknowledged, {stored:,} stored, slowest 100-row insert {slowest * 1000:.0f} ms, "
         f"{before / 10:,.0f} rows/s before the conversion, {during:,.0f} during it (mirror trigger); "
         f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+    phases = ", ".join(f"{k} at {v:.1f} s" for k, v in report.phases.items())
+    print(
+        f"phases: {phases}; inserts over 200 ms (s since start, ms): "
+        + (", ".join(f"{t:.1f}: {ms:.0f}" for t, ms in slow) or "none")
     )
 
 

@@ -459,6 +459,7 @@ class ConversionReport:
     refused: list[str] = field(default_factory=list)
     not_carried: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # phase -> seconds from the start when it began
 
 
 Progress = Callable[[int, int], None]  # (rows copied so far, rows to copy)
@@ -532,6 +533,7 @@ async def convert(
         report.seconds = time.perf_counter() - began
         return report
 
+    report.phases["expand"] = time.perf_counter() - began
     if not twin_exists:
         await _create_twin(conn, catalog, ranges)
         report.partitions_created = len(ranges) + 1
@@ -541,6 +543,7 @@ async def convert(
             "ON CONFLICT (table_name) DO UPDATE SET interval = excluded.interval, phase = 'copy'",
             TABLE, interval,
         )  # fmt: skip
+    report.phases["mirror"] = time.perf_counter() - began
     await _install_mirror(conn, catalog, lock_timeout_ms, swap_attempts)
     state = await conn.fetchrow("SELECT * FROM atlas4d.partitioning WHERE table_name = $1", TABLE)
     assert state is not None
@@ -557,9 +560,11 @@ async def convert(
         assert state is not None
 
     copy_began = time.perf_counter()
+    report.phases["copy"] = copy_began - began
     report.rows_copied = await _copy(conn, catalog, state, batch_rows, progress)
     report.copy_seconds = time.perf_counter() - copy_began
     await conn.execute("UPDATE atlas4d.partitioning SET phase = 'verify' WHERE table_name = $1", TABLE)
+    report.phases["verify"] = time.perf_counter() - began
     report.rows_verified = await _verify(conn)
     again = await read_catalog(conn)  # the schema must not have changed under the copy
     if again.refused or {n for n, _ in again.indexes + again.constraints} != {
@@ -570,6 +575,7 @@ async def convert(
             "--restart` to start again" + (f" ({'; '.join(again.refused)})" if again.refused else "")
         )
     catalog = again
+    report.phases["swap"] = time.perf_counter() - began
     await _swap(conn, catalog, lock_timeout_ms, swap_attempts, report)
     if drop_old:
         await conn.execute(f"DROP TABLE {SCHEMA}.{OLD}")
