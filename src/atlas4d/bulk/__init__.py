@@ -6,12 +6,18 @@ Both use the GraphQL `ObservationInput` field names and the mutation's validatio
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute, Route
+from typing import TYPE_CHECKING
 
-from atlas4d.bulk.http import ingest_endpoint
-from atlas4d.rest.errors import rest_endpoint
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
 
 
 def routes(max_body_bytes: int | None = None) -> list[BaseRoute]:
     """The bulk routes; the body limit defaults to `ATLAS4D_BULK_MAX_BODY_BYTES` (1 GiB), read per request."""
+    # imported here, not at the top: `atlas4d ingest FILE` imports this package and needs none of the server
+    from starlette.routing import Route
+
+    from atlas4d.bulk.http import ingest_endpoint
+    from atlas4d.rest.errors import rest_endpoint
+
     return [Route("/ingest/observations", rest_endpoint(ingest_endpoint(max_body_bytes)), methods=["POST"])]

@@ -1,7 +1,7 @@
 """`POST /ingest/observations`: NDJSON (or CSV with a header) streamed into one transaction.
 
 The body is read as it arrives and cut into chunks of `CHUNK_LINES` lines; each chunk is validated whole,
-then COPYed while the next one is parsed. Any bad line rolls the whole request back (all or nothing) and
+and sent as part of one COPY while the next one is parsed (`atlas4d.bulk.loader.copy_chunks`). Any bad line rolls the whole request back (all or nothing) and
 answers 400 naming the line and field; a body over the bulk limit answers 413.
 """
 
@@ -14,8 +14,8 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
-from atlas4d.bulk.loader import ChunkWriter, Connection
-from atlas4d.bulk.stream import MAX_LINE_BYTES, BulkBody
+from atlas4d.bulk.loader import ChunkWriter, Connection, copy_chunks
+from atlas4d.bulk.stream import MAX_LINE_BYTES, BulkBody, parsed
 from atlas4d.core.ingest import stored
 from atlas4d.errors import BadInput, RequestTooLarge, UnsupportedMediaType
 from atlas4d.rest.errors import json_response
@@ -58,27 +58,19 @@ async def load_stream(
     max_bytes: int,
 ) -> dict[str, int]:
     """Parse and write everything `pieces` (an async iterator of bytes) yields, inside one transaction."""
-    writer = ChunkWriter(conn, auto_create_entities=auto_create_entities)
-    received = 0
     async with conn.transaction():
-        try:
-            async for data in pieces:
-                received += len(data)
-                if received > max_bytes:
-                    raise RequestTooLarge(
-                        f"the request body is larger than {max_bytes} bytes (ATLAS4D_BULK_MAX_BODY_BYTES)",
-                        maximum=max_bytes,
-                    )
-                for chunk in body.feed(data):
+        if auto_create_entities:
+            s = await copy_chunks(conn, parsed(body, pieces, max_bytes))
+        else:
+            writer = ChunkWriter(conn, auto_create_entities=False)
+            try:
+                async for chunk in parsed(body, pieces, max_bytes):
                     await writer.write(chunk)
-            for chunk in body.feed(b"", final=True):
-                await writer.write(chunk)
-            await writer.write(body.rest())
-            s = await writer.finish()
-        except BaseException:
-            # the connection must be idle before the transaction rolls back
-            await writer.abort()
-            raise
+                s = await writer.finish()
+            except BaseException:
+                # the connection must be idle before the transaction rolls back
+                await writer.abort()
+                raise
     stored(s.accepted)  # committed
     return {"accepted": s.accepted, "entitiesCreated": s.entities_created, "tracksUpdated": s.tracks_updated}
 

@@ -1,23 +1,30 @@
 """Writing validated chunks with binary COPY, overlapping parsing with the database's work.
 
-Each chunk is validated whole by `validate_observations` (the mutation's rules) before any of it is sent.
-Its COPY then runs as a task while the caller parses the next chunk, so Python and PostgreSQL work at the
-same time. Everything goes through one connection, inside the caller's transaction: the loader never
-commits. `finish` ends the write the way the mutation does (`atlas4d.core.ingest.finish`): entities in id
-order, then the touched tracks, so concurrent loads and mutations never deadlock.
+Each chunk is validated whole (the mutation's rules: `atlas4d.bulk.fast` for NDJSON, `validate_observations`
+when it declines) before any of it is sent. `copy_chunks` sends a whole load as ONE binary COPY whose data
+is produced while it runs: chunk N+1 is parsed, validated and encoded (`atlas4d.core.pgcopy`) while
+PostgreSQL is still reading chunk N from the socket, so Python and PostgreSQL work at the same time, without a
+statement per chunk. A bad line ends the COPY's data early and the caller's transaction rolls back: nothing
+is stored. `ChunkWriter` (one COPY per chunk, as a task) is the path when unknown entities must be refused,
+which needs a query between chunks. Everything goes through one connection, inside the caller's
+transaction: the loader never commits. `finish` ends the write the way the mutation does
+(`atlas4d.core.ingest.finish`): entities in id order, then the touched tracks, so concurrent loads and
+mutations never deadlock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
 
-from atlas4d.bulk.parse import Chunk, LineError
+from atlas4d.bulk.fast import fast_rows
+from atlas4d.bulk.parse import Chunk, LineError, decoded
 from atlas4d.core.ingest import (
+    OBSERVATION_COPY_COLUMNS,
     EntityKinds,
     IngestSummary,
     PendingWrite,
@@ -26,6 +33,7 @@ from atlas4d.core.ingest import (
     validate_observations,
     write_observations,
 )
+from atlas4d.core.pgcopy import HEADER, TRAILER, encode_rows
 from atlas4d.errors import InvalidItem
 
 MAX_REPORTED_ERRORS = 100
@@ -51,6 +59,11 @@ class InvalidLines(InvalidItem):
 
 def validated_rows(chunk: Chunk) -> tuple[list[tuple[Any, ...]], EntityKinds]:
     """COPY rows and entities of a chunk; raises `InvalidLines` with line numbers for any bad line."""
+    if chunk.raw and not chunk.errors:
+        fast = fast_rows(chunk.raw)
+        if fast is not None:
+            return fast
+    chunk = decoded(chunk)
     errors = list(chunk.errors)
     rows: list[tuple[Any, ...]] = []
     entities: EntityKinds = {}
@@ -113,6 +126,7 @@ class ChunkWriter:
     async def _refuse_unknown(self, new: list[uuid.UUID], chunk: Chunk) -> None:
         missing = await missing_entities(self._connection, new)
         if missing:
+            chunk = decoded(chunk)
             line = next(
                 chunk.lines[i]
                 for i, it in enumerate(chunk.items)
@@ -120,3 +134,35 @@ class ChunkWriter:
             )
             message = f"entity {missing[0]} does not exist (autoCreateEntities is false)"
             raise InvalidLines([LineError(line, "entityId", message)])
+
+
+async def copy_chunks(connection: Connection, chunks: AsyncIterator[Chunk]) -> IngestSummary:
+    """Validate and store every chunk `chunks` yields with ONE binary COPY fed while they are parsed, then
+    `finish` (entities are created: this is the autoCreateEntities path). Raises the first failure of
+    `chunks` (`InvalidLines` for a bad line) after ending the COPY cleanly; the caller's transaction, which
+    must roll back then, has everything sent so far. The caller commits."""
+    pending = PendingWrite()
+    failure: list[Exception] = []
+
+    async def data() -> AsyncIterator[bytes]:
+        yield HEADER
+        try:
+            async for chunk in chunks:
+                rows, entities = validated_rows(chunk)
+                if rows:
+                    pending.add(rows, entities)
+                    yield encode_rows(rows)
+        except Exception as exc:  # ended here, not by raising into asyncpg: that sends a cancel request
+            failure.append(exc)
+        yield TRAILER
+
+    await connection.copy_to_table(
+        "observations_core",
+        schema_name="atlas4d",
+        columns=list(OBSERVATION_COPY_COLUMNS),
+        source=data(),
+        format="binary",
+    )
+    if failure:
+        raise failure[0]
+    return await finish(connection, pending, auto_create_entities=True)

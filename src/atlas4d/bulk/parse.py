@@ -12,7 +12,7 @@ import csv
 import io
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +33,8 @@ FIELDS = (
     "trackId",
     "metadata",
 )
-_FIELD_SET = frozenset(FIELDS)
+FIELD_SET = frozenset(FIELDS)
+_FIELD_SET = FIELD_SET
 _NUMBERS = ("lon", "lat", "altitude", "speed", "heading")
 _TEXTS = ("sourceType", "entityId", "entityKind", "trackId")
 
@@ -50,15 +51,28 @@ class LineError:
 
 @dataclass
 class Chunk:
-    """Items ready for validation, each with the line it came from, and the errors found so far."""
+    """Items ready for validation, each with the line it came from, and the errors found so far; or, for
+    NDJSON, the raw non-blank lines (`raw`, with their numbers in `lines`), decoded only at validation
+    (`atlas4d.bulk.fast` first, the items' path when that declines)."""
 
     items: list[ObservationItem]
     lines: list[int]
     errors: list[LineError]
+    raw: list[bytes] = field(default_factory=list)
 
 
 def new_chunk() -> Chunk:
-    return Chunk([], [], [])
+    return Chunk([], [], [], [])
+
+
+def decoded(chunk: Chunk) -> Chunk:
+    """The items (and line errors) of a chunk of raw NDJSON lines."""
+    if not chunk.raw:
+        return chunk
+    out = Chunk([], [], list(chunk.errors))
+    for raw, line in zip(chunk.raw, chunk.lines, strict=True):
+        add_ndjson_line(out, raw, line)
+    return out
 
 
 def _time(value: object, line: int, errors: list[LineError]) -> datetime | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+from collections.abc import AsyncIterator
 
 from atlas4d.bulk.loader import InvalidLines
 from atlas4d.bulk.parse import (
@@ -11,12 +12,12 @@ from atlas4d.bulk.parse import (
     CsvLines,
     LineError,
     LongRecord,
-    add_ndjson_line,
     add_object,
     check_header,
     csv_object,
     new_chunk,
 )
+from atlas4d.errors import RequestTooLarge
 
 MAX_LINE_BYTES = 1024 * 1024  # ATLAS4D_BULK_MAX_LINE_BYTES
 
@@ -70,15 +71,17 @@ class BulkBody:
             raw = tail
         if len(raw) > self.max_line_bytes:
             raise LongRecord(self._line, self.max_line_bytes)
-        add_ndjson_line(self.chunk, raw, self._line)
-        self._maybe_cut(ready)
+        if raw.strip():  # decoded at validation (`atlas4d.bulk.loader.validated_rows`)
+            self.chunk.raw.append(raw)
+            self.chunk.lines.append(self._line)
+            self._maybe_cut(ready)
 
     def rest(self) -> Chunk:
         chunk, self.chunk = self.chunk, new_chunk()
         return chunk
 
     def _maybe_cut(self, ready: list[Chunk]) -> None:
-        if len(self.chunk.items) + len(self.chunk.errors) >= self.chunk_lines:
+        if len(self.chunk.items) + len(self.chunk.errors) + len(self.chunk.raw) >= self.chunk_lines:
             ready.append(self.rest())
 
     def _decode(self, data: bytes, final: bool) -> str:
@@ -99,3 +102,22 @@ class BulkBody:
         obj = csv_object(self.header, row, line, self.chunk.errors)
         if obj is not None:
             add_object(self.chunk, obj, line)
+
+
+async def parsed(
+    body: BulkBody, pieces: AsyncIterator[bytes], max_bytes: int | None = None
+) -> AsyncIterator[Chunk]:
+    """The chunks of a body arriving in `pieces`; `RequestTooLarge` past `max_bytes` (the bulk body limit)."""
+    received = 0
+    async for data in pieces:
+        received += len(data)
+        if max_bytes is not None and received > max_bytes:
+            raise RequestTooLarge(
+                f"the request body is larger than {max_bytes} bytes (ATLAS4D_BULK_MAX_BODY_BYTES)",
+                maximum=max_bytes,
+            )
+        for chunk in body.feed(data):
+            yield chunk
+    for chunk in body.feed(b"", final=True):
+        yield chunk
+    yield body.rest()

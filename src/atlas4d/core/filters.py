@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +17,10 @@ from shapely.geometry.base import BaseGeometry
 from atlas4d.core.areas import parse_area as parse_area  # re-exported: filters are built from it
 from atlas4d.core.position import spatial_predicate
 from atlas4d.core.sql import Params
+from atlas4d.core.values import EARLIEST as EARLIEST  # re-exported, as below: they lived here
+from atlas4d.core.values import LATEST as LATEST
+from atlas4d.core.values import check_instant as check_instant
+from atlas4d.core.values import has_nul as has_nul
 from atlas4d.errors import BadBBox, BadDuration, BadInput, BadTimeRange
 
 EARTH_HALF_CIRCUMFERENCE_M = 20_037_509.0
@@ -28,18 +32,6 @@ _DURATION = re.compile(
 
 
 MAX_DURATION = timedelta(days=366 * 200)  # far beyond any data; keeps date arithmetic in range
-EARLIEST = datetime(1, 1, 2, tzinfo=UTC)  # one day of margin for any time zone
-LATEST = datetime(9999, 12, 30, tzinfo=UTC)
-
-
-def check_instant(value: datetime, name: str) -> None:
-    """A zone-aware time PostgreSQL and Python can both hold (years 1..9999 in every zone)."""
-    try:
-        utc = value.astimezone(UTC)
-    except OverflowError as exc:
-        raise BadTimeRange(f"time {name} is outside years 1..9999", field=name) from exc
-    if not EARLIEST <= utc <= LATEST:
-        raise BadTimeRange(f"time {name} is outside years 1..9999", field=name)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -196,23 +188,6 @@ def parse_bigint(value: object) -> int | None:
     except ValueError:
         return None
     return number if -BIGINT_MAX - 1 <= number <= BIGINT_MAX else None
-
-
-def has_nul(value: object) -> bool:
-    """PostgreSQL text and jsonb cannot hold U+0000 (keys included); such input is refused as the client's
-    error. Iterative: JSON nested 330 deep overflowed the recursive version (an INTERNAL error)."""
-    pending = [value]
-    while pending:
-        current = pending.pop()
-        if isinstance(current, str):
-            if "\x00" in current:
-                return True
-        elif isinstance(current, Mapping):
-            pending.extend(current.keys())
-            pending.extend(current.values())
-        elif isinstance(current, list | tuple):
-            pending.extend(current)
-    return False
 
 
 def texts(values: Sequence[str] | None, name: str) -> list[str] | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import struct
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,7 +23,8 @@ import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
-from atlas4d.core.filters import check_instant, has_nul
+from atlas4d.core.pgcopy import HEADER, TRAILER, encode_rows
+from atlas4d.core.values import check_instant, has_nul
 from atlas4d.errors import BadTimeRange, BatchTooLarge, Conflict, InvalidItem
 from atlas4d.observe import metrics
 
@@ -226,12 +227,21 @@ class PendingWrite:
         self.accepted += len(rows)
 
 
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
 async def write_observations(conn: Connection, rows: list[tuple[Any, ...]], copy_threshold: int) -> None:
     """Validated rows (see `validate_observations`) into observations_core: binary COPY from
-    `copy_threshold` rows on, one INSERT … unnest below it."""
+    `copy_threshold` rows on (encoded by `atlas4d.core.pgcopy`, not asyncpg's per-value codecs), one
+    INSERT … unnest below it."""
     if len(rows) >= copy_threshold:
-        await conn.copy_records_to_table(
-            "observations_core", schema_name="atlas4d", columns=OBSERVATION_COPY_COLUMNS, records=rows
+        await conn.copy_to_table(
+            "observations_core",
+            schema_name="atlas4d",
+            columns=list(OBSERVATION_COPY_COLUMNS),
+            source=_one(HEADER + encode_rows(rows) + TRAILER),  # bare bytes would be taken for a path
+            format="binary",
         )
     else:
         columns = list(zip(*rows, strict=True))

@@ -10,17 +10,18 @@ import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import orjson
-import shapely
-from shapely.geometry.base import BaseGeometry
 
 from atlas4d import __version__
 from atlas4d.db.migrate import Migration, migrate
 from atlas4d.observe import metrics, tracing
 from atlas4d.settings import Settings
+
+if TYPE_CHECKING:
+    from shapely.geometry.base import BaseGeometry
 
 
 @dataclass
@@ -80,13 +81,11 @@ def _on_query(record: Any) -> None:
 def _encode_geometry(geom: BaseGeometry | bytes) -> bytes:
     if isinstance(geom, bytes):
         return geom
+    import shapely  # not at the top: `atlas4d ingest FILE` imports this module and needs no shapely
+
     if shapely.get_srid(geom) == 0:
         geom = shapely.set_srid(geom, 4326)
     return shapely.to_wkb(geom, include_srid=True, flavor="extended")  # type: ignore[no-any-return]
-
-
-def _decode_geometry(data: bytes) -> BaseGeometry:
-    return shapely.from_wkb(data)
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
@@ -108,8 +107,10 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         "SELECT n.nspname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typname = 'geometry'"
     )
     if schema is not None:
+        from shapely import from_wkb  # here, not at the top (see _encode_geometry)
+
         await conn.set_type_codec(
-            "geometry", schema=schema, encoder=_encode_geometry, decoder=_decode_geometry, format="binary"
+            "geometry", schema=schema, encoder=_encode_geometry, decoder=from_wkb, format="binary"
         )
     conn.add_query_logger(_on_query)
 

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
-from starlette.responses import Response
+if TYPE_CHECKING:  # the endpoint imports starlette when called: the CLI imports this module, not a server
+    from starlette.requests import Request
+    from starlette.responses import Response
 
 MAX_OPERATION_NAMES = 200
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -221,6 +222,8 @@ def exposition() -> tuple[bytes, str]:
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    from starlette.responses import Response
+
     from atlas4d.observe.ready import pool_usage as usage_of
 
     pool_usage(usage_of(getattr(request.app.state, "pool", None)))  # this worker's, as of the scrape
