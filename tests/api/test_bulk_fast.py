@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 
 from atlas4d.bulk.fast import fast_rows
 from atlas4d.bulk.http import load_stream
-from atlas4d.bulk.loader import InvalidLines, validated_rows
+from atlas4d.bulk.loader import InvalidLines, copy_chunks, validated_rows
 from atlas4d.bulk.parse import Chunk, add_ndjson_line
-from atlas4d.bulk.stream import BulkBody
+from atlas4d.bulk.stream import BulkBody, parsed
 from atlas4d.core.ingest import OBSERVATION_COPY_COLUMNS, ewkb_point, write_observations
 
 ENTITY = "2f0c0e8a-9d1b-4c55-8a2e-6b7f3d9e1a44"
@@ -213,3 +213,28 @@ async def test_bad_line_in_any_chunk_of_one_copy_stores_nothing(clean_db: asyncp
     assert await clean_db.fetchval("SELECT count(*) FROM atlas4d.entities") == 0
     assert await load(clean_db, b"\n".join(valid_line(i) for i in range(300)))  # the pool is still sound
     assert await clean_db.fetchval("SELECT count(*) FROM atlas4d.observations_core") == 300
+
+
+@pytest.mark.parametrize("bad", [None, 250])
+async def test_a_load_spread_over_several_copies_is_still_all_or_nothing(
+    clean_db: asyncpg.Pool, bad: int | None
+) -> None:
+    """segment_s=0: a new COPY after every chunk (what a load longer than a third of statement_timeout does)."""
+    lines = [valid_line(i) for i in range(300)]
+    if bad is not None:
+        lines[bad] = b'{"time": "2026-03-01T08:00:00Z", "lon": 1, "lat": 2, "speed": -1}'
+
+    async def pieces() -> AsyncIterator[bytes]:
+        yield b"\n".join(lines)
+
+    async with clean_db.acquire() as conn:
+        if bad is None:
+            async with conn.transaction():
+                summary = await copy_chunks(conn, parsed(BulkBody(False, 100), pieces()), segment_s=0)
+            assert summary.accepted == 300
+        else:
+            with pytest.raises(InvalidLines, match="line 251, field speed"):
+                async with conn.transaction():  # as every caller: the failure rolls the transaction back
+                    await copy_chunks(conn, parsed(BulkBody(False, 100), pieces()), segment_s=0)
+    expected = 300 if bad is None else 0
+    assert await clean_db.fetchval("SELECT count(*) FROM atlas4d.observations_core") == expected

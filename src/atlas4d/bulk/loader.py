@@ -1,20 +1,21 @@
 """Writing validated chunks with binary COPY, overlapping parsing with the database's work.
 
 Each chunk is validated whole (the mutation's rules: `atlas4d.bulk.fast` for NDJSON, `validate_observations`
-when it declines) before any of it is sent. `copy_chunks` sends a whole load as ONE binary COPY whose data
-is produced while it runs: chunk N+1 is parsed, validated and encoded (`atlas4d.core.pgcopy`) while
-PostgreSQL is still reading chunk N from the socket, so Python and PostgreSQL work at the same time, without a
-statement per chunk. A bad line ends the COPY's data early and the caller's transaction rolls back: nothing
-is stored. `ChunkWriter` (one COPY per chunk, as a task) is the path when unknown entities must be refused,
-which needs a query between chunks. Everything goes through one connection, inside the caller's
-transaction: the loader never commits. `finish` ends the write the way the mutation does
-(`atlas4d.core.ingest.finish`): entities in id order, then the touched tracks, so concurrent loads and
-mutations never deadlock.
+when it declines) before any of it is sent. `copy_chunks` sends a load as binary COPY whose data is produced
+while it runs: chunk N+1 is parsed, validated and encoded (`atlas4d.core.pgcopy`) while PostgreSQL is still
+reading chunk N from the socket, so Python and PostgreSQL work at the same time, without a statement per
+chunk (a COPY ends after a third of statement_timeout and the next one goes on). A bad line ends the data
+early and the caller's transaction rolls back: nothing is stored. `ChunkWriter` (one COPY per chunk, as a
+task) is the path when unknown entities must be refused, which needs a query between chunks. Everything goes
+through one connection, inside the caller's transaction: the loader never commits. `finish` ends the write
+the way the mutation does (`atlas4d.core.ingest.finish`): entities in id order, then the touched tracks, so
+concurrent loads and mutations never deadlock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -37,6 +38,7 @@ from atlas4d.core.pgcopy import HEADER, TRAILER, encode_rows
 from atlas4d.errors import InvalidItem
 
 MAX_REPORTED_ERRORS = 100
+DEFAULT_SEGMENT_MS = 10_000  # one COPY's span when statement_timeout is off
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
@@ -136,33 +138,55 @@ class ChunkWriter:
             raise InvalidLines([LineError(line, "entityId", message)])
 
 
-async def copy_chunks(connection: Connection, chunks: AsyncIterator[Chunk]) -> IngestSummary:
-    """Validate and store every chunk `chunks` yields with ONE binary COPY fed while they are parsed, then
-    `finish` (entities are created: this is the autoCreateEntities path). Raises the first failure of
-    `chunks` (`InvalidLines` for a bad line) after ending the COPY cleanly; the caller's transaction, which
-    must roll back then, has everything sent so far. The caller commits."""
+async def statement_budget(connection: Connection) -> float:
+    """Seconds one COPY may run: a third of the session's statement_timeout (0: none; then 30 s)."""
+    timeout_ms = await connection.fetchval(
+        "SELECT setting::bigint FROM pg_settings WHERE name = 'statement_timeout'"
+    )
+    return (int(timeout_ms) or DEFAULT_SEGMENT_MS * 3) / 3000
+
+
+async def copy_chunks(
+    connection: Connection, chunks: AsyncIterator[Chunk], segment_s: float | None = None
+) -> IngestSummary:
+    """Validate and store every chunk `chunks` yields with binary COPY fed while they are parsed, then
+    `finish` (entities are created: this is the autoCreateEntities path). One COPY runs for at most
+    `segment_s` seconds (default: a third of statement_timeout) before the next one takes over, so no load is
+    cut by the statement timeout however long it is. Raises the first failure of `chunks` (`InvalidLines`
+    for a bad line) after ending the COPY cleanly; the caller's transaction, which must roll back then, has
+    everything sent so far. The caller commits."""
     pending = PendingWrite()
     failure: list[Exception] = []
+    budget = segment_s if segment_s is not None else await statement_budget(connection)
+    done = False
 
-    async def data() -> AsyncIterator[bytes]:
+    async def segment() -> AsyncIterator[bytes]:
+        nonlocal done
         yield HEADER
+        ends = time.monotonic() + budget
         try:
             async for chunk in chunks:
                 rows, entities = validated_rows(chunk)
                 if rows:
                     pending.add(rows, entities)
                     yield encode_rows(rows)
+                if time.monotonic() > ends:
+                    break  # `chunks` stays open: the next segment goes on from here
+            else:
+                done = True
         except Exception as exc:  # ended here, not by raising into asyncpg: that sends a cancel request
             failure.append(exc)
+            done = True
         yield TRAILER
 
-    await connection.copy_to_table(
-        "observations_core",
-        schema_name="atlas4d",
-        columns=list(OBSERVATION_COPY_COLUMNS),
-        source=data(),
-        format="binary",
-    )
+    while not done:
+        await connection.copy_to_table(
+            "observations_core",
+            schema_name="atlas4d",
+            columns=list(OBSERVATION_COPY_COLUMNS),
+            source=segment(),
+            format="binary",
+        )
     if failure:
         raise failure[0]
     return await finish(connection, pending, auto_create_entities=True)
