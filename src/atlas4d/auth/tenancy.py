@@ -15,6 +15,7 @@ creates that role and its grants, and `check_tenancy` refuses to serve when the 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -105,6 +106,51 @@ class TenantConnection(asyncpg.Connection):
                     where=where,
                 )
             )
+
+        async def copy(stage: str) -> Any:
+            return await super(TenantConnection, self).copy_records_to_table(
+                stage, records=records, columns=columns, schema_name="pg_temp", timeout=timeout
+            )
+
+        return await self._staged(table_name, columns, schema_name, copy)
+
+    async def copy_to_table(
+        self,
+        table_name: str,
+        *,
+        source: Any,
+        columns: Any = None,
+        schema_name: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+        **options: Any,
+    ) -> str:
+        """COPY of ready-made data (the bulk paths' binary COPY): staged like `copy_records_to_table`."""
+        if current_tenant.get() is None:
+            return str(
+                await super().copy_to_table(
+                    table_name,
+                    source=source,
+                    columns=columns,
+                    schema_name=schema_name,
+                    timeout=timeout,
+                    **options,
+                )
+            )
+
+        async def copy(stage: str) -> Any:
+            return await super(TenantConnection, self).copy_to_table(
+                stage, source=source, columns=columns, schema_name="pg_temp", timeout=timeout, **options
+            )
+
+        return await self._staged(table_name, columns, schema_name, copy)
+
+    async def _staged(
+        self,
+        table_name: str,
+        columns: Any,
+        schema_name: str | None,
+        copy: Callable[[str], Awaitable[Any]],
+    ) -> str:
         target = (
             f"{quote_ident(schema_name)}.{quote_ident(table_name)}"
             if schema_name
@@ -117,9 +163,7 @@ class TenantConnection(asyncpg.Connection):
             await super().execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS SELECT {cols} FROM {target} WITH NO DATA"
             )
-            status = await super().copy_records_to_table(
-                stage_name, records=records, columns=columns, schema_name="pg_temp", timeout=timeout
-            )
+            status = await copy(stage_name)
             insert_cols = f" ({cols})" if columns else ""
             await super().execute(f"INSERT INTO {target}{insert_cols} SELECT {cols} FROM pg_temp.{stage}")
             await super().execute(f"TRUNCATE pg_temp.{stage}")
