@@ -11,6 +11,8 @@ import asyncio
 import itertools
 import json
 import random
+import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -58,15 +60,37 @@ async def _fingerprint(conn: asyncpg.Connection, table: str = "atlas4d.observati
     return int(row["n"]), int(row["h"])
 
 
-@pytest.fixture
-async def db(fresh_database: str) -> str:
-    conn = await asyncpg.connect(fresh_database)
+@pytest.fixture(scope="module")
+async def seeded_template(database_url: str) -> AsyncIterator[str]:
+    """A migrated, seeded database made once; each test gets a copy (CREATE DATABASE … TEMPLATE)."""
+    base = database_url.rsplit("/", 1)[0]
+    name = f"atlas4d_parttpl_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(f"{base}/postgres")
     try:
-        await migrate(conn, core_migrations())
-        await _seed(conn, 3_000)
+        await admin.execute(f"CREATE DATABASE {name}")
+        conn = await asyncpg.connect(f"{base}/{name}")
+        try:
+            await migrate(conn, core_migrations())
+            await _seed(conn, 3_000)
+        finally:
+            await conn.close()
+        yield name
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     finally:
-        await conn.close()
-    return fresh_database
+        await admin.close()
+
+
+@pytest.fixture
+async def db(database_url: str, seeded_template: str) -> AsyncIterator[str]:
+    base = database_url.rsplit("/", 1)[0]
+    name = f"atlas4d_part_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(f"{base}/postgres")
+    try:
+        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {seeded_template}")
+        yield f"{base}/{name}"
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
 
 
 def test_durations_and_ranges() -> None:
