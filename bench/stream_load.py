@@ -232,6 +232,8 @@ async def _client(pipe: Connection, host: str, port: int, boxes: list[dict[str, 
             subs.take()
             subs.recording = True
             pipe.send(cpu_s())
+        elif command == "count":
+            pipe.send(len(subs.seqs))
         elif command == "take":
             subs.recording = False
             pipe.send((*subs.take(), cpu_s()))

@@ -152,7 +152,20 @@ def run_round(
         time.sleep(1.0)
         rss.append(proc_rss_mb(pid))
     ingested = fleet.ingest.recv()
-    time.sleep(1.5)  # the last commits arrive
+    ended = time.monotonic()
+    lons = np.frombuffer(ingested["lons"], dtype=np.float64)
+    lats = np.frombuffer(ingested["lats"], dtype=np.float64)
+    expected = expected_deliveries(lons, lats, bx)
+    # until every expected delivery arrived (a backlog is latency, not loss), or 30 s without progress
+    last, progress = -1, time.monotonic()
+    while time.monotonic() - progress < 30:
+        got = sum(fleet.all("count"))
+        if got >= expected:
+            break
+        if got != last:
+            last, progress = got, time.monotonic()
+        time.sleep(0.2)
+    drained = time.monotonic() - ended
     cpu = proc_cpu_s(pid) - cpu0
     taken = fleet.all("take")
     slow_code = None
@@ -161,14 +174,11 @@ def run_round(
         slow_code = slow_pipe.recv()
     seqs = np.frombuffer(ingested["seqs"], dtype=np.int64)
     acks = np.frombuffer(ingested["acks"], dtype=np.float64)
-    lons = np.frombuffer(ingested["lons"], dtype=np.float64)
-    lats = np.frombuffer(ingested["lats"], dtype=np.float64)
     got_seq = np.concatenate([np.frombuffer(t[0], dtype=np.int64) for t in taken])
     got_t = np.concatenate([np.frombuffer(t[1], dtype=np.float64) for t in taken])
     known = (got_seq >= seq0) & (got_seq < seq0 + len(seqs))
     latency = got_t[known] - acks[got_seq[known] - seq0]
     delivered = int(known.sum())
-    expected = expected_deliveries(lons, lats, bx)
     return {
         "rate_obs_s": rate,
         "seconds": seconds,
@@ -180,11 +190,12 @@ def run_round(
         "p50_ms": ms(latency, 0.5),
         "p99_ms": ms(latency, 0.99),
         "max_ms": float(latency.max() * 1000) if len(latency) else float("nan"),
+        "drain_s": drained,
         "server_cpu_s": cpu,
-        "server_cpu_share": cpu / (seconds + 1.5),
+        "server_cpu_share": cpu / (seconds + drained),
         "server_cpu_us_per_delivery": cpu / max(delivered, 1) * 1e6,
         "client_cpu_share_each": [
-            round((t[3] - c0) / (seconds + 1.5), 3) for t, c0 in zip(taken, client_cpu0, strict=True)
+            round((t[3] - c0) / (seconds + drained), 3) for t, c0 in zip(taken, client_cpu0, strict=True)
         ],
         "rss_mb_first_last_max": (rss[0], rss[-1], max(rss)),
         "slow_consumer_close": slow_code,
@@ -347,6 +358,49 @@ def main() -> None:
     text = orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()
     (logs / "streaming.json").write_text(text)
     print(text)
+    print(markdown(report))
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The tables of bench/RESULTS.md."""
+    sub = report["subscribe"]
+    lines = [
+        f"load average {report['load_average_before']} before, {report['load_average_after']} after, "
+        f"{report['cores']} cores; server on core {SERVER_CPU}, {report['client_processes']} client processes "
+        f"+ ingest on core {LOAD_CPU}",
+        "",
+        f"Subscribe: {report['subscribers']:,} sockets (connect + connection_init + subscribe, acked by ping/pong) "
+        f"in **{sub['all_s']:.2f} s** (each: p50 {sub['each_p50_ms']:.0f} ms, p99 {sub['each_p99_ms']:.0f} ms; "
+        f"{sub['failures']} failed); server CPU {sub['server_cpu_ms_per_subscribe']:.2f} ms per subscribe. "
+        f"RSS {report['rss_mb_idle']:.1f} MB idle -> {report['rss_mb_subscribed']:.1f} MB subscribed.",
+        "",
+        "| ingest | seconds | delivered (expected) | deliveries/s | p50 / p99 / max ms | server CPU per delivery "
+        "| server core share | client CPU share (each) | RSS first / last / max MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["rounds"]:
+        rss = r["rss_mb_first_last_max"]
+        lines.append(
+            f"| {r['rate_obs_s']:,} obs/s | {r['seconds']} | {r['delivered']:,} ({r['expected']:,}) "
+            f"| {r['deliveries_per_s']:,.0f} | {r['p50_ms']:.1f} / {r['p99_ms']:.1f} / {r['max_ms']:.1f} "
+            f"| {r['server_cpu_us_per_delivery']:.1f} µs | {r['server_cpu_share'] * 100:.0f} % "
+            f"| {max(r['client_cpu_share_each']) * 100:.0f} % | {rss[0]:.1f} / {rss[1]:.1f} / {rss[2]:.1f} |"
+        )
+    first = report["rounds"][0]
+    lines.append("")
+    lines.append(f"Slow consumer (round 1): close code {first['slow_consumer_close']}.")
+    poll = report.get("polling")
+    if poll:
+        lines += [
+            "",
+            f"Polling at 1 s ({poll['seconds']} s, 1,000 obs/s): {poll['delivered']:,} rows "
+            f"({poll['deliveries_per_s']:,.0f}/s), commit -> client p50 {poll['p50_ms']:.0f} ms / "
+            f"p99 {poll['p99_ms']:.0f} ms; {poll['requests_per_s']:.0f} req/s (p50 {poll['request_p50_ms']:.1f} ms, "
+            f"p99 {poll['request_p99_ms']:.1f} ms, {poll['request_errors']} errors); server CPU "
+            f"{poll['server_cpu_us_per_delivery']:.1f} µs per delivered row, {poll['server_cpu_share'] * 100:.0f} % "
+            f"of its core; client CPU {max(poll['client_cpu_share_each']) * 100:.0f} % (each)",
+        ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
