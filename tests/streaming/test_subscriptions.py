@@ -16,7 +16,7 @@ import orjson
 import pytest
 from ws_client import SUBSCRIBE_OBSERVATIONS, connect
 
-from live_server import MODERN_ACCEPT, serve
+from live_server import MODERN_ACCEPT, in_process
 
 BOX = {"minLon": 27.0, "minLat": 42.0, "maxLon": 28.0, "maxLat": 43.0}
 INGEST = "mutation($o: [ObservationInput!]!) { ingestObservations(observations: $o) { accepted } }"
@@ -26,7 +26,7 @@ T0 = datetime(2026, 6, 1, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def server(database_url: str) -> Iterator[str]:
     # at most 2 subscriptions per connection: no other test here holds more (one server start for the module)
-    with serve(database_url, stream_init_timeout_s="1", max_subscriptions_per_connection="2") as base:
+    with in_process(database_url, stream_init_timeout_s="1", max_subscriptions_per_connection="2") as base:
         yield base
 
 
@@ -194,7 +194,7 @@ async def test_subscriptions_per_connection_are_limited(server: str) -> None:
 async def test_a_slow_consumer_is_closed_with_4413(database_url: str, pool: asyncpg.Pool) -> None:
     """One client stops reading big events; once its socket buffers and its outbox (10 messages) are full
     the server closes it with 4413, while a reading subscriber on the same server keeps getting every row."""
-    with serve(database_url, stream_queue_size="10") as base:
+    with in_process(database_url, stream_queue_size="10") as base:
         async with connect(base, receive_buffer=65_536) as slow, connect(base) as fast:
             await slow.init()
             await fast.init()
