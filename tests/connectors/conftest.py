@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from brokers import Mosquitto, NatsServer
+from brokers import Mosquitto, NatsServer, Tansu
 
 
 @pytest.fixture
@@ -20,6 +20,14 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
     broker = NatsServer(tmp_path)
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def kafka_broker(tmp_path: Path) -> Iterator[Tansu]:
+    broker = Tansu(tmp_path)
     broker.start()
     yield broker
     broker.stop()
