@@ -166,8 +166,9 @@ async def test_core_events_through_a_remote_gateway_carry_mobility_and_js_fields
         {"id": bus, "vehicle": {"kind": "BUS"}, "riskScore": risk}
     ] * 3
     assert [e["data"]["observationAdded"]["time"][17:19] for e in events] == ["01", "02", "03"]
-    # each event: one `_entities` request to the JS subgraph (mobility's likewise; the JS one counts them)
-    assert counted["requests"] == 3
+    # at most one `_entities` request to the JS subgraph per event (mobility's likewise; the JS one counts
+    # them): fewer when events queue up at the gateway, as their entity fetches then share one request
+    assert 1 <= counted["requests"] <= 3
 
 
 async def test_a_js_subgraph_owns_the_root_field_and_core_resolves_its_entities(
@@ -211,17 +212,19 @@ async def test_an_entity_fetch_failing_gives_a_partial_event_not_a_dead_stream(
     async with client(stack.gateway) as c:
         await c.subscribe("p", query, {"f": {"entityIds": [taxi]}})
         stack.alerts.command("fail on")
-        try:
-            await ingest(stack.gateway, taxi, [10])
-            (failed,) = await c.payloads(1)
+        try:  # three events at once: their entity fetches may share a request; the errors stay each event's
+            await ingest(stack.gateway, taxi, [10, 11, 12])
+            failed = await c.payloads(3)
         finally:
             stack.alerts.command("fail off")
-        await ingest(stack.gateway, taxi, [11])
+        await ingest(stack.gateway, taxi, [13])
         (fine,) = await c.payloads(1)
-    assert failed["data"]["observationAdded"]["entity"] == {"vehicle": {"kind": "TAXI"}, "riskScore": None}
-    assert [(e["path"], e["extensions"]["serviceName"]) for e in failed["errors"]] == [
-        (["observationAdded", "entity", "riskScore"], "alerts")
-    ]
+    assert [e["data"]["observationAdded"]["time"][17:19] for e in failed] == ["10", "11", "12"]
+    for event in failed:
+        assert event["data"]["observationAdded"]["entity"] == {"vehicle": {"kind": "TAXI"}, "riskScore": None}
+        assert [(e["path"], e["extensions"]["serviceName"]) for e in event["errors"]] == [
+            (["observationAdded", "entity", "riskScore"], "alerts")
+        ]
     assert "errors" not in fine
     assert fine["data"]["observationAdded"]["entity"]["riskScore"] == (ord(taxi[0]) % 10) / 10
 

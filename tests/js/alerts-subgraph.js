@@ -8,6 +8,7 @@
 //                               "secret": last upgrade's x-atlas4d-subgraph-secret header,
 //                               "authorization": last HTTP request's Authorization header}
 //   reset                   -> zero the request count
+//   burst COUNT PER_SECOND ENTITY_ID -> COUNT events at that pace, message = emit time in ms (benchmarks)
 //   fail on|off             -> Entity.riskScore raises (or not): {"failing": bool}
 //   drop                    -> terminate every WebSocket (as a crash would): {"dropped": N}
 const http = require("http");
@@ -137,6 +138,20 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
   } else if (command === "reset") {
     requests = 0;
     answer = { requests };
+  } else if (command === "burst") {
+    // burst COUNT PER_SECOND ENTITY: COUNT events at that pace, each message the emit time (ms, for latency)
+    const [count, perSecond, entity] = [Number(rest[0]), Number(rest[1]), rest[2]];
+    let sent = 0;
+    const perTick = Math.max(1, Math.round(perSecond / 100));
+    const timer = setInterval(() => {
+      for (let i = 0; i < perTick && sent < count; i += 1, sent += 1) {
+        raised += 1;
+        const event = { id: `a${raised}`, message: String(Date.now()), entity: { id: entity } };
+        for (const listener of listeners) listener(event);
+      }
+      if (sent >= count) clearInterval(timer);
+    }, 10);
+    answer = { started: count };
   } else if (command === "fail") {
     failing = rest[0] === "on";
     answer = { failing };

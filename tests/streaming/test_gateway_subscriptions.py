@@ -147,3 +147,30 @@ async def test_subscribers_with_different_filters_share_one_planned_rendering(
         (for_two,) = await two.events(1)
     assert for_one["payload"]["data"]["observationAdded"]["entity"]["vehicle"]["kind"] == "CAR"
     assert for_two["payload"]["data"]["observationAdded"]["entity"]["vehicle"]["kind"] == "BUS"
+
+
+async def test_the_events_of_one_batch_share_one_entities_request_per_subgraph(
+    served: InProcess, http: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    """Three rows of one mutation are one change notice, so one hub batch: their `vehicle` fields come from
+    mobility in one `_entities` request (the batched plan), and each event still gets its own vehicle."""
+    entities = [await vehicle(pool, kind) for kind in ("car", "bus", "taxi")]
+    mobility = served.app.state.gateway.subgraphs["mobility"]
+    async with connect(served.base) as client:
+        await client.init()
+        await client.subscribe(CROSS, {"f": {"entityIds": entities}})
+        before = mobility.requests
+        items = [
+            {"time": f"2026-07-02T00:00:0{i}Z", "lon": 27.5, "lat": 42.5, "entityId": e}
+            for i, e in enumerate(entities)
+        ]
+        r = await http.post("/graphql", json={"query": INGEST, "variables": {"o": items}})
+        assert r.json()["data"]["ingestObservations"]["accepted"] == 3, r.text
+        events = [e["payload"] for e in await client.events(3)]
+    assert mobility.requests - before == 1
+    assert [e["data"]["observationAdded"]["entity"]["vehicle"]["kind"] for e in events] == [
+        "CAR",
+        "BUS",
+        "TAXI",
+    ]
+    assert [e["data"]["observationAdded"]["entity"]["id"] for e in events] == entities

@@ -11,6 +11,7 @@ to the operation (see `response.py`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import Iterator, Mapping
@@ -151,6 +152,61 @@ class PlanExecutor:
             response["errors"] = errors
         response["data"] = data_out if event.data else None
         return response
+
+    async def execute_events(
+        self,
+        plan: QueryPlan,
+        root: FetchNode,
+        rest: PlanNode | None,
+        batched: PlanNode | None,
+        events: list[SubgraphResponse],
+        variables: JSON,
+        coerced_variables: JSON,
+        context: Any = None,
+    ) -> list[JSON]:
+        """Several events of one subscription at once: the rest of the plan runs once for all of them —
+        `batched` is `rest` over a list of events (`batched_plan`), so each entity fetch sends one `_entities`
+        for the objects of every event — and each event is shaped on its own, with its own errors. Without a
+        batched plan (or for one event) each event runs as `execute_event`."""
+        if batched is None or len(events) == 1:
+            return [
+                await self.execute_event(plan, root, rest, e, variables, coerced_variables, context)
+                for e in events
+            ]
+        state = _State(variables, context, coerced_variables)
+        errors_of: list[list[JSON]] = [[] for _ in events]
+        datas: list[JSON] = []
+        try:
+            for index, event in enumerate(events):
+                data: JSON = {}
+                if event.data:
+                    if root.rewrites:
+                        _rewrite(event.data, root.rewrites)
+                    _merge(data, event.data, self.api_schema)
+                datas.append(data)
+                for error in event.errors:
+                    errors_of[index].append(_tag(error, root.service, error.get("path")))
+            state.data = datas  # type: ignore[assignment]  # the batched plan's paths start with "@"
+            await self._run(batched, state)
+            for error in state.errors:  # paths are [event index, ...]; one without a path concerns them all
+                path = error.get("path")
+                if isinstance(path, list) and path and isinstance(path[0], int):
+                    errors_of[path[0]].append({**error, "path": path[1:]})
+                else:
+                    for found in errors_of:
+                        found.append(error)
+            out: list[JSON] = []
+            for event, data, errors in zip(events, datas, errors_of, strict=True):
+                shaped, shaped_errors = shape_response(
+                    self.api_schema, plan.operation, data, coerced_variables, errors
+                )
+                response: JSON = {"errors": shaped_errors} if shaped_errors else {}
+                response["data"] = shaped if event.data else None
+                out.append(response)
+            return out
+        except Exception:
+            log.exception("request %s: executing subscription events' plan failed", state.request_id)
+            return [{"errors": [internal_error(state.request_id)], "data": None} for _ in events]
 
     async def _run(self, node: PlanNode, state: _State) -> None:
         if isinstance(node, SequenceNode):
@@ -614,3 +670,31 @@ def _merge_lists(existing: list[Any], value: list[Any], schema: GraphQLSchema) -
             _merge_lists(existing[index], item, schema)
         else:
             existing[index] = item
+
+
+def batched_plan(node: PlanNode) -> PlanNode | None:
+    """`node` (entity fetches of a subscription's plan) over a list of events: every path gets a leading `@`.
+    None when a fetch reads `@fromContext` values (their ancestor depths count from the root)."""
+    if isinstance(node, SequenceNode | ParallelNode):
+        children = [batched_plan(child) for child in node.nodes]
+        if any(child is None for child in children):
+            return None
+        return type(node)([c for c in children if c is not None])
+    if isinstance(node, FlattenNode):
+        fetch = _batched_fetch(node.node)
+        return None if fetch is None else FlattenNode(("@", *node.path), fetch)
+    if isinstance(node, BatchNode):
+        members = [_batched_fetch(m.node) for m in node.nodes]
+        if any(m is None for m in members):
+            return None
+        return dataclasses.replace(
+            node,
+            nodes=[FlattenNode(("@", *m.path), f) for m, f in zip(node.nodes, members, strict=True) if f],
+        )
+    return None  # a root fetch: not part of a subscription's per-event plan
+
+
+def _batched_fetch(fetch: FetchNode) -> FetchNode | None:
+    if fetch.context_inputs or not fetch.entity:
+        return None
+    return dataclasses.replace(fetch, merge_at=("@", *fetch.merge_at))

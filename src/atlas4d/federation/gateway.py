@@ -33,7 +33,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from atlas4d.federation.compose import SubgraphSource, compose
 from atlas4d.federation.errors import FederationError, PlanningError
-from atlas4d.federation.executor import PlanExecutor, internal_error, log, request_id_of
+from atlas4d.federation.executor import PlanExecutor, batched_plan, internal_error, log, request_id_of
 from atlas4d.federation.http_client import HttpClient
 from atlas4d.federation.planner import (
     FetchNode,
@@ -352,7 +352,8 @@ class Gateway:
             log.exception("request %s: planning a subscription failed", request_id)
             return [internal_error(request_id)]
         root_variables = {n: variables[n] for n in root.variable_usages if variables and n in variables}
-        return PlannedSubscription(plan, root, rest, dict(variables or {}), coerced, root_variables)
+        batched = batched_plan(rest) if rest is not None else None
+        return PlannedSubscription(plan, root, rest, batched, dict(variables or {}), coerced, root_variables)
 
 
 @dataclass(frozen=True)
@@ -360,6 +361,7 @@ class PlannedSubscription:
     plan: QueryPlan
     root: FetchNode  # the subscription sent to the subgraph owning the root field
     rest: PlanNode | None  # run on each event (entity fetches), None when the root fetch is all
+    batched: PlanNode | None  # `rest` over a list of events (executor.batched_plan), None: event by event
     variables: JSON
     coerced: JSON
     root_variables: JSON  # the root fetch's variables

@@ -59,6 +59,8 @@ from atlas4d.web.graphql_http import GraphQLEndpoint
 
 log = logging.getLogger("atlas4d.federation")
 _keys = itertools.count()
+QUEUED_EVENTS = 1_000  # upstream events read ahead of the plan runs, per upstream subscription
+BATCH_EVENTS = 100  # events whose entity fetches share one request
 
 
 def _failure_message(service: str, code: str) -> JSON:
@@ -94,14 +96,14 @@ class PlannedOperation(LiveOperation):
         p = self.planned
         fmt = self.subgraph.format_error
 
-        async def one(result: ExecutionResult) -> str:
-            errors = [fmt(e, context) if fmt else dict(e.formatted) for e in result.errors or ()]
-            out = await self.gateway.executor.execute_event(
-                p.plan, p.root, p.rest, SubgraphResponse(result.data, errors), p.variables, p.coerced, context
-            )
-            return orjson.dumps(out).decode()
-
-        return list(await asyncio.gather(*(one(r) for r in results)))
+        responses = [
+            SubgraphResponse(r.data, [fmt(e, context) if fmt else dict(e.formatted) for e in r.errors or ()])
+            for r in results
+        ]
+        outs = await self.gateway.executor.execute_events(
+            p.plan, p.root, p.rest, p.batched, responses, p.variables, p.coerced, context
+        )
+        return [orjson.dumps(out).decode() for out in outs]
 
 
 class _UpstreamFeed(Feed):
@@ -398,25 +400,27 @@ class PlannedLiveService(LiveService):
         failure) told to each."""
         service = planned.root.service
         errors: list[JSON] = []
+        queue: asyncio.Queue[SubgraphResponse | BaseException | None] = asyncio.Queue(QUEUED_EVENTS)
+        reader = asyncio.get_running_loop().create_task(_read(events, queue))
         try:
             await shared.ready.wait()
-            async for event in events:
-                out = await self.gateway.executor.execute_event(
-                    planned.plan,
-                    planned.root,
-                    planned.rest,
-                    event,
-                    planned.variables,
-                    planned.coerced,
-                    context,
-                )
-                text = orjson.dumps(out).decode()
-                for live in list(shared.lives):
-                    sink = live.feed.sink
-                    if sink is not None:
-                        key: Hashable = ("upstream", next(_keys))  # never coalesced: no entity is known
-                        sink([(key, text)])
-                        live.feed.delivered += 1
+            ended = False
+            while not ended:
+                # the events that arrived while the previous ones ran: one plan run for them all
+                batch: list[SubgraphResponse] = []
+                item = await queue.get()
+                while True:
+                    if item is None:
+                        ended = True
+                        break
+                    if isinstance(item, BaseException):
+                        await self._deliver(shared, planned, batch, context)
+                        raise item
+                    batch.append(item)
+                    if queue.empty() or len(batch) >= BATCH_EVENTS:
+                        break
+                    item = queue.get_nowait()
+                await self._deliver(shared, planned, batch, context)
         except SubgraphFailure as exc:
             log.warning("subscription from subgraph %s ended: %s (%s)", service, exc.code, exc.detail)
             errors = [_failure_message(service, exc.code)]
@@ -429,15 +433,36 @@ class PlannedLiveService(LiveService):
         finally:
             if shared.key is not None and self.shared.get(shared.key) is shared:
                 del self.shared[shared.key]  # a client subscribing from now on gets a new upstream
-            aclose = getattr(events, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(aclose())
+            reader.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(reader)  # its cancellation closes the upstream (`_closing`)
         for live in list(shared.lives):  # the upstream ended by itself: each released, then told
             end = live.feed.end if live.feed.sink is not None else None
             self.stop(live)
             if end is not None:
                 end(errors)
+
+    async def _deliver(
+        self, shared: _Shared, planned: PlannedSubscription, batch: list[SubgraphResponse], context: Any
+    ) -> None:
+        if not batch:
+            return
+        outs = await self.gateway.executor.execute_events(
+            planned.plan,
+            planned.root,
+            planned.rest,
+            planned.batched,
+            batch,
+            planned.variables,
+            planned.coerced,
+            context,
+        )
+        texts = [orjson.dumps(out).decode() for out in outs]
+        for live in list(shared.lives):
+            sink = live.feed.sink
+            if sink is not None:  # never coalesced: no entity is known here
+                sink([(("upstream", next(_keys)), text) for text in texts])
+                live.feed.delivered += len(texts)
 
     def stop(self, live: Live) -> None:
         if not isinstance(live, Upstream):
@@ -471,6 +496,27 @@ class PlannedLiveService(LiveService):
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
+
+
+async def _read(
+    events: AsyncIterator[SubgraphResponse],
+    queue: asyncio.Queue[SubgraphResponse | BaseException | None],
+) -> None:
+    """Upstream events into the pump's queue, then None (the end) or the failure. A full queue stops the
+    reading, and the socket's own bounded buffer then slows the subgraph down (TCP backpressure)."""
+    try:
+        async for event in events:
+            await queue.put(event)
+        await queue.put(None)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:  # handed to the pump, which reports it
+        await queue.put(exc)
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
 
 
 async def _closing(upstream: UpstreamSubscription) -> AsyncIterator[SubgraphResponse]:
