@@ -556,3 +556,16 @@ async def test_a_concurrent_index_migration_works_on_the_partitioned_table(db: s
         assert "obs_heading_t" in plan
     finally:
         await conn.close()
+
+
+async def test_the_servers_statement_timeout_does_not_apply(db: str) -> None:
+    """CLI connections carry ATLAS4D_STATEMENT_TIMEOUT_MS (30 s), shorter than a verification scan or an index
+    build of a big table: conversion and maintenance lift it for their statements and restore it after."""
+    conn = await asyncpg.connect(db, server_settings={"statement_timeout": "5ms"})
+    try:
+        report = await convert(conn, batch_rows=3_000, now=NOW)
+        assert report.outcome == "converted" and report.rows_verified == 3_000
+        assert (await maintain(conn, retention=Duration.parse("P1Y"), now=NOW)).outcome == "done"
+        assert await conn.fetchval("SHOW statement_timeout") == "5ms"
+    finally:
+        await conn.close()

@@ -52,7 +52,8 @@ import asyncio
 import hashlib
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -479,6 +480,38 @@ async def convert(
     now: datetime | None = None,
 ) -> ConversionReport:
     """Convert atlas4d.observations_core to RANGE(t) partitions online; resumable (see the module doc)."""
+    async with _no_statement_timeout(conn):
+        return await _convert(
+            conn, interval=interval, ahead=ahead, batch_rows=batch_rows, drop_old=drop_old, dry_run=dry_run,
+            lock_timeout_ms=lock_timeout_ms, swap_attempts=swap_attempts, progress=progress, now=now,
+        )  # fmt: skip
+
+
+@asynccontextmanager
+async def _no_statement_timeout(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """The server's statement_timeout (30 s) is a request's, not a full-table scan's or an index build's.
+    RESET afterwards returns to the connection's own (ATLAS4D_STATEMENT_TIMEOUT_MS, set at connect)."""
+    await conn.execute("SET statement_timeout = 0")
+    try:
+        yield
+    finally:
+        if not conn.is_closed():
+            await conn.execute("RESET statement_timeout")
+
+
+async def _convert(
+    conn: asyncpg.Connection,
+    *,
+    interval: Interval,
+    ahead: int,
+    batch_rows: int,
+    drop_old: bool,
+    dry_run: bool,
+    lock_timeout_ms: int,
+    swap_attempts: int,
+    progress: Progress | None,
+    now: datetime | None,
+) -> ConversionReport:
     began = time.perf_counter()
     now = now or datetime.now(UTC)
     report = ConversionReport(interval, "converted")
@@ -904,7 +937,8 @@ async def maintain(
         return MaintainReport("busy")
     try:
         await conn.execute("SET TIME ZONE 'UTC'")
-        return await _maintain(conn, retention, ahead, now, lock_timeout_ms, attempts, dry_run)
+        async with _no_statement_timeout(conn):
+            return await _maintain(conn, retention, ahead, now, lock_timeout_ms, attempts, dry_run)
     finally:
         await conn.execute("RESET TIME ZONE")
         await conn.execute("SELECT pg_advisory_unlock($1)", MAINTAIN_LOCK_KEY)
