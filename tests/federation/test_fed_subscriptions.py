@@ -357,3 +357,33 @@ async def test_over_sse_events_flow_and_an_upstream_failure_ends_the_stream(
         "serviceName": "alerts",
     }
     until(lambda: not stack.live.upstreams, "the SSE subscription's upstream lived on")
+
+
+async def test_sse_single_connection_mode_completes_an_operation_whose_upstream_ended(
+    stack: Stack, pool: asyncpg.Pool
+) -> None:
+    bus = await vehicle(pool, "bus")
+    async with httpx.AsyncClient(base_url=stack.in_process, timeout=30) as http:
+        token = (await http.put("/graphql")).text
+        headers = {"x-graphql-event-stream-token": token}
+        async with http.stream(
+            "GET", "/graphql", headers={**headers, "accept": "text/event-stream"}
+        ) as response:
+            lines = response.aiter_lines()
+            body = {"query": ALERTS, "extensions": {"operationId": "op1"}}
+            assert (await http.post("/graphql", json=body, headers=headers)).status_code == 202
+            stack.alerts.command(f"emit {bus} single")
+            frames: list[tuple[str, dict[str, Any]]] = []
+            kind = ""
+            async for line in lines:
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data:") and line[5:].strip():
+                    frames.append((kind, orjson.loads(line[5:])))
+                    if kind == "complete":
+                        break
+                    if len(frames) == 1:
+                        assert stack.alerts.command("drop")["dropped"] == 1
+    assert [(k, f["id"]) for k, f in frames] == [("next", "op1"), ("next", "op1"), ("complete", "op1")]
+    assert frames[0][1]["payload"]["data"]["alertRaised"]["message"] == "single"
+    assert frames[1][1]["payload"]["errors"][0]["extensions"]["code"] == "SUBGRAPH_UNAVAILABLE"

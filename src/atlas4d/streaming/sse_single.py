@@ -258,7 +258,24 @@ class SingleConnections:
             return Response(status_code=202)
         reservation.operations[operation_id] = started
         started.feed.sink = self._sink(reservation, operation_id, frame)
+        started.feed.end = self._ended(reservation, operation_id, frame)
         return Response(status_code=202)
+
+    @staticmethod
+    def _ended(
+        reservation: Reservation, operation_id: str, frame: str
+    ) -> Callable[[list[dict[str, Any]]], None]:
+        """The operation's source ended by itself (a gateway's upstream): its errors, then `complete`."""
+
+        def end(errors: list[dict[str, Any]]) -> None:
+            if reservation.operations.pop(operation_id, None) is None:
+                return  # stopped meanwhile
+            if errors:
+                payload = orjson.dumps({"errors": errors}).decode()
+                reservation.outbox.put_control(_event("next", f'{{"id":{frame},"payload":{payload}}}'))
+            reservation.outbox.put_control(_event("complete", f'{{"id":{frame}}}'))
+
+        return end
 
     def _sink(
         self, reservation: Reservation, operation_id: str, frame: str
