@@ -9,6 +9,7 @@ without waiting for the cumulative statistics, which a backend flushes up to 10 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import shutil
 import uuid
@@ -60,6 +61,19 @@ def _with_statement_counts(pg: EmbeddedCluster) -> None:
         asyncio.run(_sql(pg.admin_url(), f"ALTER SYSTEM SET shared_preload_libraries = '{STATEMENTS}'"))
         pg.stop()
         pg.start()
+
+
+@contextmanager
+def one_run_at_a_time() -> Iterator[None]:
+    """The primary's data directory is shared between runs: a second run at the same time would find it
+    running on another port (and stop it under the first)."""
+    home().mkdir(parents=True, exist_ok=True)
+    with (home() / ".lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit(f"another `python -m bench.replicas` is running ({home()} is locked)") from None
+        yield
 
 
 def start_primary(console: Console, *, observations: int, entities: int, days: int) -> Cluster:

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -42,7 +44,8 @@ from rich.console import Console
 from bench.load import latency_ms, lua_script
 from bench.procs import cpu_seconds, install_cleanup, stop
 from bench.queries import Query, q1, q2, q3
-from bench.replica_clusters import Cluster, replicas, start_primary, statement_calls
+from bench.replica_clusters import Cluster, one_run_at_a_time, replicas, start_primary, statement_calls
+from bench.replica_replay import Replay, replay_cost
 from bench.replicas_report import Run, write_section
 from bench.run import fetch_ids
 from bench.servers import Server, start_atlas4d
@@ -76,6 +79,7 @@ class Options:
     warmup: int = 3
     rounds: int = 2
     configs: tuple[Config, ...] = CONFIGS
+    replay_rows: int = 200_000  # observations ingested to measure what writes cost each replica (0: skip)
 
 
 def wait_fresh(server: Server, replicas: int, seconds: float = 60) -> None:
@@ -108,6 +112,10 @@ def start_gateways(config: Config, primary: Cluster, reads: list[Cluster], logs:
 def _wrk(url: str, script: Path, seconds: int, connections: int, threads: int) -> list[str]:
     return ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "60s", "--latency",
             "-s", str(script), url]  # fmt: skip
+
+
+def _process_cpu(pid: int) -> float:
+    return cpu_seconds(lambda: [pid])
 
 
 def _children_cpu() -> float:
@@ -171,11 +179,17 @@ def measure(
         **{c.name: c.pids for c in clusters},
     }
     cpu0 = {tier: cpu_seconds(pids) for tier, pids in tiers.items()}
+    gateway_pids = tiers["gateway"]()
+    per_process0 = {pid: _process_cpu(pid) for pid in gateway_pids}
     wrk0, stmts0, t0 = _children_cpu(), statements(clusters), time.monotonic()
     outs = drive(servers, script, options.duration)
     elapsed = time.monotonic() - t0
     cpu = {tier: (cpu_seconds(pids) - cpu0[tier]) / elapsed for tier, pids in tiers.items()}
     cpu["wrk"] = (_children_cpu() - wrk0) / elapsed
+    per_process = sorted(
+        ((_process_cpu(pid) - c0) / elapsed for pid, c0 in per_process0.items()),
+        reverse=True,
+    )
     stmts1 = statements(clusters)
     requests = sum(int(_number(r"(\d+) requests in", out)) for out in outs)
     return Run(
@@ -188,6 +202,9 @@ def measure(
         p50_ms=sum(latency_ms(o, "50") for o in outs) / len(outs),
         p99_ms=max(latency_ms(o, "99") for o in outs),
         cpu=cpu,
+        gateway_processes=[
+            round(c, 3) for c in per_process if c >= 0.005
+        ],  # the workers; idle helpers dropped
         statements={name: stmts1[name] - stmts0[name] for name in stmts1},
         load=os.getloadavg()[0],
     )
@@ -227,12 +244,15 @@ def gateways_for(
             started[config.name] = start_gateways(config, primary, reads, logs)
         yield started
     finally:
-        for servers in started.values():
-            for server in servers:
-                stop(server.proc)
+        procs = [server.proc for servers in started.values() for server in servers]
+        for proc in procs:  # all at once: each may take up to its graceful-shutdown timeout
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            stop(proc)
 
 
-def run(options: Options, console: Console, logs: Path) -> list[Run]:
+def run(options: Options, console: Console, logs: Path) -> tuple[list[Run], Replay | None]:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk (python -m bench installs it)")
     queries = [q1(), q2(), q3()]
@@ -240,29 +260,38 @@ def run(options: Options, console: Console, logs: Path) -> list[Run]:
         console, observations=options.observations, entities=options.entities, days=options.days
     )
     results: list[Run] = []
+    replay = None
     try:
-        with (
-            replicas(primary, max(c.replicas for c in options.configs), console) as reads,
-            gateways_for(options.configs, primary, reads, logs) as gateways,
-        ):
-            clusters = [primary, *reads]
-            check_ids(queries, gateways, primary, reads, console)
-            for round_no in range(1, options.rounds + 1):
-                for query in queries:
-                    shift = (round_no - 1) % len(options.configs)
-                    for config in options.configs[shift:] + options.configs[:shift]:
-                        m = measure(config, query, gateways[config.name], clusters, options, round_no)
-                        results.append(m)
-                        spread = ", ".join(f"{k} {v:,}" for k, v in m.statements.items())
-                        cpu = ", ".join(f"{k} {v:.2f}" for k, v in m.cpu.items())
-                        console.print(
-                            f"round {round_no} {query.name} {config.name}: {m.rps:,.0f} req/s, p50 {m.p50_ms:.1f} "
-                            f"ms, p99 {m.p99_ms:.1f} ms | cores: {cpu} | statements: {spread} | load {m.load:.1f}",
-                            soft_wrap=True,
-                        )
+        with replicas(primary, max(c.replicas for c in options.configs), console) as reads:
+            with gateways_for(options.configs, primary, reads, logs) as gateways:
+                check_ids(queries, gateways, primary, reads, console)
+                for round_no in range(1, options.rounds + 1):
+                    for query in queries:
+                        shift = (round_no - 1) % len(options.configs)
+                        for config in options.configs[shift:] + options.configs[:shift]:
+                            m = measure(
+                                config, query, gateways[config.name], [primary, *reads], options, round_no
+                            )
+                            results.append(m)
+                            spread = ", ".join(f"{k} {v:,}" for k, v in m.statements.items())
+                            cpu = ", ".join(f"{k} {v:.2f}" for k, v in m.cpu.items())
+                            console.print(
+                                f"round {round_no} {query.name} {config.name}: {m.rps:,.0f} req/s, p50 "
+                                f"{m.p50_ms:.1f} ms, p99 {m.p99_ms:.1f} ms | cores: {cpu} | statements: {spread} "
+                                f"| gateway processes {m.gateway_processes} | load {m.load:.1f}",
+                                soft_wrap=True,
+                            )
+            if options.replay_rows:
+                replay = replay_cost(primary, reads, options.replay_rows)
+                console.print(
+                    f"writes: {replay.rows:,} rows in {replay.seconds:.1f} s, replicas caught up "
+                    f"{replay.caught_up_s:.2f} s after the commit; CPU-ms per 1,000 rows: "
+                    + ", ".join(f"{k} {v:.1f}" for k, v in replay.cpu_ms_per_1k_rows.items()),
+                    soft_wrap=True,
+                )
     finally:
         primary.pg.stop()
-    return results
+    return results, replay
 
 
 def options(argv: list[str] | None = None) -> tuple[Options, bool]:
@@ -275,15 +304,20 @@ def options(argv: list[str] | None = None) -> tuple[Options, bool]:
     parser.add_argument(
         "--no-gateway-pair", action="store_true", help="skip the 1 vs 2 gateway processes runs"
     )
+    parser.add_argument(
+        "--replay-rows", type=int, help="rows ingested to measure replay cost (default 200k; 0 skips)"
+    )
     args = parser.parse_args(argv)
     configs = tuple(c for c in CONFIGS if not (args.no_gateway_pair and "gateway" in c.name))
-    base = Options(observations=100_000, duration=3, warmup=1, rounds=1) if args.quick else Options()
+    quick = Options(observations=100_000, duration=3, warmup=1, rounds=1, replay_rows=20_000)
+    base = quick if args.quick else Options()
     chosen = Options(
         observations=base.observations,
         duration=args.duration or base.duration,
         warmup=base.warmup,
         rounds=args.rounds or base.rounds,
         configs=configs,
+        replay_rows=base.replay_rows if args.replay_rows is None else args.replay_rows,
     )
     return chosen, not args.quick
 
@@ -293,9 +327,9 @@ def main(argv: list[str] | None = None) -> None:
     install_cleanup()
     chosen, full = options(argv)
     started_load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    with tempfile.TemporaryDirectory(prefix="atlas4d-bench-replicas-") as tmp:
-        results = run(chosen, console, Path(tmp))
-    section = write_section(results, chosen, started_load, write=full)
+    with one_run_at_a_time(), tempfile.TemporaryDirectory(prefix="atlas4d-bench-replicas-") as tmp:
+        results, replay = run(chosen, console, Path(tmp))
+    section = write_section(results, replay, chosen, started_load, write=full)
     print(section)  # as is: the table rows unwrapped, to paste
     if not full:
         console.print("[yellow]quick run: bench/RESULTS.md left as it was[/yellow]")

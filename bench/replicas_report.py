@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from bench.replica_replay import Replay
 from bench.report import RESULTS, _replace_between
 
 START, END = "<!-- replicas-bench:start -->", "<!-- replicas-bench:end -->"
@@ -32,6 +33,7 @@ class Run:
     cpu: dict[str, float]  # tier (gateway, primary, replica N, wrk) → cores (CPU-seconds per second)
     statements: dict[str, int]  # cluster → statements on the bench tables during the run
     load: float  # 1-minute load average at the end of the run
+    gateway_processes: list[float]  # cores of each busy gateway process (uvicorn workers), largest first
 
 
 class Params(Protocol):
@@ -139,7 +141,24 @@ def capacity(runs: list[Run]) -> list[str]:
     return lines
 
 
-def section(runs: list[Run], options: Params, started_load: str) -> str:
+def writes(replay: Replay | None) -> list[str]:
+    if replay is None:
+        return []
+    cpu = replay.cpu_ms_per_1k_rows
+    replicas = [k for k in cpu if k != "primary"]
+    return [
+        "",
+        f"What writes cost each replica: {replay.rows:,} observations ingested into a scratch database on the "
+        f"primary (the demo seeder's binary COPY, entities and tracks included) in {replay.seconds:.1f} s "
+        f"({replay.rows / replay.seconds:,.0f} rows/s, {replay.wal_bytes / replay.rows:,.0f} bytes of WAL a row); "
+        f"every replica had replayed it {replay.caught_up_s:.2f} s after the commit. CPU-ms per 1,000 rows "
+        f"(the client's own CPU not included): primary {cpu['primary']:.1f}, "
+        + ", ".join(f"{k} {cpu[k]:.1f}" for k in replicas)
+        + ". Every replica replays every write: this is paid once per replica, whatever the number of replicas.",
+    ]
+
+
+def section(runs: list[Run], replay: Replay | None, options: Params, started_load: str) -> str:
     ended = " ".join(f"{x:.2f}" for x in os.getloadavg())
     loads = [r.load for r in runs]
     lines = [
@@ -163,6 +182,7 @@ def section(runs: list[Run], options: Params, started_load: str) -> str:
         "docs/scaling.md):",
         "",
         *capacity(runs),
+        *writes(replay),
         "",
         "Everything shares 2 cores, so a second replica cannot add throughput here: the gateway and both "
         "replicas compete for the same cores. What carries to separate machines is each tier's CPU per request.",
@@ -171,14 +191,16 @@ def section(runs: list[Run], options: Params, started_load: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(runs: list[Run], options: Params, started_load: str, *, write: bool) -> str:
+def write_section(
+    runs: list[Run], replay: Replay | None, options: Params, started_load: str, *, write: bool
+) -> str:
     OUT.mkdir(parents=True, exist_ok=True)
     raw: dict[str, Any] = {
         "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "runs": [asdict(r) for r in runs],
     }
     (OUT / "replicas.json").write_text(json.dumps(raw, indent=1))
-    block = section(runs, options, started_load)
+    block = section(runs, replay, options, started_load)
     if write:
         text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
         RESULTS.write_text(_replace_between(text, START, END, block))
