@@ -170,6 +170,7 @@ async def poll(
     times: array[float] = array("d")
     request_s: list[float] = []
     errors = [0]
+    first_error: list[str] = []
     await until(at)
     stop_at = at + seconds
     rng = random.Random(len(boxes))
@@ -194,9 +195,14 @@ async def poll(
                     continue
                 now = time.monotonic()
                 request_s.append(now - started)
-                if answer.get("errors"):
+                data = answer.get("data") if isinstance(answer, dict) else None
+                if not data:  # refused (rate limit, overload): counted, its first error kept
                     errors[0] += 1
-                for node in answer["data"]["observations"]["nodes"]:
+                    if not first_error:
+                        first_error.append(orjson.dumps(answer).decode()[:300])
+                    await asyncio.sleep(max(0.0, started + 1.0 - time.monotonic()))
+                    continue
+                for node in data["observations"]["nodes"]:
                     if node["id"] not in seen:
                         seen.add(node["id"])
                         seqs.append(node["metadata"]["seq"])
@@ -212,6 +218,7 @@ async def poll(
         "times": times.tobytes(),
         "request_s": request_s,
         "errors": errors[0],
+        "first_error": first_error[0] if first_error else None,
         "cpu_s": cpu_s() - cpu0,
     }
 

@@ -227,6 +227,7 @@ def polling_round(fleet: Fleet, pid: int, seq0: int) -> dict[str, Any]:
         "request_p50_ms": ms(request_s, 0.5),
         "request_p99_ms": ms(request_s, 0.99),
         "request_errors": sum(p["errors"] for p in polled),
+        "first_error": next((p["first_error"] for p in polled if p["first_error"]), None),
         "server_cpu_share": cpu / POLL_SECONDS,
         "server_cpu_us_per_delivery": cpu / max(int(known.sum()), 1) * 1e6,
         "client_cpu_share_each": [round(p["cpu_s"] / POLL_SECONDS, 3) for p in polled],
