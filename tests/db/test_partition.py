@@ -256,9 +256,15 @@ def _never_executed(plan: object) -> set[str]:
     return out
 
 
-async def test_concurrent_writes_during_conversion_are_all_kept(db: str) -> None:
-    """Writers insert, update and delete while the copy runs in small batches; every acknowledged insert
-    is stored (minus the acknowledged deletes), updates win, and the table equals the oracle row for row."""
+async def test_concurrent_writes_during_conversion_are_all_kept(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers insert, update and delete while the copy runs in small batches and the indexes are built
+    concurrently; every acknowledged insert is stored (minus the acknowledged deletes), updates win, and
+    the table equals the oracle row for row."""
+    import atlas4d.db.partition
+
+    monkeypatch.setattr(atlas4d.db.partition, "SMALL_PARTITION_BYTES", 0)  # every partition: CONCURRENTLY
     pool = await asyncpg.create_pool(db, min_size=3, max_size=3)
     conn = await asyncpg.connect(db)
     acknowledged: dict[int, float] = {}
@@ -342,10 +348,18 @@ async def test_interrupted_conversion_resumes(db: str) -> None:
         await conn.execute("UPDATE atlas4d.observations_core SET speed_ms = 9 WHERE id IN (11, 2001)")
         await conn.execute("INSERT INTO atlas4d.observations_core (t) VALUES ($1)", NOW)
         expected = await _fingerprint(conn)
+        # a partition's index build that failed (CREATE INDEX CONCURRENTLY leaves it invalid) is rebuilt
+        child = "atlas4d.observations_core_p20261001_observations_geom_gist"
+        await conn.execute(f"CREATE INDEX {child.split('.')[1]} ON atlas4d.observations_core_p20261001 (id)")
+        await conn.execute(f"UPDATE pg_index SET indisvalid = false WHERE indexrelid = '{child}'::regclass")
         report = await convert(conn, batch_rows=500, now=NOW)
-        assert (
-            report.outcome == "converted" and report.rows_copied == 1_498
-        )  # 2000 deleted, 2001 mirrored by its update
+        assert report.outcome == "converted"
+        assert report.rows_copied == 1_498  # 2000 deleted, 2001 mirrored by its update
+        assert await conn.fetchval(f"SELECT indisvalid FROM pg_index WHERE indexrelid = '{child}'::regclass")
+        assert "USING gist (geom)" in await conn.fetchval(f"SELECT pg_get_indexdef('{child}'::regclass)")
+        assert await conn.fetchval(
+            "SELECT bool_and(i.indisvalid) FROM pg_index i WHERE i.indrelid = 'atlas4d.observations_core'::regclass"
+        )
         assert await _fingerprint(conn) == expected
     finally:
         await conn.close()

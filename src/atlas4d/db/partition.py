@@ -5,9 +5,9 @@ partitioned by RANGE (t) — one partition per interval (month by default) over 
 ahead, and a DEFAULT partition so no insert is ever refused. Expand/contract:
 
 1. **expand** — a partitioned twin `observations_core_partitioned` is made from the catalog: `LIKE` for
-   columns, defaults, checks, storage, statistics and comments; the primary key and every other valid index
-   from `pg_get_indexdef`/`pg_get_constraintdef` (so a module's or an operator's own index comes along);
-   owner and grants from `relacl`. A row-level *mirror* trigger on the old table applies every INSERT,
+   columns, defaults, checks, storage, statistics and comments; the primary key from `pg_get_constraintdef`;
+   owner and grants from `relacl`. Every other valid index (`pg_get_indexdef`, so a module's or an
+   operator's own index comes along) is built after the copy, per partition, concurrently. A row-level *mirror* trigger on the old table applies every INSERT,
    UPDATE, DELETE and TRUNCATE to the twin in the writer's own transaction, so from then on any snapshot
    sees the two tables equal for every row written since;
 2. **copy** — the rows that existed before the mirror, in id ranges of `batch_rows`, each batch one short
@@ -71,6 +71,7 @@ MIRROR_TRIGGER = "atlas4d_partition_mirror"
 MIRROR_FUNCTION = "atlas4d.observations_core_partition_mirror"
 MAINTAIN_LOCK_KEY = 0x41544C35  # "ATL5"; migrations hold 0x41544C34
 MAX_PARTITIONS = 2_000
+SMALL_PARTITION_BYTES = 1 << 20  # indexed without CONCURRENTLY below this heap size (~7,000 observations)
 Interval = Literal["day", "week", "month", "year"]
 INTERVALS: tuple[Interval, ...] = ("day", "week", "month", "year")
 
@@ -547,12 +548,15 @@ async def _convert(
     report.steps.append(
         f"{'reuse' if twin_exists else 'create'} {SCHEMA}.{TWIN} PARTITION BY RANGE (t): {len(ranges)} "
         f"{interval} partitions {ranges[0][0]:%Y-%m-%d} .. {ranges[-1][1]:%Y-%m-%d} + {DEFAULT_PART}; "
-        f"{len(catalog.constraints)} key constraints, {len(catalog.indexes)} indexes, {len(catalog.grants)} grants"
+        f"{len(catalog.constraints)} key constraints, {len(catalog.grants)} grants"
     )
     report.steps.append(
         f"mirror trigger {MIRROR_TRIGGER} on {SCHEMA}.{TABLE} (INSERT/UPDATE/DELETE/TRUNCATE)"
     )
     report.steps.append(f"copy rows in id batches of {batch_rows:,} (FOR SHARE, resumable)")
+    report.steps.append(
+        f"build {len(catalog.indexes)} indexes on each partition concurrently, attach them to the twin's"
+    )
     report.steps.append("verify count and checksum in one snapshot")
     report.steps.append(
         f"swap under ACCESS EXCLUSIVE (lock_timeout {lock_timeout_ms} ms, up to {swap_attempts} tries): "
@@ -596,6 +600,9 @@ async def _convert(
     report.phases["copy"] = copy_began - began
     report.rows_copied = await _copy(conn, catalog, state, batch_rows, progress)
     report.copy_seconds = time.perf_counter() - copy_began
+    await conn.execute("UPDATE atlas4d.partitioning SET phase = 'index' WHERE table_name = $1", TABLE)
+    report.phases["index"] = time.perf_counter() - began
+    await _build_indexes(conn, catalog)
     await conn.execute("UPDATE atlas4d.partitioning SET phase = 'verify' WHERE table_name = $1", TABLE)
     report.phases["verify"] = time.perf_counter() - began
     report.rows_verified = await _verify(conn)
@@ -665,13 +672,50 @@ async def _create_twin(
         await conn.execute(f"CREATE TABLE {_qualified(DEFAULT_PART)} PARTITION OF {twin} DEFAULT")
         for name, definition in catalog.constraints:
             await conn.execute(f"ALTER TABLE {twin} ADD CONSTRAINT {_q(aside_name(name, 'p'))} {definition}")
-        for name, definition in catalog.indexes:
-            await conn.execute(_retarget_index(definition, name, aside_name(name, "p"), TWIN))
         await conn.execute(f"ALTER TABLE {twin} OWNER TO {_q(catalog.owner)}")
         for grant in catalog.grants:
             await conn.execute(grant.format(table=twin))
         if catalog.comment is not None:
             await conn.execute(f"COMMENT ON TABLE {twin} IS {_literal(catalog.comment)}")
+
+
+async def _build_indexes(conn: asyncpg.Connection, catalog: Catalog) -> None:
+    """The twin's secondary indexes, built after the copy: each partition's with CREATE INDEX CONCURRENTLY
+    (a sorted bulk build instead of one insertion per row during the copy; writes through the mirror go on),
+    attached to a parent index made `ON ONLY` the twin, which turns valid with its last partition. Every step
+    is idempotent for a resumed run; a partition index left invalid by an interrupted build is rebuilt."""
+    twin = _qualified(TWIN)
+    leaves = [
+        (r["relname"], r["bytes"] < SMALL_PARTITION_BYTES)
+        for r in await conn.fetch(
+            "SELECT c.relname, pg_relation_size(c.oid) AS bytes FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = $1::regclass AND c.relkind = 'r' ORDER BY c.relname",
+            f"{SCHEMA}.{TWIN}",
+        )
+    ]
+    for name, definition in catalog.indexes:
+        parent = aside_name(name, "p")
+        m = INDEX_HEAD.match(definition)
+        if m is None:
+            raise PartitionError(f"cannot read the definition of index {name}: {definition}")
+        unique, rest = m["unique"] or "", definition[m.end() :]
+        await conn.execute(f"CREATE {unique}INDEX IF NOT EXISTS {_q(parent)} ON ONLY {twin} {rest}")
+        for leaf, small in leaves:
+            child = aside_name(leaf, name)
+            valid = await conn.fetchval(
+                "SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)",
+                f"{SCHEMA}.{_q(child)}",
+            )
+            if valid is False:
+                await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {_qualified(child)}")
+            # a small partition (the ones ahead, the DEFAULT, a short table) in one plain build: it holds
+            # writes to that partition for milliseconds, where a concurrent build waits out two transactions
+            how = "" if small else "CONCURRENTLY "
+            await conn.execute(
+                f"CREATE {unique}INDEX {how}IF NOT EXISTS {_q(child)} ON {_qualified(leaf)} {rest}"
+            )
+            await conn.execute(f"ALTER INDEX {_qualified(parent)} ATTACH PARTITION {_qualified(child)}")
 
 
 INDEX_HEAD = re.compile(r"^CREATE (?P<unique>UNIQUE )?INDEX (?P<name>\S+) ON (?:ONLY )?(?P<table>\S+) ")
