@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from atlas4d.app import create_app
 from atlas4d.settings import Settings
+from atlas4d.web import deadline
 from atlas4d.web.graphql_http import GraphQLEndpoint
 from atlas4d.web.middleware import request_limits
 
@@ -248,3 +249,28 @@ async def test_a_client_that_goes_away_cancels_its_sql(pool: asyncpg.Pool) -> No
 
 async def _running(pool: asyncpg.Pool, tag: str) -> bool:
     return await sleeping_queries(pool, tag) > 0
+
+
+async def test_cancelling_a_request_leaves_the_pool_whole(database_url: str) -> None:
+    """asyncpg returns a connection to its pool in a task of its own (shielded, so that a cancelled caller
+    cannot interrupt it). Cancelling a request must not cancel that task: here a request's work is giving its
+    connection back when the request is cancelled — with one connection in the pool, the next query gets it
+    and the pool closes (before the fix, both waited forever)."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    try:
+        for _ in range(3):
+            token = deadline.enter()
+            tasks = deadline.current()
+            assert tasks is not None
+            try:
+                connection = await pool.acquire()
+                giving_back = asyncio.ensure_future(pool.release(connection))
+                await asyncio.sleep(0)  # the release has started its shielded task
+                tasks.cancel()  # the client went away
+            finally:
+                deadline.leave(token)
+            with contextlib.suppress(asyncio.CancelledError):
+                await giving_back
+            assert await asyncio.wait_for(pool.fetchval("SELECT 1"), 30) == 1
+    finally:
+        await asyncio.wait_for(pool.close(), 30)

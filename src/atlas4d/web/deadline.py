@@ -57,6 +57,16 @@ def leave(token: contextvars.Token[RequestTasks | None]) -> None:
     _current.reset(token)
 
 
+def _driver_cleanup(coro: Coroutine[Any, Any, Any] | Generator[Any, None, Any]) -> bool:
+    """A task asyncpg starts to put a connection back in order: the shielded return of a connection to its pool
+    (reset, then release) and the cancel request for an interrupted query, which that return waits for. They
+    are not the request's work but the clean-up of it; cancelled with the request, a connection was left
+    neither reset nor released — lost to its pool for good, and `pool.close()` at shutdown waited for it
+    forever (seen under load: a few connections lost each time a batch of clients went away)."""
+    frame = getattr(coro, "cr_frame", None)
+    return frame is not None and str(frame.f_globals.get("__name__", "")).startswith("asyncpg.")
+
+
 def install(loop: asyncio.AbstractEventLoop) -> None:
     if loop.get_task_factory() in _FACTORIES:
         return
@@ -73,7 +83,7 @@ def install(loop: asyncio.AbstractEventLoop) -> None:
             task = asyncio.Task(coro, loop=loop, **kwargs)
         context = kwargs.get("context")
         owner = context.get(_current) if context is not None else _current.get()
-        if owner is not None:
+        if owner is not None and not _driver_cleanup(coro):
             owner.tasks.add(task)
         return task
 
