@@ -198,6 +198,7 @@ def run_round(
             round((t[3] - c0) / (seconds + drained), 3) for t, c0 in zip(taken, client_cpu0, strict=True)
         ],
         "rss_mb_first_last_max": (rss[0], rss[-1], max(rss)),
+        "rss_mb_every_s": [round(x, 1) for x in rss],
         "slow_consumer_close": slow_code,
     }
 
