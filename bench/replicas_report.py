@@ -79,15 +79,17 @@ def tables(runs: list[Run]) -> list[str]:
     groups = grouped(runs)
     replicas_seen = [d for d in DATABASES[1:] if any(d in r.cpu for r in runs)]
     lines = [
-        "| query | configuration | req/s | p50 ms | p99 ms |",
-        "|---|---|---:|---:|---:|",
+        "| query | configuration | req/s | p50 ms | p99 ms | gateway processes' cores, busiest first |",
+        "|---|---|---:|---:|---:|---|",
     ]
     for (query, config), rs in groups.items():
         rps = [r.rps for r in rs]
         spread = f" ({min(rps):,.0f}–{max(rps):,.0f})" if len(rs) > 1 else ""
+        width = min(len(r.gateway_processes) for r in rs)
+        busy = " / ".join(f"{_mean([r.gateway_processes[k] for r in rs]):.2f}" for k in range(width))
         lines.append(
             f"| {query} | {config} | {_mean(rps):,.0f}{spread} | {_mean([r.p50_ms for r in rs]):.1f} | "
-            f"{_mean([r.p99_ms for r in rs]):.1f} |"
+            f"{_mean([r.p99_ms for r in rs]):.1f} | {busy} |"
         )
     header = " | ".join(["gateway", "primary", *replicas_seen, "PostgreSQL total", "wrk"])
     lines += [
