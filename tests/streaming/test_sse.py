@@ -256,3 +256,44 @@ async def test_graphql_sse_client_single_connection_mode(server: str, pool: asyn
     assert [e["observationAdded"]["lon"] for e in by_op["A"]] == [27.1, 27.2]
     assert [e["observationAdded"]["lon"] for e in by_op["B"]] == [27.3, 27.5]
     assert by_op["Q"] == [{"__typename": "Query"}]
+
+
+async def test_single_connection_slow_reader_gets_its_error_and_bounded_events(
+    database_url: str, pool: asyncpg.Pool
+) -> None:
+    """A stream that falls behind (here: not opened while its subscription's events pile up) holds at most its
+    queue plus one batch; its operation then gets `SLOW_CONSUMER` and `complete`, and the stream ends."""
+    entity = uuid.uuid4()
+    with in_process(database_url, stream_queue_size="3") as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            token = (await http.put("/graphql")).text
+            r = await post_operation(http, token, "slow", LIVE, {"f": {"entityIds": [str(entity)]}})
+            assert r.status_code == 202
+
+            async def alive() -> bool:  # DELETE of no operation: 200 while the reservation runs
+                r = await http.delete("/graphql", params={"operationId": "none"}, headers={TOKEN: token})
+                return r.status_code == 200
+
+            written = 0
+            while await alive() and written < 500:  # one statement at a time until the queue overflows
+                await insert(pool, entity, [27.0 + written / 1000])
+                written += 1
+            for _ in range(400):  # the last rows' batch may still be on its way
+                if not await alive():
+                    break
+                await asyncio.sleep(0.05)
+            assert not await alive(), "the reservation never overflowed"
+            async with http.stream("GET", "/graphql", headers={**SSE, TOKEN: token}) as stream:
+                assert stream.status_code == 200  # ended before it was opened: it still tells why
+                got = [pair async for pair in events(stream.aiter_lines())]
+            assert not await alive()  # spent
+    delivered = [orjson.loads(d) for e, d in got[:-2]]
+    # bounded: the queue (3) and the batch that found it full at most; the first rows, in order
+    assert 3 <= len(delivered) < written and all(e == "next" for e, _ in got[:-2])
+    assert [m["payload"]["data"]["observationAdded"]["lon"] for m in delivered] == [
+        27.0 + i / 1000 for i in range(len(delivered))
+    ]
+    (last, last_data), (end, end_data) = got[-2:]
+    assert last == "next" and orjson.loads(last_data)["id"] == "slow"
+    assert orjson.loads(last_data)["payload"]["errors"][0]["extensions"]["code"] == "SLOW_CONSUMER"
+    assert (end, orjson.loads(end_data)) == ("complete", {"id": "slow"})

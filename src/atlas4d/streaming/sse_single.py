@@ -21,7 +21,7 @@ Same machinery as the other faces (service.py): parse/validation caches, limits,
 tenancy, `ATLAS4D_MAX_SUBSCRIPTIONS_PER_CONNECTION` counted per stream. The stream has one bounded outbox for
 all its operations (`ATLAS4D_STREAM_QUEUE_SIZE`; `coalesce` replaces per operation and entity). A slow reader
 (`close` policy) or missed change notices end the stream: each live operation gets a last `next` whose error
-code is `SLOW_CONSUMER` or `MISSED_NOTICES`, then `complete`. A request refused before execution (bad JSON,
+code is `SLOW_CONSUMER` or `MISSED_NOTICES`, then `complete` (a stream not opened yet keeps them for its GET). A request refused before execution (bad JSON,
 validation, limits, authorization) is answered by the POST itself — status 400 with `{"errors": […]}`, as
 GraphQL over HTTP has it — and nothing is streamed for it.
 """
@@ -119,11 +119,17 @@ class SingleConnections:
             return self._reserve(_owner(principal))
         token = stream_token(request)
         reservation = self.reservations.get(token) if token else None
-        if reservation is None or reservation.ended or reservation.owner != _owner(principal):
+        opening = request.method == "GET" and wants_event_stream(request)
+        if (
+            reservation is None
+            or reservation.owner != _owner(principal)
+            # ended by the server: only a stream never opened may still be opened, to read why
+            or (reservation.ended and (reservation.open or not opening))
+        ):
             return _refused(StreamNotFound("no event stream is reserved with this token; reserve one (PUT)"))
         if request.method == "DELETE":
             return self._stop(reservation, request.query_params.get("operationId"))
-        if request.method == "GET" and wants_event_stream(request):
+        if opening:
             return self._open(reservation)
         if request.method == "POST":
             request_id = str(state.get("request_id") or uuid4().hex[:16])
@@ -161,12 +167,17 @@ class SingleConnections:
     def _expire(self, reservation: Reservation) -> None:
         if not reservation.open:
             self._close(reservation)
+            self._forget(reservation)
 
-    def _close(self, reservation: Reservation) -> None:
-        """Stop every operation and void the token (the stream is gone, or never came)."""
-        reservation.ended = True
+    def _forget(self, reservation: Reservation) -> None:
         if reservation.expiry is not None:
             reservation.expiry.cancel()
+        if self.reservations.get(reservation.token) is reservation:
+            del self.reservations[reservation.token]
+
+    def _close(self, reservation: Reservation) -> None:
+        """Stop every operation: no event for this reservation is produced any more."""
+        reservation.ended = True
         if reservation.missed is not None:
             with contextlib.suppress(Exception):
                 self.service.hub().gap_listeners.discard(reservation.missed)
@@ -175,15 +186,16 @@ class SingleConnections:
                 with contextlib.suppress(Exception):
                     self.service.stop(live)
         reservation.operations.clear()
-        if self.reservations.get(reservation.token) is reservation:
-            del self.reservations[reservation.token]
 
     def _end(self, reservation: Reservation, code: str, message: str) -> None:
-        """The server ends the stream: each live operation gets its error and `complete`."""
+        """The server ends the stream: each live operation gets its error and `complete`. A stream not open yet
+        keeps its reservation until opened (to read them) or expired."""
         if reservation.ended:
             return
         live_ids = [op for op, live in reservation.operations.items() if live is not None]
         self._close(reservation)
+        if reservation.open:
+            self._forget(reservation)
         error = {"errors": [{"message": message, "extensions": {"code": code}}]}
         for op in live_ids:
             reservation.outbox.put_control(_event("next", orjson.dumps({"id": op, "payload": error})))
@@ -204,6 +216,8 @@ class SingleConnections:
         reservation.open = True
         if reservation.expiry is not None:
             reservation.expiry.cancel()
+        if reservation.ended:  # its last events wait in the queue; the token is spent
+            self._forget(reservation)
         return StreamingResponse(self._stream(reservation), media_type=EVENT_STREAM, headers=HEADERS)
 
     async def _stream(self, reservation: Reservation) -> AsyncIterator[str]:
@@ -221,6 +235,7 @@ class SingleConnections:
         finally:
             if not reservation.ended:
                 self._close(reservation)
+            self._forget(reservation)
 
     async def _execute(
         self, request: Request, reservation: Reservation, who: Subscriber, request_id: str
