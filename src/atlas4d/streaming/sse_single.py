@@ -21,9 +21,9 @@ Same machinery as the other faces (service.py): parse/validation caches, limits,
 tenancy, `ATLAS4D_MAX_SUBSCRIPTIONS_PER_CONNECTION` counted per stream. The stream has one bounded outbox for
 all its operations (`ATLAS4D_STREAM_QUEUE_SIZE`; `coalesce` replaces per operation and entity). A slow reader
 (`close` policy) or missed change notices end the stream: each live operation gets a last `next` whose error
-code is `SLOW_CONSUMER` or `MISSED_NOTICES`, then `complete` (a stream not opened yet keeps them for its GET). A request refused before execution (bad JSON,
-validation, limits, authorization) is answered by the POST itself — status 400 with `{"errors": […]}`, as
-GraphQL over HTTP has it — and nothing is streamed for it.
+code is `SLOW_CONSUMER` or `MISSED_NOTICES`, then `complete` (a stream not opened yet keeps them for its GET).
+A request refused before execution (bad JSON, validation, limits, authorization) is answered by the POST
+itself — status 400 with `{"errors": […]}`, as GraphQL over HTTP has it — and nothing is streamed for it.
 """
 
 from __future__ import annotations
