@@ -17,7 +17,8 @@ executed against the bench tables (pg_stat_statements), i.e. how the reads sprea
 returns the same ids as raw SQL on the primary. On 2 cores every process shares the same cores: 2 replicas do
 not double throughput here; the per-request CPU of each tier is what carries to N machines (docs/scaling.md).
 
-A full run writes its section of bench/RESULTS.md; `--quick` (100k rows, short runs) only prints.
+A full run writes its section of bench/RESULTS.md and the numbers of docs/scaling.md §2 (between their markers);
+`--quick` (100k rows, short runs) only prints.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from bench.procs import cpu_seconds, install_cleanup, stop
 from bench.queries import Query, q1, q2, q3
 from bench.replica_clusters import Cluster, one_run_at_a_time, replicas, start_primary, statement_calls
 from bench.replica_replay import Replay, replay_cost
+from bench.replicas_docs import write_docs
 from bench.replicas_report import Run, write_section
 from bench.run import fetch_ids
 from bench.servers import Server, start_atlas4d
@@ -330,6 +332,9 @@ def main(argv: list[str] | None = None) -> None:
     with one_run_at_a_time(), tempfile.TemporaryDirectory(prefix="atlas4d-bench-replicas-") as tmp:
         results, replay = run(chosen, console, Path(tmp))
     section = write_section(results, replay, chosen, started_load, write=full)
+    if full:  # the measured numbers and the plugged-in arithmetic of docs/scaling.md §2
+        loads = [r.load for r in results]
+        write_docs(results, replay, f"{min(loads):.1f}–{max(loads):.1f} during the runs")
     print(section)  # as is: the table rows unwrapped, to paste
     if not full:
         console.print("[yellow]quick run: bench/RESULTS.md left as it was[/yellow]")
