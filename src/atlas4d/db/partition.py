@@ -526,6 +526,9 @@ async def _convert(
         return await _hypertable(conn, interval, dry_run, report)
     await conn.execute(STATE_SQL)
     state = await conn.fetchrow("SELECT * FROM atlas4d.partitioning WHERE table_name = $1", TABLE)
+    if state is not None and state["phase"] == "done":  # a finished conversion, rolled back by hand since
+        await conn.execute("DELETE FROM atlas4d.partitioning WHERE table_name = $1", TABLE)
+        state = None
     if state is not None and state["interval"] != interval:
         interval = state["interval"]  # a resumed conversion keeps the interval it started with
         report.interval = interval
