@@ -2,7 +2,7 @@
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup demo test test-partitioned check lint typecheck format snapshot bench demo-video bench-federation nightly
+.PHONY: setup demo test test-partitioned image-test check lint typecheck format snapshot bench demo-video bench-federation nightly
 
 setup:
 	@bash scripts/setup.sh
@@ -23,6 +23,12 @@ PARTITIONED_TESTS := tests/api/test_filters_oracle.py tests/api/test_rest_oracle
 	tests/streaming/test_subscriptions.py tests/streaming/test_tenancy_live.py tests/db/test_track_refresh.py
 test-partitioned: setup
 	ATLAS4D_TEST_PARTITIONED=month $(VENV)/python -m pytest -q -p no:cacheprovider $(PARTITIONED_TESTS)
+
+# Builds deploy/Dockerfile with podman on base images debootstrapped from the Debian mirror (scripts/image.sh) and
+# runs it against PostGIS (tests/deploy/test_image.py): too slow for `make test` when cold (docs/deploy.md §2);
+# .ci/run runs it after `make test`. Needs root or password-less sudo.
+image-test: setup
+	ATLAS4D_IMAGE_TEST=1 $(VENV)/python -m pytest -q -p no:cacheprovider tests/deploy/test_image.py
 
 lint: setup
 	$(VENV)/ruff check src tests bench scripts clients/python/src

@@ -34,6 +34,13 @@ for broker in mosquitto nats-server; do
   if ! command -v "$broker" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$broker" ]; then apt_install "$broker"; fi
 done
 
+# podman (daemonless, rootful) and debootstrap: tests/deploy/test_image.py builds and runs deploy/Dockerfile with
+# scripts/image.sh on base images made from the Debian mirror (no Docker Hub needed)
+if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1 || { ! command -v debootstrap >/dev/null 2>&1 && [ ! -x /usr/sbin/debootstrap ]; }; then
+  echo "setup: installing podman and debootstrap"
+  apt_install --no-install-recommends podman runc debootstrap
+fi
+
 # 2. Python virtualenv with the project and the Python client (clients/python, its own distribution, with its
 #    GeoPandas extra); reinstalled only when either pyproject.toml changes
 PY="${PYTHON:-python3}"

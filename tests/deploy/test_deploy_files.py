@@ -4,7 +4,7 @@ Helm's own engine (helm-python-sdk: Helm v4 built as a library) into manifests t
 Kubernetes versions' schemas (kubernetes-validate) and say what docs/deploy.md promises: /ready and /health
 probes, non-root read-only containers, HPA, PDB, a pre-upgrade migration Job and Secrets.
 
-No container engine runs here: the image itself is not built by the tests (docs/deploy.md says so).
+The image itself is built and run by test_image.py (`make image-test`: podman on debootstrapped Debian bases).
 """
 
 from __future__ import annotations
