@@ -491,6 +491,10 @@ def test_cli_partition_and_maintain(cli: typer.Typer, db: str, monkeypatch: pyte
     assert "week partitions" in dry.output and "mirror trigger" in dry.output
     bad = runner.invoke(cli, ["db", "partition", "--interval", "fortnight"])
     assert bad.exit_code == 2
+    monkeypatch.setenv("ATLAS4D_RETENTION", "P30D")
+    early = runner.invoke(cli, ["db", "maintain"])
+    assert early.exit_code == 0 and "needs `atlas4d db partition` first" in early.output, early.output
+    monkeypatch.delenv("ATLAS4D_RETENTION")
     done = runner.invoke(cli, ["db", "partition", "--json"])
     assert done.exit_code == 0, done.output
     document = json.loads(done.output.strip().splitlines()[-1])
@@ -499,6 +503,10 @@ def test_cli_partition_and_maintain(cli: typer.Typer, db: str, monkeypatch: pyte
     kept = runner.invoke(cli, ["db", "maintain", "--json"])
     assert kept.exit_code == 0, kept.output
     assert json.loads(kept.output)["report"]["dropped"] == []
+    listed = runner.invoke(cli, ["db", "maintain", "--dry-run"])
+    assert (
+        listed.exit_code == 0 and "observations_core_default" in listed.output and "DEFAULT" in listed.output
+    )
     monkeypatch.setenv("ATLAS4D_RETENTION", "ninety days")
     refused = runner.invoke(cli, ["db", "maintain"])
     assert refused.exit_code != 0

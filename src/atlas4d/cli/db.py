@@ -449,6 +449,25 @@ def register_partitioning(db: typer.Typer, console: Console) -> None:
                 f"{report.tracks_deleted:,} tracks, {report.ingest_keys_deleted:,} ingest keys; "
                 f"refreshed {report.tracks_refreshed:,} tracks"
             )
+        if report.outcome == "not partitioned":
+            console.print(
+                "[yellow]not partitioned[/]: nothing to maintain"
+                + (
+                    f"; ATLAS4D_RETENTION={settings.retention} needs `atlas4d db partition` first"
+                    if retention
+                    else ""
+                )
+            )
+            return
+        if report.outcome == "busy":
+            console.print("busy: another `atlas4d db maintain` holds the lock; skipped")
+            return
+        listing = Table(title="atlas4d.observations_core partitions")
+        for column in ("partition", "range (UTC)", "rows (estimate)"):
+            listing.add_column(column)
+        for name, span, estimate in parts:
+            listing.add_row(name, span, f"{estimate:,}")
+        console.print(listing)
         console.print(f"{report.outcome}; {len(parts)} partitions")
 
 
