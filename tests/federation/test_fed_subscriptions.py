@@ -7,6 +7,7 @@ entity fields come from the other subgraphs by `_entities`, one request per subg
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -21,7 +22,7 @@ import jwt
 import orjson
 import pytest
 import websockets
-from fed_servers import NodeProcess, ThreadedServer
+from fed_servers import JS_DIR, NodeProcess, ThreadedServer
 
 from atlas4d.federation.app import create_app
 from atlas4d.federation.compose import SubgraphSource, compose
@@ -387,3 +388,44 @@ async def test_sse_single_connection_mode_completes_an_operation_whose_upstream_
     assert [(k, f["id"]) for k, f in frames] == [("next", "op1"), ("next", "op1"), ("complete", "op1")]
     assert frames[0][1]["payload"]["data"]["alertRaised"]["message"] == "single"
     assert frames[1][1]["payload"]["errors"][0]["extensions"]["code"] == "SUBGRAPH_UNAVAILABLE"
+
+
+async def test_the_graphql_ws_npm_client_subscribes_through_the_gateway_process(
+    stack: Stack, pool: asyncpg.Pool
+) -> None:
+    """What browsers run (Apollo Client, urql, GraphiQL use graphql-ws): its `ready` comes once the gateway
+    answered a query sent after the subscribe, and the gateway answers the subscribe only after the core
+    subgraph started it (a ping barrier upstream) — so rows written from then on all arrive."""
+    bus = await vehicle(pool, "bus")
+    url = stack.gateway.replace("http://", "ws://") + "/graphql"
+    variables = json.dumps({"f": {"entityIds": [bus]}})
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        str(JS_DIR / "graphql-ws-client.mjs"),
+        url,
+        "2",
+        variables,
+        cwd=JS_DIR,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        assert (await asyncio.wait_for(process.stdout.readline(), 60)).decode().strip() == "ready"
+        for lon in (27.1, 27.2):
+            await pool.execute(
+                "INSERT INTO atlas4d.observations_core (t, lon, lat, geom, entity_id) VALUES "
+                "(now(), $1, 42.5, ST_SetSRID(ST_MakePoint($1, 42.5), 4326), $2)",
+                lon,
+                uuid.UUID(bus),
+            )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+    assert process.returncode == 0, err.decode()
+    events = [json.loads(line)["data"]["observationAdded"] for line in out.decode().splitlines() if line]
+    assert [(e["lon"], e["entity"]) for e in events] == [
+        (27.1, {"kind": "vehicle"}),
+        (27.2, {"kind": "vehicle"}),
+    ]

@@ -93,8 +93,11 @@ async def test_events_then_complete_then_the_socket_is_closed() -> None:
         seen.append(orjson.loads(await ws.recv()))  # connection_init
         await ws.send('{"type":"connection_ack"}')
         seen.append(orjson.loads(await ws.recv()))  # subscribe
+        await ws.send(orjson.dumps({"id": "1", "type": "next", "payload": {"data": {"tick": 0}}}).decode())
+        assert orjson.loads(await ws.recv()) == {"type": "ping"}  # the gateway's barrier after subscribe
         await ws.send('{"type":"ping"}')
         assert orjson.loads(await ws.recv()) == {"type": "pong"}
+        await ws.send('{"type":"pong"}')
         for n in (1, 2):
             await ws.send(
                 orjson.dumps({"id": "1", "type": "next", "payload": {"data": {"tick": n}}}).decode()
@@ -107,7 +110,7 @@ async def test_events_then_complete_then_the_socket_is_closed() -> None:
         upstream = await subscribe(url)
         events = [e.data async for e in upstream]
         await upstream.aclose()
-    assert events == [{"tick": 1}, {"tick": 2}]
+    assert events == [{"tick": 0}, {"tick": 1}, {"tick": 2}]  # the one before the pong kept
     assert seen[1]["type"] == "subscribe" and seen[1]["payload"]["query"] == "subscription { tick }"
 
 
@@ -115,7 +118,9 @@ async def test_a_message_that_is_not_the_protocol_is_a_bad_response() -> None:
     async def garbage(ws: ServerConnection) -> None:
         await ws.recv()
         await ws.send('{"type":"connection_ack"}')
-        await ws.recv()
+        await ws.recv()  # subscribe
+        await ws.recv()  # ping
+        await ws.send('{"type":"pong"}')
         await ws.send("<html>502</html>")
         await ws.wait_closed()
 

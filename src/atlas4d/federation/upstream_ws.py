@@ -49,6 +49,7 @@ class UpstreamSubscription:
         self.url = url
         self.done = False  # the subgraph completed it, or sent `error`
         self.closed = False
+        self._early: list[JSON] = []  # messages received while waiting for the pong after `subscribe`
 
     @classmethod
     async def open(
@@ -97,9 +98,25 @@ class UpstreamSubscription:
             if operation_name:
                 payload["operationName"] = operation_name
             await self._send({"id": "1", "type": "subscribe", "payload": payload})
+            # A server handling a connection's messages in order (ours) has started the subscription once it
+            # answers a ping sent after it: the client's own subscribe is then answered only when events
+            # written from now on will reach it. Messages of the subscription that come first are kept.
+            await self._send({"type": "ping"})
+            async with asyncio.timeout(handshake_s):
+                while True:
+                    message = await self._receive()
+                    kind = message.get("type")
+                    if kind == "pong":
+                        break
+                    if kind == "ping":
+                        await self._send({"type": "pong"})
+                    else:
+                        self._early.append(message)
         except TimeoutError as exc:
             await self.aclose()
-            raise SubgraphFailure("SUBGRAPH_TIMEOUT", f"{url}: no connection_ack in {handshake_s} s") from exc
+            raise SubgraphFailure(
+                "SUBGRAPH_TIMEOUT", f"{url}: no connection_ack or pong in {handshake_s} s"
+            ) from exc
         except BaseException:
             await self.aclose()
             raise
@@ -136,7 +153,7 @@ class UpstreamSubscription:
         """Each `next` as a response; an `error` message as a response without data, then the end; `complete`
         ends it. Raises SubgraphFailure when the socket closes before `complete`."""
         while not self.done:
-            message = await self._receive()
+            message = self._early.pop(0) if self._early else await self._receive()
             kind = message.get("type")
             if kind == "ping":
                 await self._send({"type": "pong"})
