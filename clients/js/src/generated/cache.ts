@@ -6,6 +6,7 @@ export const keyedTypes = [
   "Detection",
   "Entity",
   "Geofence",
+  "GeofenceEvent",
   "NetworkAnomaly",
   "NetworkLink",
   "NetworkNode",
@@ -16,6 +17,7 @@ export const keyedTypes = [
   "Track",
   "Trip",
   "Vehicle",
+  "ZoneEvent",
   "ZoneViolation"
 ] as const;
 export const valueTypes = [
