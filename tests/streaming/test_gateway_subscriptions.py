@@ -174,3 +174,36 @@ async def test_the_events_of_one_batch_share_one_entities_request_per_subgraph(
         "TAXI",
     ]
     assert [e["data"]["observationAdded"]["entity"]["id"] for e in events] == entities
+
+
+async def test_a_module_root_field_gets_core_fields_for_each_event(
+    served: InProcess, http: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    """mobility's `geofenceEvents` (on the hub, in-process) with core's `Entity.kind` and `Observation` fields,
+    fetched by `_entities` for each event."""
+    fence, bus = uuid.uuid4(), await vehicle(pool, "bus")
+    await pool.execute(
+        "INSERT INTO atlas4d_mobility.geofences (id, name, speed_limit_kmh, geom) "
+        "VALUES ($1, 'depot', 30, ST_MakeEnvelope(36.0, 39.0, 36.1, 39.1, 4326))",
+        fence,
+    )
+    query = """subscription($f: GeofenceEventFilter) {
+      geofenceEvents(filter: $f) { kind geofence { name } entity { id kind vehicle { kind } } observation { lon lat } }
+    }"""
+    async with connect(served.base) as client:
+        await client.init()
+        await client.subscribe(query, {"f": {"geofenceIds": [str(fence)]}})
+        item = {"time": "2026-07-03T00:00:00Z", "lon": 36.05, "lat": 39.05, "entityId": bus}
+        r = await http.post("/graphql", json={"query": INGEST, "variables": {"o": [item]}})
+        assert r.json()["data"]["ingestObservations"]["accepted"] == 1, r.text
+        (event,) = await client.events(1)
+    assert event["payload"] == {
+        "data": {
+            "geofenceEvents": {
+                "kind": "ENTERED",
+                "geofence": {"name": "depot"},
+                "entity": {"id": bus, "kind": "vehicle", "vehicle": {"kind": "BUS"}},
+                "observation": {"lon": 36.05, "lat": 39.05},
+            }
+        }
+    }
