@@ -314,3 +314,82 @@ async def test_geofence_events_follow_the_oracle_and_speeding_agrees_with_the_qu
     assert all(e["speedKmh"] > e["limitKmh"] for e in fast)
     ids = [int(e["observationId"]) for e in got]
     assert ids == sorted(ids)  # commit order
+
+
+NETWORK_ANOMALIES = """subscription N($types: [NetworkAnomalyType!], $min: Int, $nodes: [ID!]) {
+  networkAnomalyDetected(types: $types, minSeverity: $min, nodeIds: $nodes) { id type severity node { name } }
+}"""
+NETWORK_QUERY = """query Q($types: [NetworkAnomalyType!], $min: Int, $nodes: [ID!]) {
+  networkAnomalies(types: $types, minSeverity: $min, nodeIds: $nodes, first: 10000) { id }
+}"""
+ANOMALY_ROW = (
+    "INSERT INTO atlas4d_telecom.anomalies (id, node_id, type, severity, started_at, ended_at, samples) "
+    "SELECT u.id, u.node, u.type, u.severity, $5, $5, 1 "
+    "FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[]) AS u(id, node, type, severity)"
+)
+
+
+async def test_network_anomalies_from_the_modules_own_channel_agree_with_the_query(
+    server: str, http: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    """telecom's rows are announced by its own trigger (module channel `telecom.anomalies`): one multi-row
+    statement, a detection job (INSERT … SELECT detect_anomalies), and 250 rows in one statement (split over
+    two notices) all reach subscribers in commit order; each subscription gets what `networkAnomalies` with
+    the same arguments returns."""
+    rng = random.Random(3)
+    nodes = [uuid.uuid4(), uuid.uuid4()]
+    for i, node in enumerate(nodes):
+        await pool.execute(
+            "INSERT INTO atlas4d_telecom.nodes (entity_id, kind, name) VALUES ($1, 'olt', $2)",
+            node,
+            f"olt-{i}",
+        )
+    ids = [str(n) for n in nodes]
+    filters = [
+        {"min": 3, "nodes": ids},
+        {"types": ["LINK_DOWN", "CONGESTION"], "nodes": ids},
+        {"nodes": [ids[1]]},
+    ]
+    types = ["high_latency", "packet_loss", "link_down", "congestion", "power_warning"]
+    async with connect(server) as client:
+        await client.init()
+        subs = [await client.subscribe(NETWORK_ANOMALIES, f) for f in filters]
+        written: list[str] = []
+        for count in (6, 250):  # one statement each; 250 ids are two notices
+            batch = [uuid.uuid4() for _ in range(count)]
+            await pool.execute(
+                ANOMALY_ROW,
+                batch,
+                [rng.choice(nodes) for _ in batch],
+                [rng.choice(types) for _ in batch],
+                [rng.randint(1, 5) for _ in batch],
+                T0,
+            )
+            written += [str(a) for a in batch]
+        # the detection job: metrics of node 1 with a fault, anomalies stored from detect_anomalies
+        await pool.executemany(
+            "INSERT INTO atlas4d_telecom.metrics (node_id, t, latency_ms, status) VALUES ($1, $2, $3, $4)",
+            [(nodes[1], T0 + timedelta(minutes=m), 5.0, "down" if 2 <= m < 5 else "up") for m in range(8)],
+        )
+        detected = await pool.fetch(
+            "INSERT INTO atlas4d_telecom.anomalies (id, node_id, type, severity, started_at, ended_at, "
+            "peak_value, threshold, samples) SELECT gen_random_uuid(), d.* FROM "
+            "atlas4d_telecom.detect_anomalies($1::uuid[], NULL, NULL, 50, 5, 90, -28) d RETURNING id",
+            [nodes[1]],
+        )
+        assert len(detected) == 1  # one link_down run
+        written += [str(r["id"]) for r in detected]
+        expected = []
+        for f in filters:
+            r = await http.post("/graphql", json={"query": NETWORK_QUERY, "variables": f})
+            expected.append({a["id"] for a in r.json()["data"]["networkAnomalies"]})
+        got: dict[str, list[dict[str, Any]]] = {s: [] for s in subs}
+        for message in await client.events(sum(len(e) for e in expected), seconds=60):
+            got[message["id"]].append(message["payload"]["data"]["networkAnomalyDetected"])
+        await client.barrier()
+    for sub, want in zip(subs, expected, strict=True):
+        mine = [e["id"] for e in got[sub]]
+        assert set(mine) == want and len(mine) == len(want)  # the query path's answer, each once
+        assert mine == [a for a in written if a in want]  # commit order, statement order within
+    assert {e["node"]["name"] for e in got[subs[2]]} == {"olt-1"}
+    assert str(detected[0]["id"]) in {e["id"] for e in got[subs[1]]}  # link_down from the detection job

@@ -6,13 +6,17 @@ A module declares, in `Module.live_topics`, one `DerivedTopic` per kind of event
 - `name`: the topic its subscription resolvers return `Feed(name, spec)` for (prefix it with the module's
   name, `airspace.zone_events`);
 - `listens_to`: the change channel it reads — `"observations"`, `"anomalies"` or `"tracks"` (the rows core's
-  statement triggers announce, whoever wrote them: GraphQL, REST, bulk, connectors, another replica, SQL);
+  statement triggers announce, whoever wrote them: GraphQL, REST, bulk, connectors, another replica, SQL), or
+  `"module:<module>.<name>"` for rows of the module's own tables, which its migrations announce the way core
+  does: a statement trigger sending `pg_notify('atlas4d_changes', 'm;<module>.<name>;<key>,<key>,…')` (keys
+  without commas, a notice under 8,000 bytes — split a big statement's keys over several);
 - `events_sql`: one statement, in the module's own schema (typically a SQL function its migrations create),
   that turns a batch of changed keys into event rows. Its parameters, by channel:
     observations: `$1 int8[]` low ids, `$2 int8[]` high ids (inclusive ranges), `$3`/`$4` the rows' time span
                   (timestamptz, for partition pruning);
     anomalies:    `$1 int8[]` low ids, `$2 int8[]` high ids;
-    tracks:       `$1 uuid[]` track ids.
+    tracks:       `$1 uuid[]` track ids;
+    module:<…>:   `$1 text[]` the keys, in notice order (the same key twice in a batch is passed once).
   The ranges come in notice order (commit order): the statement must return its events in that order
   (`unnest($1, $2) WITH ORDINALITY` then id), which is the order every subscriber receives them in;
 - `matches(spec, row)`: whether a subscription's validated filter (the `spec` its resolver put in the feed)
@@ -33,10 +37,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from atlas4d.streaming.changes import ANOMALIES, OBSERVATIONS, TRACKS, Change
+from atlas4d.streaming.changes import ANOMALIES, OBSERVATIONS, TRACKS, Change, module_kind
 from atlas4d.streaming.hub import Feed
 
 CHANNELS = {"observations": OBSERVATIONS, "anomalies": ANOMALIES, "tracks": TRACKS}
+MODULE_CHANNEL = "module:"
 
 __all__ = ["CHANNELS", "DerivedTopic", "Feed", "PredicateIndex"]
 
@@ -83,19 +88,27 @@ class DerivedTopic:
     entity_key: Callable[[Any], Hashable] = _unique
 
     def __post_init__(self) -> None:
-        if self.listens_to not in CHANNELS:
+        if self.listens_to.startswith(MODULE_CHANNEL):
+            module_kind(self.listens_to.removeprefix(MODULE_CHANNEL))  # ValueError when malformed
+        elif self.listens_to not in CHANNELS:
             raise ValueError(
-                f"topic {self.name!r} listens to {self.listens_to!r}; the channels are {sorted(CHANNELS)}"
+                f"topic {self.name!r} listens to {self.listens_to!r}; the channels are {sorted(CHANNELS)} "
+                "and `module:<module>.<name>`"
             )
 
     @property
     def change_kind(self) -> str:
+        if self.listens_to.startswith(MODULE_CHANNEL):
+            return module_kind(self.listens_to.removeprefix(MODULE_CHANNEL))
         return CHANNELS[self.listens_to]
 
     def index(self) -> PredicateIndex:
         return PredicateIndex(self.matches)
 
     async def read(self, conn: Any, changes: Sequence[Change]) -> list[Any]:
+        if self.listens_to.startswith(MODULE_CHANNEL):
+            keys = list(dict.fromkeys(k for c in changes for k in c.keys))
+            return list(await conn.fetch(self.events_sql, keys))
         if self.listens_to == "tracks":
             ids = list(dict.fromkeys(t for c in changes for t in c.tracks))
             return list(await conn.fetch(self.events_sql, ids))

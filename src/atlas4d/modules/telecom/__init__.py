@@ -6,6 +6,7 @@ from __future__ import annotations
 from importlib import resources
 
 from atlas4d.modules.contract import Module
+from atlas4d.modules.telecom.live import live_topics
 from atlas4d.modules.telecom.loaders import create_loaders
 from atlas4d.modules.telecom.schema import build_telecom_schema
 from atlas4d.modules.telecom.seed import seed_telecom
@@ -23,6 +24,7 @@ module = Module(
     migrations=resources.files(__package__) / "migrations",
     seed=seed_telecom,
     settings=TelecomSettings,
+    live_topics=live_topics,
     author="Atlas4D",
     license="Apache-2.0",
 )

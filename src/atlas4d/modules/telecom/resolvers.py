@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 import strawberry
@@ -12,6 +13,7 @@ from atlas4d.core.queries import page_size
 from atlas4d.core.schema.inputs import BBoxInput, TimeFilter
 from atlas4d.core.schema.scalars import Duration
 from atlas4d.modules.telecom import queries
+from atlas4d.modules.telecom.live import TOPIC, AnomalySpec
 from atlas4d.modules.telecom.schema.types import (
     NetworkAnomaly,
     NetworkAnomalyType,
@@ -23,6 +25,7 @@ from atlas4d.modules.telecom.schema.types import (
     anomaly_args,
     metric_args,
 )
+from atlas4d.streaming.derived import Feed
 
 
 def _first(info: Info, first: int | None) -> int:
@@ -94,3 +97,18 @@ async def network_metrics(
     ids = parse_uuids(node_ids, "nodeIds")
     rows = await queries.network_metrics(info.context.pool, ids, metric_args(info, time, interval))
     return [NetworkMetricBucket.from_row(r) for r in rows]
+
+
+async def network_anomaly_detected(
+    info: Info,
+    types: list[NetworkAnomalyType] | None = None,
+    time: Annotated[TimeFilter | None, strawberry.argument(description="Anomalies overlapping it.")] = None,
+    min_severity: int | None = None,
+    node_ids: list[strawberry.ID] | None = None,
+) -> AsyncIterator[NetworkAnomaly]:
+    """`networkAnomalies`' arguments, validated by the same code; the live feed the hub serves."""
+    nodes = parse_uuids(node_ids, "nodeIds")
+    spec = AnomalySpec(
+        anomaly_args(types, time, min_severity), frozenset(nodes) if nodes is not None else None
+    )
+    return Feed(TOPIC, spec)

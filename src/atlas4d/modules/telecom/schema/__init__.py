@@ -39,9 +39,19 @@ class Query:
     )
 
 
+@strawberry.type
+class Subscription:
+    network_anomaly_detected = strawberry.subscription(
+        resolver=resolvers.network_anomaly_detected,
+        description="Each network anomaly stored after the subscription started that matches the arguments "
+        "(as `networkAnomalies`; by any writer, in commit order).",
+    )
+
+
 def build_telecom_schema() -> strawberry.federation.Schema:
     return strawberry.federation.Schema(
         query=Query,
+        subscription=Subscription,
         types=[Entity],
         federation_version=FEDERATION_VERSION,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
