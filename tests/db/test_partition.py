@@ -438,6 +438,13 @@ async def test_maintain_ahead_retention_and_lock(db: str) -> None:
         )
         again = await maintain(conn, retention=Duration.parse("P2M"), ahead=2, now=NOW)
         assert again.created == [] and again.dropped == []
+        # a partition far ahead (made by hand) does not stop the next months from being created
+        await conn.execute(
+            "CREATE TABLE atlas4d.observations_core_p20310101 PARTITION OF atlas4d.observations_core "
+            "FOR VALUES FROM ('2031-01-01') TO ('2031-02-01')"
+        )
+        later = await maintain(conn, retention=None, ahead=1, now=datetime(2027, 4, 10, tzinfo=UTC))
+        assert later.created == ["observations_core_p20270401", "observations_core_p20270501"]
         # a new partition attached by maintain carries the parent's indexes and triggers
         await conn.execute("INSERT INTO atlas4d.observations_core (t) VALUES ('2027-02-10')")
         assert (

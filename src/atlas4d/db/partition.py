@@ -1014,8 +1014,9 @@ async def _maintain(
     ranged = [p for p in parts if p.start is not None]
     default = next((p.name for p in parts if p.start is None), None)
     have = {p.start for p in ranged}
-    low = ranged[-1].end if ranged else None  # fill forward from the newest partition (gaps stay default)
-    for start, end in planned_ranges(low or now, None, now, interval, ahead):
+    # the current period and `ahead` more; ranges already covered are skipped. A past range never made
+    # (maintenance down for longer than `ahead` periods) is not back-filled: its rows are in DEFAULT already
+    for start, end in planned_ranges(now, None, now, interval, ahead):
         if start in have or any(p.start is not None and p.end is not None and p.start < end and start < p.end
                                 for p in ranged):  # fmt: skip
             continue
