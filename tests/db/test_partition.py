@@ -416,10 +416,16 @@ async def test_maintain_ahead_retention_and_lock(db: str) -> None:
 
         report = await maintain(conn, retention=Duration.parse("P2M"), ahead=2, now=NOW)
         assert report.outcome == "done"
-        assert report.created == ["observations_core_p20270201"]
+        # January's row, written into DEFAULT before January had a partition, moved into the new one
+        assert report.created == ["observations_core_p20270101", "observations_core_p20270201"]
+        assert report.moved == {"observations_core_p20270101": 1} and report.skipped == []
         assert (
-            report.skipped and "observations_core_p20270101" in report.skipped[0]
-        )  # DEFAULT holds a row there
+            await conn.fetchval(
+                "SELECT tableoid::regclass::text FROM atlas4d.observations_core WHERE t = '2027-01-15'"
+            )
+            == "atlas4d.observations_core_p20270101"
+        )
+        assert await conn.fetchval("SELECT count(*) FROM atlas4d.observations_core_default") == 0
         assert report.dropped == ["observations_core_p20260901"]  # Oct 5 cutoff: September is entirely older
         names = [p.name for p in await partitions(conn)]
         assert "observations_core_p20260901" not in names and "observations_core_p20261001" in names
@@ -598,5 +604,21 @@ async def test_the_servers_statement_timeout_does_not_apply(db: str) -> None:
         assert report.outcome == "converted" and report.rows_verified == 3_000
         assert (await maintain(conn, retention=Duration.parse("P1Y"), now=NOW)).outcome == "done"
         assert await conn.fetchval("SHOW statement_timeout") == "5ms"
+    finally:
+        await conn.close()
+
+
+async def test_maintain_leaves_a_large_default_range_alone(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import atlas4d.db.partition
+
+    conn = await asyncpg.connect(db)
+    try:
+        await convert(conn, ahead=0, now=NOW)
+        await conn.execute("INSERT INTO atlas4d.observations_core (t) VALUES ('2027-01-15'), ('2027-01-16')")
+        monkeypatch.setattr(atlas4d.db.partition, "MOVE_MAX_ROWS", 1)
+        report = await maintain(conn, retention=None, ahead=2, now=NOW)
+        assert report.created == ["observations_core_p20270201"] and report.moved == {}
+        assert len(report.skipped) == 1 and "observations_core_p20270101" in report.skipped[0]
+        assert await conn.fetchval("SELECT count(*) FROM atlas4d.observations_core_default") == 2
     finally:
         await conn.close()

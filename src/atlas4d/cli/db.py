@@ -436,7 +436,10 @@ def register_partitioning(db: typer.Typer, console: Console) -> None:
             return
         verb = "would " if dry_run else ""
         for name in report.created:
-            console.print(f"[green]{verb}create[/] {name}")
+            moved = (
+                f" (moving its {report.moved[name]:,} rows out of DEFAULT)" if name in report.moved else ""
+            )
+            console.print(f"[green]{verb}create[/] {name}{moved}")
         for name in report.dropped:
             console.print(
                 f"[red]{verb}drop[/] {name} (older than {settings.retention}, cutoff {report.cutoff})"

@@ -71,6 +71,7 @@ MIRROR_TRIGGER = "atlas4d_partition_mirror"
 MIRROR_FUNCTION = "atlas4d.observations_core_partition_mirror"
 MAINTAIN_LOCK_KEY = 0x41544C35  # "ATL5"; migrations hold 0x41544C34
 MAX_PARTITIONS = 2_000
+MOVE_MAX_ROWS = 100_000  # rows of a new range moved out of DEFAULT under its lock; more: range skipped
 SMALL_PARTITION_BYTES = 1 << 20  # indexed without CONCURRENTLY below this heap size (~7,000 observations)
 Interval = Literal["day", "week", "month", "year"]
 INTERVALS: tuple[Interval, ...] = ("day", "week", "month", "year")
@@ -946,6 +947,7 @@ class MaintainReport:
     created: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # ranges left to the DEFAULT partition, and why
+    moved: dict[str, int] = field(default_factory=dict)  # new partition -> rows moved out of DEFAULT
     cutoff: datetime | None = None
     default_rows_deleted: int = 0
     tracks_deleted: int = 0
@@ -1021,14 +1023,26 @@ async def _maintain(
                                 for p in ranged):  # fmt: skip
             continue
         name = partition_name(start)
-        if default is not None and await conn.fetchval(
-            f"SELECT EXISTS (SELECT 1 FROM {_qualified(default)} WHERE t >= $1 AND t < $2)", start, end
-        ):
-            report.skipped.append(f"{name}: the DEFAULT partition holds rows of that range (left there)")
+        stray = 0
+        if default is not None:
+            stray = await conn.fetchval(
+                f"SELECT count(*) FROM (SELECT 1 FROM {_qualified(default)} WHERE t >= $1 AND t < $2 "
+                "LIMIT $3) s",
+                start, end, MOVE_MAX_ROWS + 1,
+            )  # fmt: skip
+        if stray > MOVE_MAX_ROWS:
+            report.skipped.append(
+                f"{name}: the DEFAULT partition holds more than {MOVE_MAX_ROWS:,} rows of that range; moving "
+                "them would lock it for long (left there: served, not pruned)"
+            )
             continue
         report.created.append(name)
+        if stray:
+            report.moved[name] = stray
         if not dry_run:
-            await _add_partition(conn, name, start, end, lock_timeout_ms, attempts)
+            await _add_partition(
+                conn, name, start, end, lock_timeout_ms, attempts, move_from=default if stray else None
+            )
 
     if retention is None:
         return report
@@ -1052,15 +1066,35 @@ async def _maintain(
 
 
 async def _add_partition(
-    conn: asyncpg.Connection, name: str, start: datetime, end: datetime, lock_timeout_ms: int, attempts: int
+    conn: asyncpg.Connection,
+    name: str,
+    start: datetime,
+    end: datetime,
+    lock_timeout_ms: int,
+    attempts: int,
+    move_from: str | None = None,
 ) -> None:
     """CREATE TABLE … LIKE then ATTACH: ATTACH takes SHARE UPDATE EXCLUSIVE on the parent (reads and
     writes go on), where CREATE TABLE … PARTITION OF would take ACCESS EXCLUSIVE. The CHECK constraint
-    matching the bounds spares ATTACH its validation scan; it is dropped once attached."""
+    matching the bounds spares ATTACH its validation scan; it is dropped once attached.
+
+    `move_from` (the DEFAULT partition holding rows of the range, written before the range had its
+    partition): those rows move into the new table in the same transaction, under ACCESS EXCLUSIVE on the
+    DEFAULT partition (ATTACH would take it anyway), so the move is atomic for every reader and writer."""
     table = _qualified(name)
     check = _q(aside_name(name, "bounds"))
+    cols = ", ".join(
+        _q(r["attname"])
+        for r in await conn.fetch(
+            "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 "
+            "AND NOT attisdropped ORDER BY attnum",
+            f"{SCHEMA}.{TABLE}",
+        )
+    )
 
     async def add() -> None:
+        if move_from is not None:
+            await conn.execute(f"LOCK TABLE {_qualified(move_from)} IN ACCESS EXCLUSIVE MODE")
         await conn.execute(
             f"CREATE TABLE IF NOT EXISTS {table} (LIKE {SCHEMA}.{TABLE} INCLUDING DEFAULTS INCLUDING "
             "CONSTRAINTS INCLUDING GENERATED INCLUDING STATISTICS INCLUDING STORAGE INCLUDING COMPRESSION)"
@@ -1070,6 +1104,12 @@ async def _add_partition(
             f"ALTER TABLE {table} ADD CONSTRAINT {check} CHECK (t IS NOT NULL AND t >= "
             f"'{start.isoformat()}' AND t < '{end.isoformat()}')"
         )
+        if move_from is not None:
+            await conn.execute(
+                f"WITH moved AS (DELETE FROM {_qualified(move_from)} WHERE t >= $1 AND t < $2 RETURNING {cols}) "
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM moved",
+                start, end,
+            )  # fmt: skip
         await conn.execute(f"ALTER TABLE {SCHEMA}.{TABLE} ATTACH PARTITION {table} {_range_sql(start, end)}")
         await conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT {check}")
 
