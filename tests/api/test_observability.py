@@ -131,20 +131,22 @@ async def test_ingest_rows_count_only_committed_writes(
     client: httpx.AsyncClient, clean_db: asyncpg.Pool
 ) -> None:
     """`atlas4d_ingest_rows_total` counts stored rows: a write that fails at COMMIT (a deferred constraint
-    trigger refuses it, after every statement of the write succeeded) through the mutation and through bulk
-    ingest moves neither the table nor the counter; the same writes without the trigger move both."""
+    trigger refuses it, after every statement of the write succeeded) through the mutation, bulk ingest and REST
+    `POST /api/observations` moves neither the table nor the counter; the same writes without it move both."""
     mutation = "mutation CommitIngest($o: [ObservationInput!]!) { ingestObservations(observations: $o) { accepted } }"
     points = [
         {"entityId": ENTITY, "time": f"2026-01-02T00:00:0{i}Z", "lon": 27.4, "lat": 42.5} for i in range(3)
     ]
     lines = "".join(json.dumps(p) + "\n" for p in points[:2])
 
-    async def write() -> tuple[httpx.Response, httpx.Response]:
+    rest = [{"lat": 42.5, "lon": 27.4, "entity_id": ENTITY, "t": "2026-01-03T00:00:00Z"}]
+
+    async def write() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
         answer = await client.post("/graphql", json={"query": mutation, "variables": {"o": points}})
         bulk = await client.post(
             "/ingest/observations", content=lines, headers={"Content-Type": "application/x-ndjson"}
         )
-        return answer, bulk
+        return answer, bulk, await client.post("/api/observations", json=rest)
 
     async def counted() -> float:
         return value(samples((await client.get("/metrics")).text), "atlas4d_ingest_rows_total", source="all")
@@ -152,16 +154,20 @@ async def test_ingest_rows_count_only_committed_writes(
     before = await counted()
     await clean_db.execute(REFUSE_AT_COMMIT)
     try:
-        answer, bulk = await write()
+        answer, bulk, posted = await write()
     finally:
         await clean_db.execute("DROP TRIGGER refuse_at_commit ON atlas4d.observations_core")
         await clean_db.execute("DROP FUNCTION public.refuse_at_commit()")
-    assert answer.json()["errors"] and bulk.status_code >= 400, (answer.text, bulk.text)
+    assert answer.json()["errors"] and bulk.status_code >= 400 and posted.status_code >= 400, (
+        answer.text,
+        bulk.text,
+    )
     assert await clean_db.fetchval("SELECT count(*) FROM atlas4d.observations_core") == 0
     assert await counted() == before
-    answer, bulk = await write()
+    answer, bulk, posted = await write()
     assert answer.json()["data"]["ingestObservations"]["accepted"] == 3 and bulk.status_code == 200, bulk.text
-    assert await counted() == before + 5
+    assert posted.status_code == 200, posted.text
+    assert await counted() == before + 6
 
 
 async def test_loader_batch_sizes(client: httpx.AsyncClient, clean_db: asyncpg.Pool) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from atlas4d.core.filters import has_nul
+from atlas4d.core.ingest import stored
 from atlas4d.errors import BadInput, BatchTooLarge, InvalidItem
 from atlas4d.rest.sql import rest_sql
 
@@ -175,5 +176,6 @@ async def insert_observations(pool: asyncpg.Pool, items: list[NewObservation]) -
         track_ids = sorted({it.track_id for it in items if it.track_id is not None})
         if track_ids:
             await conn.execute("SELECT atlas4d.refresh_tracks($1::uuid[])", track_ids)
+    stored(len(rows))  # committed
     # ids come from one sequence in row order, so ascending ids are input order
     return sorted(int(r["id"]) for r in rows)
