@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from atlas4d.bulk.fast import fast_rows
 from atlas4d.bulk.http import load_stream
-from atlas4d.bulk.loader import InvalidLines, copy_chunks, validated_rows
+from atlas4d.bulk.loader import SLICE_LINES, InvalidLines, copy_chunks, validated_rows
 from atlas4d.bulk.parse import Chunk, add_ndjson_line
 from atlas4d.bulk.stream import BulkBody, parsed
 from atlas4d.core.ingest import OBSERVATION_COPY_COLUMNS, ewkb_point, write_observations
@@ -238,3 +238,23 @@ async def test_a_load_spread_over_several_copies_is_still_all_or_nothing(
                     await copy_chunks(conn, parsed(BulkBody(False, 100), pieces()), segment_s=0)
     expected = 300 if bad is None else 0
     assert await clean_db.fetchval("SELECT count(*) FROM atlas4d.observations_core") == expected
+
+
+async def test_slices_of_a_big_chunk_keep_line_numbers_and_all_or_nothing(clean_db: asyncpg.Pool) -> None:
+    """A 2,500-line chunk is parsed in slices of SLICE_LINES: errors from a later slice still name their
+    lines (every bad line of the chunk from that slice on), an unusual valid line there is stored."""
+    assert SLICE_LINES < 1_700
+    lines = [valid_line(i) for i in range(2_500)]
+    lines[1_700] = b'{"time": "2026-03-01T08:00:00Z", "lon": 1, "lat": 91}'
+    lines[2_200] = b'{"time": "2026-03-01T08:00:00Z", "lon": 1, "lat": 2, "speed": -1}'
+    with pytest.raises(InvalidLines) as refused:
+        await load(clean_db, b"\n".join(lines), chunk_lines=3_000)
+    assert [(e["line"], e["field"]) for e in refused.value.extensions["invalidItems"]] == [
+        (1_701, "lat"),
+        (2_201, "speed"),
+    ]
+    assert await clean_db.fetchval("SELECT count(*) FROM atlas4d.observations_core") == 0
+    lines[1_700] = orjson.dumps({"time": "9999-06-01T00:00:00Z", "lon": 1, "lat": 2})
+    lines[2_200] = valid_line(2_200)
+    assert (await load(clean_db, b"\n".join(lines), chunk_lines=3_000))["accepted"] == 2_500
+    assert await clean_db.fetchval("SELECT count(*) FROM atlas4d.observations_core") == 2_500
