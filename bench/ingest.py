@@ -211,6 +211,7 @@ def measure(
                     f"{name}: reported {result.rows} rows, stored {count}, expected {expected}"
                 )
             out.setdefault(name, []).append(result)
-            print(f"  {name}: {result.rows_per_s:,.0f} rows/s", flush=True)
+            load = os.getloadavg()[0]
+            print(f"  {name}: {result.rows_per_s:,.0f} rows/s (load {load:.1f})", flush=True)
     asyncio.run(reset(dsn))
     return out
