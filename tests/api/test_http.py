@@ -133,7 +133,8 @@ async def test_parse_and_validation_errors_are_400(client: httpx.AsyncClient, pa
 
 @ENDPOINTS
 async def test_other_methods_are_refused(client: httpx.AsyncClient, path: str) -> None:
-    response = await client.put(path, json={"query": "{ __typename }"})
+    # PUT and DELETE are graphql-sse's single connection mode (streaming/sse_single.py)
+    response = await client.patch(path, json={"query": "{ __typename }"})
     assert response.status_code == 405
 
 
