@@ -38,9 +38,15 @@ KEY="$({ printf '%s\n' "$SUITE" "$BASE_PACKAGES" "$NODE_PACKAGES" "$DEBIAN_MIRRO
   for ca in $EXTRA_CAS; do sha256sum "$ca" | cut -d' ' -f1; done; } | sha256sum | cut -c1-12)"
 BASE="localhost/atlas4d-base:$SUITE-$KEY"
 NODE="localhost/atlas4d-node:$SUITE-$KEY"
-VERSION="${VERSION:-$(git describe --tags --always 2>/dev/null | sed 's/^v//' || echo 0.1.0)}"
-# hatch-vcs needs a PEP 440 version: a bare commit id (no tags) becomes 0.1.0+g<id>
-if ! printf '%s' "$VERSION" | grep -qE '^[0-9]'; then VERSION="0.1.0+g$VERSION"; fi
+# the version a wheel built from this checkout gets (hatch-vcs reads it through setuptools-scm: PEP 440, e.g.
+# 0.1.dev338+g85bfa84c1; a bare `git describe --always` commit id is not a version), else 0.1.0+g<commit>
+if [ -z "${VERSION:-}" ]; then
+  for py in .venv/bin/python python3; do
+    VERSION="$("$py" -m setuptools_scm 2>/dev/null | tail -1 || true)"
+    [ -n "$VERSION" ] && break
+  done
+  VERSION="${VERSION:-0.1.0+g$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
+fi
 
 if [ "$(id -u)" -ne 0 ]; then echo "image.sh: run as root or under sudo (debootstrap, rootful podman)" >&2; exit 1; fi
 for tool in podman runc debootstrap; do
