@@ -168,6 +168,36 @@ def test_cost(core: GraphQLSchema, query: str, variables: dict[str, Any], cost: 
     assert analyzer.cost(parse(query), None, variables) == cost
 
 
+def test_cost_remembered_per_document_and_operation_never_the_decision(core: GraphQLSchema) -> None:
+    """The guard remembers an operation's cost per parsed document (no variables) but asks for the limit each
+    time: the same cached document is refused for one principal and let through for another."""
+    guard = OperationGuard(core, Settings())
+    limits = iter([150, 25_000, 150])
+    guard.max_cost = lambda _request: next(limits)
+    calls: list[str | None] = []
+    analyze = guard.analyzer.cost
+
+    def counting(document: DocumentNode, name: str | None, variables: Any) -> int:
+        calls.append(name)
+        return analyze(document, name, variables)
+
+    guard.analyzer.cost = counting  # type: ignore[method-assign]
+    two = parse(
+        "query S { entities(first: 5) { nodes { id latestObservation { id } } } } "
+        "query L { entities(first: 100) { nodes { id latestObservation { id } } } }"
+    )
+    assert guard.check_request(None, two, "L", None) is not None  # 201 > 150
+    assert guard.check_request(None, two, "L", None) is None  # same cost, a larger limit
+    refused = guard.check_request(None, two, "L", None)
+    assert isinstance(refused, QueryTooComplex) and refused.extensions["cost"] == 201
+    assert calls == ["L"]  # costed once
+    assert guard.cost(two, "S", None) == 11 and calls == ["L", "S"]  # per operation
+    variable = parse("query($n: Int) { entities(first: $n) { nodes { id } } }")
+    assert [guard.cost(variable, None, {"n": n}) for n in (5, 100)] == [6, 101]  # variables: costed each time
+    assert guard.cost(parse("{ entities(first: 5) { nodes { id } } }"), None, None) == 6  # another document
+    assert len(calls) == 5
+
+
 def test_a_fragment_under_connections_of_different_sizes(core: GraphQLSchema) -> None:
     query = (
         "{ a: entities(first: 2) { ...N } b: entities(first: 30) { ...N } } "

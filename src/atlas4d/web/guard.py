@@ -25,6 +25,9 @@ from atlas4d.web.shape import measure
 # (many copies of a field, many fragments side by side; tests/security/test_shape_and_cost.py): this bounds it
 # to ~25 ms. No documented query exceeds 10.
 MAX_MERGE_WORK = 8_000
+# Operations without variables whose estimated cost is remembered (per parsed document, which the endpoint's
+# document cache hands back as the same object for the same text); the whole table is dropped when it fills.
+COST_CACHE_SIZE = 1024
 
 
 class OperationGuard:
@@ -44,6 +47,10 @@ class OperationGuard:
             max_list_size=settings.max_page_size if clamp_to_page_size else None,
         )
         self.max_cost: Callable[[Request | None], int] = lambda _request: settings.max_cost
+        # (id(document), operation name) -> (document, cost). Only the cost is cached, never the decision:
+        # the limit is the principal's, looked up per request. The entry holds the document, so its id is not
+        # reused while the entry lives, and a hit is checked by identity.
+        self._costs: dict[tuple[int, str | None], tuple[DocumentNode, int]] = {}
 
     def check_document(self, document: DocumentNode) -> Atlas4DError | None:
         """Schema-free limits on a parsed document; run before validation."""
@@ -86,7 +93,7 @@ class OperationGuard:
             if problem is not None:
                 return problem
         limit = self.max_cost(request)
-        cost = self.analyzer.cost(document, operation_name, variables)
+        cost = self.cost(document, operation_name, variables)
         if cost > limit:
             return QueryTooComplex(
                 f"the operation's estimated cost is {_count(cost)}; the limit is {limit}. Ask for smaller "
@@ -95,6 +102,23 @@ class OperationGuard:
                 maximum=limit,
             )
         return None
+
+    def cost(
+        self, document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any] | None
+    ) -> int:
+        """The operation's estimated cost; remembered per document when there are no variables (a variable
+        can set a page size, so an operation with variables is costed each time)."""
+        if variables:
+            return self.analyzer.cost(document, operation_name, variables)
+        key = (id(document), operation_name)
+        hit = self._costs.get(key)
+        if hit is not None and hit[0] is document:
+            return hit[1]
+        cost = self.analyzer.cost(document, operation_name, variables)
+        if len(self._costs) >= COST_CACHE_SIZE:
+            self._costs.clear()
+        self._costs[key] = (document, cost)
+        return cost
 
 
 def check_input(value: Any, settings: Settings) -> Atlas4DError | None:
