@@ -65,7 +65,10 @@ class StreamConflict(Atlas4DError):
 
 
 def stream_token(request: Request) -> str | None:
-    return request.headers.get(TOKEN_HEADER) or request.query_params.get(TOKEN_PARAMETER)
+    token = request.headers.get(TOKEN_HEADER)
+    if token or not request.scope.get("query_string"):  # asked of every POST /graphql: no query, no parsing
+        return token or None
+    return request.query_params.get(TOKEN_PARAMETER)
 
 
 def _owner(principal: Principal | None) -> tuple[str, str | None] | None:
