@@ -14,7 +14,7 @@
 Pure ASGI (not Starlette's BaseHTTPMiddleware, which runs the app in a task group of its own and buffers
 streaming responses). One task reads the client (the only caller of `receive`, so a disconnect is seen while the
 app works); the app reads the body from it through a one-message queue, which keeps backpressure on uploads.
-Two tasks per request (that reader and the app's): the disconnect is a plain future, not a task waiting on an
+Two tasks per request at most (that reader; the app runs in the server's own task): the disconnect is a plain future, not a task waiting on an
 event, and a body message already queued is handed over without a wait (the common case: a small POST arrives
 whole, the reader queues it before the app asks) — the gateway's per-request cost (bench/federation) counts them.
 """
@@ -117,63 +117,78 @@ class _Request:
         self.body_deadline = None if timeout is None or self.streaming else self.loop.time() + timeout
 
     async def run(self) -> None:
+        """The app runs in this (the server's) task: the deadline and the client's disconnect cancel it and every
+        task it started, then it unwinds here and a 504 goes out when nothing was sent yet."""
         reader = asyncio.ensure_future(self._read_client())
-        token = deadline.enter()
+        me = asyncio.current_task()
+        assert me is not None
+        token = deadline.enter()  # tasks the app starts from here on are the request's
         tasks = deadline.current()
         assert tasks is not None
-        try:
-            app = asyncio.ensure_future(self.limits.app(self.scope, self._receive, self._send))
-        finally:
-            deadline.leave(token)
-        gone = self.gone
-        try:
-            timeout = None if self.long_lived else self.limits.request_timeout
-            done, _ = await asyncio.wait({app, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            while app not in done and gone in done and self.finished:
-                done, _ = await asyncio.wait(
-                    {app}, timeout=timeout
-                )  # a disconnect after the response is normal
-            if app in done:
-                await self._finish(app)
-            elif gone in done:
-                cancelled = tasks.cancel()
-                log.info("request %s: client went away; cancelled %d task(s)", self.request_id, cancelled)
-                await _settle(app)
+        stop: list[str] = []  # why we cancelled the app: "gone" or "deadline"
+
+        def cancel(reason: str) -> None:
+            if stop or app_done:
+                return
+            if reason == "gone" and self.finished:
+                return  # a disconnect after the response is normal
+            stop.append(reason)
+            count = tasks.cancel()
+            me.cancel()
+            if reason == "gone":
+                log.info("request %s: client went away; cancelled %d task(s)", self.request_id, count + 1)
             else:
-                cancelled = tasks.cancel()
                 log.warning(
                     "request %s: %s %s passed its deadline; cancelled %d task(s)",
                     self.request_id,
                     self.scope.get("method"),
                     self.path,
-                    cancelled,
+                    count + 1,
                 )
-                await _settle(app)
-                assert self.limits.request_timeout is not None
-                await self._error(
-                    RequestTimeout(
-                        f"the request took longer than {self.limits.request_timeout * 1000:.0f} ms and was "
-                        "cancelled; ask for less (smaller pages, a narrower filter)"
-                    )
-                )
-        finally:
-            if (
-                not app.done()
-            ):  # this request itself was cancelled (a shutdown's grace ran out): so is its work,
-                tasks.cancel()  # which would otherwise keep its pool connection and hold up the pool's closing
-                app.cancel()
-                await _settle(app)
-            for task in (gone, reader):
-                task.cancel()
-            await _settle(reader)
 
-    async def _finish(self, app: asyncio.Future[None]) -> None:
+        app_done = False
+        self.gone.add_done_callback(lambda _: cancel("gone"))
+        timeout = None if self.long_lived else self.limits.request_timeout
+        timer = None if timeout is None else self.loop.call_later(timeout, cancel, "deadline")
         try:
-            app.result()
-        except Atlas4DError as exc:  # BodyTimeout from `_receive`, or a route's own typed error
-            if self.started:
-                raise
-            await self._error(exc)
+            try:
+                await self.limits.app(self.scope, self._receive, self._send)
+            except asyncio.CancelledError:
+                if (
+                    not stop
+                ):  # not ours: this request itself was cancelled (a shutdown's grace ran out): so is
+                    tasks.cancel()  # its work, which would otherwise keep its pool connection and hold up
+                    raise  # the pool's closing
+            except Atlas4DError as exc:  # BodyTimeout from `_receive`, or a route's own typed error
+                if stop:
+                    pass  # the app's answer to being cancelled
+                elif self.started:
+                    raise
+                else:
+                    app_done = True
+                    await self._error(exc)
+            except Exception:
+                if not stop:
+                    raise  # (after a cancel, whatever the app raised while unwinding is dropped, as before)
+            app_done = True
+            if stop:
+                me.uncancel()
+                if stop[0] == "deadline":
+                    assert self.limits.request_timeout is not None
+                    await self._error(
+                        RequestTimeout(
+                            f"the request took longer than {self.limits.request_timeout * 1000:.0f} ms and "
+                            "was cancelled; ask for less (smaller pages, a narrower filter)"
+                        )
+                    )
+        finally:
+            app_done = True
+            deadline.leave(token)
+            if timer is not None:
+                timer.cancel()
+            self.gone.cancel()
+            reader.cancel()
+            await _settle(reader)
 
     async def _error(self, error: Atlas4DError) -> None:
         if self.started:
