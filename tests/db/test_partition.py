@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -595,15 +596,31 @@ async def test_a_concurrent_index_migration_works_on_the_partitioned_table(db: s
         await conn.close()
 
 
-async def test_the_servers_statement_timeout_does_not_apply(db: str) -> None:
+async def test_the_servers_statement_timeout_does_not_apply(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """CLI connections carry ATLAS4D_STATEMENT_TIMEOUT_MS (30 s), shorter than a verification scan or an index
-    build of a big table: conversion and maintenance lift it for their statements and restore it after."""
-    conn = await asyncpg.connect(db, server_settings={"statement_timeout": "5ms"})
+    build of a big table: conversion and maintenance lift it for their statements and restore it after.
+    The long statements are made long on purpose (a 0.4 s sleep inside the verification and the maintenance
+    work, against a 150 ms timeout), so the test proves the lifting on any machine; the timeout is not so short
+    that a loaded machine trips it on the few catalog queries maintenance runs before it lifts it."""
+    import atlas4d.db.partition as partition
+
+    def slowed(step: Any) -> Any:
+        async def step_after_a_long_statement(conn: asyncpg.Connection, *args: Any, **kwargs: Any) -> Any:
+            await conn.execute("SELECT pg_sleep(0.4)")
+            return await step(conn, *args, **kwargs)
+
+        return step_after_a_long_statement
+
+    monkeypatch.setattr(partition, "_verify", slowed(partition._verify))
+    monkeypatch.setattr(partition, "_maintain", slowed(partition._maintain))
+    conn = await asyncpg.connect(db, server_settings={"statement_timeout": "150ms"})
     try:
+        with pytest.raises(asyncpg.QueryCanceledError):  # what the sleep does where nothing lifts the timeout
+            await conn.execute("SELECT pg_sleep(0.4)")
         report = await convert(conn, batch_rows=3_000, now=NOW)
         assert report.outcome == "converted" and report.rows_verified == 3_000
         assert (await maintain(conn, retention=Duration.parse("P1Y"), now=NOW)).outcome == "done"
-        assert await conn.fetchval("SHOW statement_timeout") == "5ms"
+        assert await conn.fetchval("SHOW statement_timeout") == "150ms"
     finally:
         await conn.close()
 
