@@ -14,9 +14,10 @@
 Pure ASGI (not Starlette's BaseHTTPMiddleware, which runs the app in a task group of its own and buffers
 streaming responses). One task reads the client (the only caller of `receive`, so a disconnect is seen while the
 app works); the app reads the body from it through a one-message queue, which keeps backpressure on uploads.
-Two tasks per request at most (that reader; the app runs in the server's own task): the disconnect is a plain future, not a task waiting on an
-event, and a body message already queued is handed over without a wait (the common case: a small POST arrives
-whole, the reader queues it before the app asks) — the gateway's per-request cost (bench/federation) counts them.
+One task per request, that reader: the app runs in the server's own task (a timer and the disconnect's callback
+cancel it, then it unwinds in place), the disconnect is a plain future, and a body message already queued is
+handed over without a wait (the common case: a small POST arrives whole and the reader queues it before the app
+asks) — the gateway's per-request cost (bench/federation) counts tasks.
 """
 
 from __future__ import annotations
