@@ -5,14 +5,16 @@
 #
 #   scripts/image.sh [TAG [PODMAN-BUILD-OPTIONS...]]          # default TAG: localhost/atlas4d:dev
 #
-# 1. base: debootstrap a minimal Debian bookworm with python3 + venv into a root file system, imported as
-#    localhost/atlas4d-base:bookworm-<key>; 2. node: that base + Debian's nodejs and npm, as
-#    localhost/atlas4d-node:bookworm-<key>; 3. `podman build` of deploy/Dockerfile with PYTHON_IMAGE and
-#    NODE_IMAGE pointing at them (the Dockerfile's defaults stay the official python/node images).
-# <key> hashes the inputs of the bases (suite, packages, mirror, the machine's extra CA certificates), so they
+# 1. base: debootstrap a minimal Debian bookworm with python3 + venv into a root file system, imported and
+#    upgraded from bookworm-updates and bookworm-security as localhost/atlas4d-base:bookworm-<key>;
+# 2. node: that base + Debian's nodejs and npm, as localhost/atlas4d-node:bookworm-<key>;
+# 3. `podman build` of deploy/Dockerfile with PYTHON_IMAGE and NODE_IMAGE pointing at them (the Dockerfile's
+#    defaults stay the official python/node images).
+# <key> hashes the inputs of the bases (suite, packages, mirrors, the machine's extra CA certificates), so they
 # are made once per machine and remade when an input changes; the base root file system is kept as a tarball
 # under ATLAS4D_IMAGE_CACHE (default: root's atlas4d data dir, /var/lib/atlas4d/image) and re-imported from
-# there if the container store was wiped. Delete that directory to pick up Debian security updates.
+# there if the container store was wiped. To pick up later Debian updates, `podman rmi` the two base images:
+# the next run upgrades the cached tarball again.
 #
 # The local bases trust the CA certificates the building machine trusts (/usr/local/share/ca-certificates):
 # where egress goes through a TLS-inspecting proxy, pip and npm inside the build need that. Images you
@@ -31,10 +33,15 @@ if [ -z "${DEBIAN_MIRROR:-}" ]; then
     | grep -oE 'https?://[^ ]+/debian/?( |$)' | head -1 | tr -d ' ' || true)"
   DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 fi
+if [ -z "${DEBIAN_SECURITY_MIRROR:-}" ]; then
+  DEBIAN_SECURITY_MIRROR="$(grep -hsE '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list \
+    | grep -oE 'https?://[^ ]+/debian-security/?( |$)' | head -1 | tr -d ' ' || true)"
+  DEBIAN_SECURITY_MIRROR="${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
+fi
 # the atlas4d data dir of root (settings.default_data_dir), or ATLAS4D_DATA_DIR
 CACHE="${ATLAS4D_IMAGE_CACHE:-${ATLAS4D_DATA_DIR:-/var/lib/atlas4d}/image}"
 EXTRA_CAS="$(find /usr/local/share/ca-certificates -name '*.crt' -type f 2>/dev/null | sort || true)"
-KEY="$({ printf '%s\n' "$SUITE" "$BASE_PACKAGES" "$NODE_PACKAGES" "$DEBIAN_MIRROR" v1
+KEY="$({ printf '%s\n' "$SUITE" "$BASE_PACKAGES" "$NODE_PACKAGES" "$DEBIAN_MIRROR" "$DEBIAN_SECURITY_MIRROR" v2
   for ca in $EXTRA_CAS; do sha256sum "$ca" | cut -d' ' -f1; done; } | sha256sum | cut -c1-12)"
 BASE="localhost/atlas4d-base:$SUITE-$KEY"
 NODE="localhost/atlas4d-node:$SUITE-$KEY"
@@ -71,6 +78,9 @@ if ! exists "$BASE"; then
     trap 'rm -rf "$ROOTFS"' EXIT
     debootstrap --variant=minbase --include="$BASE_PACKAGES" "$SUITE" "$ROOTFS" "$DEBIAN_MIRROR" >"$CACHE/debootstrap.log" 2>&1 \
       || { tail -30 "$CACHE/debootstrap.log" >&2; exit 1; }
+    # the image's apt sources: the release, its updates and the security archive (upgraded below)
+    printf 'deb %s %s main\ndeb %s %s-updates main\ndeb %s %s-security main\n' "$DEBIAN_MIRROR" "$SUITE" \
+      "$DEBIAN_MIRROR" "$SUITE" "$DEBIAN_SECURITY_MIRROR" "$SUITE" >"$ROOTFS/etc/apt/sources.list"
     for ca in $EXTRA_CAS; do cp "$ca" "$ROOTFS/usr/local/share/ca-certificates/"; done
     if [ -n "$EXTRA_CAS" ]; then chroot "$ROOTFS" update-ca-certificates >/dev/null; fi
     rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/var/log/*.log
@@ -79,13 +89,20 @@ if ! exists "$BASE"; then
     rm -rf "$ROOTFS"
     trap - EXIT
   fi
-  podman import --change 'CMD ["/bin/bash"]' "$TARBALL" "$BASE" >/dev/null
+  # imported, then brought up to date with Debian's security and point-release updates, squashed into one
+  # layer (a layer on top would carry a second copy of every upgraded file), without the downloaded .debs
+  RAW="localhost/atlas4d-debootstrap:$SUITE-$KEY"
+  exists "$RAW" || podman import --change 'CMD ["/bin/bash"]' "$TARBALL" "$RAW" >/dev/null
+  echo "image.sh: $BASE (apt-get upgrade from $SUITE-updates and $SUITE-security)"
+  printf 'FROM %s\nRUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get upgrade -y -qq >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*\n' \
+    "$RAW" | podman build --quiet --squash-all --network host -t "$BASE" -f - "$CACHE/empty" >/dev/null
+  podman rmi "$RAW" >/dev/null
 fi
 
 # 2. the npm stage's base: Debian's nodejs and npm on top
 if ! exists "$NODE"; then
   echo "image.sh: $NODE (Debian's nodejs and npm)"
-  printf 'FROM %s\nRUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends %s >/dev/null && rm -rf /var/lib/apt/lists/*\n' \
+  printf 'FROM %s\nRUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends %s >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*\n' \
     "$BASE" "$NODE_PACKAGES" | podman build --quiet --network host -t "$NODE" -f - "$CACHE/empty" >/dev/null
 fi
 
