@@ -265,9 +265,11 @@ async def test_concurrent_writes_during_conversion_are_all_kept(
     """Writers insert, update and delete while the copy runs in small batches and the indexes are built
     concurrently; every acknowledged insert is stored (minus the acknowledged deletes), updates win, and
     the table equals the oracle row for row."""
-    import atlas4d.db.partition
+    import atlas4d.db.partition.conversion
 
-    monkeypatch.setattr(atlas4d.db.partition, "SMALL_PARTITION_BYTES", 0)  # every partition: CONCURRENTLY
+    monkeypatch.setattr(
+        atlas4d.db.partition.conversion, "SMALL_PARTITION_BYTES", 0
+    )  # every partition: CONCURRENTLY
     pool = await asyncpg.create_pool(db, min_size=3, max_size=3)
     conn = await asyncpg.connect(db)
     acknowledged: dict[int, float] = {}
@@ -602,7 +604,7 @@ async def test_the_servers_statement_timeout_does_not_apply(db: str, monkeypatch
     The long statements are made long on purpose (a 0.4 s sleep inside the verification and the maintenance
     work, against a 150 ms timeout), so the test proves the lifting on any machine; the timeout is not so short
     that a loaded machine trips it on the few catalog queries maintenance runs before it lifts it."""
-    import atlas4d.db.partition as partition
+    from atlas4d.db.partition import conversion, maintenance
 
     def slowed(step: Any) -> Any:
         async def step_after_a_long_statement(conn: asyncpg.Connection, *args: Any, **kwargs: Any) -> Any:
@@ -611,8 +613,8 @@ async def test_the_servers_statement_timeout_does_not_apply(db: str, monkeypatch
 
         return step_after_a_long_statement
 
-    monkeypatch.setattr(partition, "_verify", slowed(partition._verify))
-    monkeypatch.setattr(partition, "_maintain", slowed(partition._maintain))
+    monkeypatch.setattr(conversion, "_verify", slowed(conversion._verify))
+    monkeypatch.setattr(maintenance, "_maintain", slowed(maintenance._maintain))
     conn = await asyncpg.connect(db, server_settings={"statement_timeout": "150ms"})
     try:
         with pytest.raises(asyncpg.QueryCanceledError):  # what the sleep does where nothing lifts the timeout
@@ -626,13 +628,13 @@ async def test_the_servers_statement_timeout_does_not_apply(db: str, monkeypatch
 
 
 async def test_maintain_leaves_a_large_default_range_alone(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import atlas4d.db.partition
+    import atlas4d.db.partition.maintenance
 
     conn = await asyncpg.connect(db)
     try:
         await convert(conn, ahead=0, now=NOW)
         await conn.execute("INSERT INTO atlas4d.observations_core (t) VALUES ('2027-01-15'), ('2027-01-16')")
-        monkeypatch.setattr(atlas4d.db.partition, "MOVE_MAX_ROWS", 1)
+        monkeypatch.setattr(atlas4d.db.partition.maintenance, "MOVE_MAX_ROWS", 1)
         report = await maintain(conn, retention=None, ahead=2, now=NOW)
         assert report.created == ["observations_core_p20270201"] and report.moved == {}
         assert len(report.skipped) == 1 and "observations_core_p20270101" in report.skipped[0]
