@@ -334,7 +334,8 @@ def main(argv: list[str] | None = None) -> None:
     section = write_section(results, replay, chosen, started_load, write=full)
     if full:  # the measured numbers and the plugged-in arithmetic of docs/scaling.md §2
         loads = [r.load for r in results]
-        write_docs(results, replay, f"{min(loads):.1f}–{max(loads):.1f} during the runs")
+        during = f"{min(loads):.1f}–{max(loads):.1f} during the runs, the benchmark's own processes included"
+        write_docs(results, replay, f"{started_load.split()[0]} at the start, {during}")
     print(section)  # as is: the table rows unwrapped, to paste
     if not full:
         console.print("[yellow]quick run: bench/RESULTS.md left as it was[/yellow]")

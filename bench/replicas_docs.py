@@ -41,7 +41,7 @@ def numbers(runs: list[Run], replay: Replay | None, loads: str) -> str:
 
     lines = [
         NUMBERS[0],
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {loads} on the 2 cores:",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on the 2 cores (load average {loads}):",
         "",
         "| | " + " | ".join(QUERIES) + " |",
         "|---|" + "---:|" * len(QUERIES),

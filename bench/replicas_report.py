@@ -200,6 +200,7 @@ def write_section(
     raw: dict[str, Any] = {
         "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "runs": [asdict(r) for r in runs],
+        "replay": asdict(replay) if replay is not None else None,
     }
     (OUT / "replicas.json").write_text(json.dumps(raw, indent=1))
     block = section(runs, replay, options, started_load)
