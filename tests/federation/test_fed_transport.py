@@ -129,6 +129,30 @@ async def test_keep_alive_connections_are_reused_and_bounded() -> None:
     assert "content-type: application/json" in head and "accept: application/json" in head
 
 
+async def test_fetches_cancelled_mid_exchange_or_while_queued_give_their_slots_back() -> None:
+    """A client disconnect or a deadline cancels the request's fetches: a cancelled exchange closes its
+    connection and a cancelled waiter leaves the queue, so the pool's count of open connections returns to
+    what is really open and later fetches are not starved (the asyncpg pool once leaked this way, 4ce4eb1)."""
+    server = Scripted(hello, delay_s=0.3)
+    async with serving(server) as url, subgraph(url, max_connections=2) as remote:
+        client = remote.client
+        fetches = [asyncio.ensure_future(remote.fetch(DOCUMENT, QUERY, {}, None, None)) for _ in range(6)]
+        for _ in range(1_000):  # two in the middle of an exchange, four queued for a slot
+            if len(server.requests) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert len(server.requests) == 2 and len(client._origins) == 1
+        for fetch in fetches:
+            fetch.cancel()
+        await asyncio.gather(*fetches, return_exceptions=True)
+        (origin,) = client._origins.values()
+        assert (origin.open, len(origin.idle), len(origin.queue)) == (0, 0, 0)
+        server.delay_s = 0.0
+        answers = await asyncio.gather(*(remote.fetch(DOCUMENT, QUERY, {}, None, None) for _ in range(4)))
+        assert all(a.data == {"hello": "world"} for a in answers)
+        assert origin.open <= 2 and len(origin.queue) == 0
+
+
 async def test_a_kept_alive_connection_the_subgraph_closed_is_retried_for_queries_only() -> None:
     server = Scripted(hello, close_after=True)  # closes every kept-alive connection without saying so
     async with serving(server) as url, subgraph(url) as remote:
