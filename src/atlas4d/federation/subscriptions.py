@@ -254,35 +254,23 @@ class PlannedLiveService(LiveService):
         request_id: str,
         who: Subscriber,
     ) -> Live:
-        principal = who.key
         # shared as LiveService shares its renderers: per selection (the root field's arguments only pick the
-        # events) and tenant; rendering reads no principal (authorization was decided at subscribe)
-        names = self._selection_variables(document, operation_name)
-        variables = orjson.dumps(
-            {k: v for k, v in planned.variables.items() if k in names}, option=orjson.OPT_SORT_KEYS
-        )
+        # events) and tenant
+        variables = self.relevant_variables(document, operation_name, planned.variables)
         key = ("planned", query, operation_name, variables, who.tenant)
-        operation = self.operations.get(key)
-        if operation is None:
-            operation = PlannedOperation(
+        return await self.attach(
+            feed,
+            key,
+            lambda: PlannedOperation(
                 template,
                 lambda: self.context_factory(request_id),
                 request_id,
                 self.gateway,
                 planned,
                 subgraph,
-            )
-            self.operations[key] = operation
-        operation.subscribers += 1
-        if principal is not None:
-            self.per_principal[principal] = self.per_principal.get(principal, 0) + 1
-        feed.renderer = operation
-        feed.tenant = who.tenant
-        hub = self.hub()
-        await hub.ensure_started()
-        hub.attach(feed)
-        metrics.subscription_started("all")
-        return Live(feed, operation, key, principal)
+            ),
+            who,
+        )
 
     # --- remote root subgraph -------------------------------------------------------------------------------
     def _client_headers(self, who: Subscriber) -> dict[str, str]:

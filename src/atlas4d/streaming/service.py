@@ -224,7 +224,6 @@ class LiveService:
         request_id: str,
         who: Subscriber,
     ) -> Refused | Single | Live:
-        principal = who.key
         built = LiveExecutor.build(
             schema,
             document,
@@ -242,28 +241,45 @@ class LiveService:
             return Single(result_payload(stream, request_id))
         if not isinstance(stream, Feed):
             raise TypeError(f"a subscription resolver returned {type(stream).__name__}, not a live Feed")
+        relevant = self.relevant_variables(document, operation_name, variables)
+        key = (id(schema), query, operation_name, relevant, who.tenant)
+        return await self.attach(
+            stream,
+            key,
+            lambda: LiveOperation(built, lambda: self.context_factory(request_id), request_id),
+            who,
+        )
+
+    def relevant_variables(
+        self, document: DocumentNode, operation_name: str | None, variables: dict[str, Any] | None
+    ) -> bytes:
+        """The variables the selection reads (not those that only pick events), as a key."""
         names = self._selection_variables(document, operation_name)
-        relevant = orjson.dumps(
+        return orjson.dumps(
             {k: v for k, v in (variables or {}).items() if k in names}, option=orjson.OPT_SORT_KEYS
         )
-        # one renderer per selection and tenant (its nested fields load under that tenant), shared by every
-        # principal of the tenant: an event's rendering reads no principal (field authorization is decided
-        # whole at subscribe time, above), so 1,000 users of one tenant cost one execution per event
-        key = (id(schema), query, operation_name, relevant, who.tenant)
-        live_operation = self.operations.get(key)
-        if live_operation is None:
-            live_operation = LiveOperation(built, lambda: self.context_factory(request_id), request_id)
-            self.operations[key] = live_operation
-        live_operation.subscribers += 1
+
+    async def attach(
+        self, feed: Feed, key: tuple[Any, ...], make: Callable[[], LiveOperation], who: Subscriber
+    ) -> Live:
+        """Render `feed` with the operation of `key` (made by `make` for its first subscriber) and attach it to
+        the hub. One renderer per selection and tenant (its nested fields load under that tenant), shared by
+        every principal of the tenant: an event's rendering reads no principal (field authorization is decided
+        whole at subscribe time), so 1,000 users of one tenant cost one execution per event."""
+        operation = self.operations.get(key)
+        if operation is None:
+            operation = self.operations[key] = make()
+        operation.subscribers += 1
+        principal = who.key
         if principal is not None:
             self.per_principal[principal] = self.per_principal.get(principal, 0) + 1
-        stream.renderer = live_operation
-        stream.tenant = who.tenant
+        feed.renderer = operation
+        feed.tenant = who.tenant
         hub = self.hub()
         await hub.ensure_started()
-        hub.attach(stream)
+        hub.attach(feed)
         metrics.subscription_started("all")
-        return Live(stream, live_operation, key, principal)
+        return Live(feed, operation, key, principal)
 
     def _selection_variables(self, document: DocumentNode, operation_name: str | None) -> frozenset[str]:
         key = (id(document), operation_name)
