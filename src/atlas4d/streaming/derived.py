@@ -39,6 +39,7 @@ from typing import Any
 
 from atlas4d.streaming.changes import ANOMALIES, OBSERVATIONS, TRACKS, Change, module_kind
 from atlas4d.streaming.hub import Feed
+from atlas4d.streaming.sql_index import SpecRegistry
 
 CHANNELS = {"observations": OBSERVATIONS, "anomalies": ANOMALIES, "tracks": TRACKS}
 MODULE_CHANNEL = "module:"
@@ -46,21 +47,12 @@ MODULE_CHANNEL = "module:"
 __all__ = ["CHANNELS", "DerivedTopic", "Feed", "PredicateIndex"]
 
 
-class PredicateIndex:
+class PredicateIndex(SpecRegistry):
     """The live subscriptions of one derived topic: each event row tested with the topic's predicate."""
 
     def __init__(self, matches: Callable[[Any, Any], bool]) -> None:
+        super().__init__()
         self._matches = matches
-        self._specs: dict[int, tuple[object, Any]] = {}
-
-    def __len__(self) -> int:
-        return len(self._specs)
-
-    def add(self, owner: object, spec: Any) -> None:
-        self._specs[id(owner)] = (owner, spec)
-
-    def discard(self, owner: object) -> None:
-        self._specs.pop(id(owner), None)
 
     async def match(self, rows: Sequence[Any], now: datetime, conn: Any) -> dict[object, list[int]]:
         del now, conn

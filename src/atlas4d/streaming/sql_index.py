@@ -21,13 +21,11 @@ from atlas4d.core.sql import Params
 Clauses = Callable[[Params, Any], list[str]]
 
 
-class SqlIndex:
-    def __init__(self, table: str, key: str, key_type: str, clauses: Clauses) -> None:
-        """`table` with its alias (`atlas4d.tracks tr`), `key` its primary key column (`tr.id`) and type."""
-        self.table = table
-        self.key = key
-        self.key_type = key_type
-        self.clauses = clauses
+class SpecRegistry:
+    """The live subscriptions of one topic: each owner (a feed) with its validated filter `spec`. Subclasses
+    say how a batch of rows is matched against them (`match`)."""
+
+    def __init__(self) -> None:
         self._specs: dict[int, tuple[object, Any]] = {}
 
     def __len__(self) -> int:
@@ -38,6 +36,16 @@ class SqlIndex:
 
     def discard(self, owner: object) -> None:
         self._specs.pop(id(owner), None)
+
+
+class SqlIndex(SpecRegistry):
+    def __init__(self, table: str, key: str, key_type: str, clauses: Clauses) -> None:
+        """`table` with its alias (`atlas4d.tracks tr`), `key` its primary key column (`tr.id`) and type."""
+        super().__init__()
+        self.table = table
+        self.key = key
+        self.key_type = key_type
+        self.clauses = clauses
 
     async def match(self, rows: Sequence[Any], now: datetime, conn: Any) -> dict[object, list[int]]:
         """For each subscription with matches, the indices (ascending) of the rows it matches."""

@@ -38,7 +38,24 @@ KEEPALIVE_S = 15.0
 METHODS = ["GET", "POST", "PUT", "DELETE"]  # of a route serving GraphQL over HTTP and SSE (both modes)
 EVENT_STREAM = "text/event-stream"
 HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
-_END = ""  # the outbox item that ends the stream
+END_OF_STREAM = ""  # the outbox item that ends the stream
+
+
+async def event_stream(outbox: Outbox) -> AsyncIterator[str]:
+    """The text of an event stream (both modes): a first comment at once (headers and a first byte out now:
+    the client knows its stream is live), then the outbox's items until `END_OF_STREAM`, with a comment every
+    `KEEPALIVE_S` while idle."""
+    yield ":\n\n"
+    while True:
+        try:
+            text = await asyncio.wait_for(outbox.get(), KEEPALIVE_S)
+        except TimeoutError:
+            yield ":\n\n"
+            continue
+        if text == END_OF_STREAM:
+            return
+        yield text
+
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -137,7 +154,7 @@ class GraphQLSSE:
                 ended = True
                 self.service.stop(live)
                 outbox.put_control(_error_event(code, message))
-                outbox.put_control(_END)
+                outbox.put_control(END_OF_STREAM)
 
         def sink(items: list[tuple[Hashable, str]]) -> None:
             try:
@@ -155,21 +172,13 @@ class GraphQLSSE:
                 if errors:
                     outbox.put_control(_next(orjson.dumps({"errors": errors}).decode()))
                 outbox.put_control(COMPLETE)  # the operation is done, as the protocol says
-                outbox.put_control(_END)
+                outbox.put_control(END_OF_STREAM)
 
         live.feed.sink = sink
         live.feed.end = finished
         hub.gap_listeners.add(missed)
         try:
-            yield ":\n\n"  # headers and a first byte out now: the client knows the subscription is live
-            while True:
-                try:
-                    text = await asyncio.wait_for(outbox.get(), KEEPALIVE_S)
-                except TimeoutError:
-                    yield ":\n\n"
-                    continue
-                if text == _END:
-                    return
+            async for text in event_stream(outbox):
                 yield text
         finally:
             hub.gap_listeners.discard(missed)

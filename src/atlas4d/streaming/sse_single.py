@@ -45,13 +45,12 @@ from atlas4d.errors import Atlas4DError
 from atlas4d.settings import Settings
 from atlas4d.streaming.outbox import Outbox, SlowConsumer
 from atlas4d.streaming.service import Live, LiveService, Refused, Single, Subscriber, TooManySubscriptions
-from atlas4d.streaming.sse import EVENT_STREAM, HEADERS, KEEPALIVE_S, wants_event_stream
+from atlas4d.streaming.sse import END_OF_STREAM, EVENT_STREAM, HEADERS, event_stream, wants_event_stream
 
 TOKEN_HEADER = "x-graphql-event-stream-token"
 TOKEN_PARAMETER = "token"
 RESERVATION_TTL_S = 30.0
 MAX_UNOPENED = 1_000  # reservations whose stream is not open yet, per process
-_END = ""
 
 
 class StreamNotFound(Atlas4DError):
@@ -203,7 +202,7 @@ class SingleConnections:
         for op in live_ids:
             reservation.outbox.put_control(_event("next", orjson.dumps({"id": op, "payload": error})))
             reservation.outbox.put_control(_event("complete", orjson.dumps({"id": op})))
-        reservation.outbox.put_control(_END)
+        reservation.outbox.put_control(END_OF_STREAM)
 
     def _stop(self, reservation: Reservation, operation_id: str | None) -> Response:
         if not operation_id:
@@ -225,15 +224,7 @@ class SingleConnections:
 
     async def _stream(self, reservation: Reservation) -> AsyncIterator[str]:
         try:
-            yield ":\n\n"
-            while True:
-                try:
-                    text = await asyncio.wait_for(reservation.outbox.get(), KEEPALIVE_S)
-                except TimeoutError:
-                    yield ":\n\n"
-                    continue
-                if text == _END:
-                    return
+            async for text in event_stream(reservation.outbox):
                 yield text
         finally:
             if not reservation.ended:
